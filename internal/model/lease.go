@@ -1,0 +1,78 @@
+package model
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ClaimRequest asks for up to Slots[type] jobs of each type for one
+// processor. Jobs are handed out by priority (higher first), then FIFO.
+type ClaimRequest struct {
+	Processor string            `json:"processor"`
+	Slots     map[string]int    `json:"slots"`            // free capacity per job type
+	Labels    map[string]string `json:"labels,omitempty"` // a job's selector must be a subset
+	LeaseTTL  Duration          `json:"lease_ttl,omitempty"`
+	// Wait is how long a claim that finds nothing may wait for work
+	// (long-poll). Zero returns at once.
+	Wait Duration `json:"wait,omitempty"`
+}
+
+// Heartbeat renews the lease on one held job and may carry progress.
+type Heartbeat struct {
+	ID       int64  `json:"id"`
+	Epoch    int64  `json:"epoch"`
+	Progress *int   `json:"progress,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// LeaseStatus is the server's answer to one heartbeat.
+type LeaseStatus string
+
+// Lease statuses: keep running, stop because cancel was asked, or drop the
+// work because the lease is no longer this holder's.
+const (
+	LeaseOK       LeaseStatus = "ok"
+	LeaseCanceled LeaseStatus = "canceled"
+	LeaseLost     LeaseStatus = "lost"
+)
+
+// HeartbeatResult answers one Heartbeat.
+type HeartbeatResult struct {
+	ID         int64       `json:"id"`
+	Status     LeaseStatus `json:"status"`
+	LeaseUntil time.Time   `json:"lease_until,omitzero"`
+}
+
+// Completion reports a job's outcome under the epoch of the claim.
+type Completion struct {
+	ID     int64           `json:"-"`
+	Epoch  int64           `json:"epoch"`
+	Result json.RawMessage `json:"result,omitempty"`
+	// Error set means failure. Permanent skips the remaining attempts.
+	Error     string `json:"error,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+}
+
+// TypeLimit is the cluster-wide policy for one job type, enforced at claim
+// time across all processors.
+type TypeLimit struct {
+	Type string `json:"type"`
+	// MaxRunning caps running jobs of the type in the whole cluster (0: none).
+	MaxRunning int `json:"max_running,omitempty"`
+	// Rate is claims per second allowed (0: unlimited), with Burst claims
+	// allowed at once (default: max(1, Rate)).
+	Rate  float64 `json:"rate,omitempty"`
+	Burst int     `json:"burst,omitempty"`
+}
+
+// Processor is what the server knows of one job processor.
+type Processor struct {
+	ID       string            `json:"id"`
+	Host     string            `json:"host,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Quota    map[string]int    `json:"quota,omitempty"`
+	Running  int               `json:"running"`
+	Draining bool              `json:"draining,omitempty"`
+	LastSeen time.Time         `json:"last_seen"`
+	Started  time.Time         `json:"started_at,omitzero"`
+}

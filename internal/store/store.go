@@ -1,0 +1,185 @@
+// Package store declares the core database contract: one method per database
+// operation, named entity-then-verb, each taking ctx and explicit inputs
+// (including the time, so callers control the clock). Two engines implement
+// it: store/postgres (pgx, for redundant plants) and store/sqlite (embedded,
+// single node). store/storetest is the conformance suite both must pass.
+//
+// Every method is one transaction: it either commits fully or changes
+// nothing. Engines translate native errors into the model sentinels
+// (model.ErrNotFound, model.ErrConflict, model.ErrUnavailable) so callers
+// never import a driver.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+// Store is the core database.
+type Store interface {
+	// Ping succeeds when the database answers and its schema is current:
+	// what /readyz reports.
+	Ping(ctx context.Context) error
+	// Close releases connections. It is safe to call more than once.
+	Close() error
+	// Capabilities says what the engine can do beyond the contract.
+	Capabilities() Capabilities
+	// WatchJobs calls fn with a job type each time jobs of that type may
+	// have become claimable through any server sharing the database, until
+	// ctx ends. Engines without cross-process notification
+	// (Capabilities.Notify false) return nil at once.
+	WatchJobs(ctx context.Context, fn func(jobType string)) error
+
+	JobStore
+	TypeStore
+	ProcessorStore
+	IdempotencyStore
+	LeaseStore
+}
+
+// Capabilities describes optional engine features.
+type Capabilities struct {
+	// Notify: WatchJobs delivers notifications from other processes
+	// (PostgreSQL LISTEN/NOTIFY). Without it servers rely on their own
+	// inserts and a periodic tick, which is exact for a single server.
+	Notify bool
+}
+
+// Inserted is one job returned by JobInsert.
+type Inserted struct {
+	Job model.Job
+	// Existing: a job with the same Key already existed and was returned
+	// instead of creating a new one.
+	Existing bool
+}
+
+// ClaimParams asks for jobs for one processor.
+type ClaimParams struct {
+	Processor string
+	Slots     map[string]int    // max jobs to hand out per type
+	Labels    map[string]string // a job's selector must be a subset
+	LeaseTTL  time.Duration
+	Now       time.Time
+}
+
+// RescueResult counts what JobRescue did with expired leases.
+type RescueResult struct {
+	Requeued int
+	Failed   int      // attempts exhausted
+	Canceled int      // cancel had been asked
+	Types    []string // types that got claimable jobs back
+}
+
+// JobStore holds jobs and their leases.
+type JobStore interface {
+	// JobInsert creates jobs in one transaction, in order. A spec whose
+	// non-empty Key matches an existing job returns that job (Existing)
+	// instead; concurrent inserts of one key create exactly one job.
+	JobInsert(ctx context.Context, specs []model.JobSpec, now time.Time) ([]Inserted, error)
+	JobGet(ctx context.Context, id int64) (model.Job, error)
+	// JobList returns the newest jobs first, with Total counting every
+	// match of the filter regardless of paging. Next is left empty.
+	JobList(ctx context.Context, f model.JobFilter) (model.Page[model.Job], error)
+	// JobCancel cancels a queued job at once and asks a running one to stop
+	// (CancelAsked; its processor learns it on the next heartbeat). Cancel
+	// of a canceled job returns it unchanged; of a succeeded or failed job,
+	// model.ErrConflict.
+	JobCancel(ctx context.Context, id int64, now time.Time) (model.Job, error)
+	// JobSetPriority changes the priority of a job not yet final
+	// (model.ErrConflict otherwise).
+	JobSetPriority(ctx context.Context, id int64, priority int, now time.Time) (model.Job, error)
+	// JobSetPriorityByInstance changes the priority of every queued job
+	// of a workflow instance, returning how many changed.
+	JobSetPriorityByInstance(ctx context.Context, instanceID int64, priority int, now time.Time) (int, error)
+	// JobClaim hands out queued jobs whose RunAfter has passed and whose
+	// selector the labels satisfy: priority first, then FIFO; at most
+	// Slots[type] per type, and never past the type's cluster-wide
+	// MaxRunning or rate limit. Each claimed job becomes running with
+	// Attempt+1, Epoch+1 and a lease until Now+LeaseTTL. No job is handed
+	// to two concurrent claims.
+	JobClaim(ctx context.Context, p ClaimParams) ([]model.Job, error)
+	// JobHeartbeat renews the leases of held jobs whose epoch matches,
+	// storing progress when given, and says per job whether to go on, stop
+	// (cancel asked) or drop the work (lease lost).
+	JobHeartbeat(ctx context.Context, beats []model.Heartbeat, ttl time.Duration, now time.Time) ([]model.HeartbeatResult, error)
+	// JobComplete records the outcome of the attempt with c.Epoch. Success:
+	// succeeded. Failure: queued again after the back-off while attempts
+	// remain and the error is not permanent, else failed; canceled when a
+	// cancel was asked. A stale epoch or a job not running is
+	// model.ErrConflict, except an exact repeat of the report that already
+	// took effect, which returns the job unchanged.
+	JobComplete(ctx context.Context, c model.Completion, now time.Time) (model.Job, error)
+	// JobRelease gives a running job back to the queue without counting
+	// the attempt (a processor draining). Stale epoch: model.ErrConflict.
+	JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error)
+	// JobRescue puts running jobs whose lease expired before now back in
+	// the queue, or fails them when no attempt is left, or cancels them when
+	// a cancel was asked.
+	JobRescue(ctx context.Context, now time.Time) (RescueResult, error)
+	// JobPurge deletes final jobs that finished before the time, returning
+	// how many.
+	JobPurge(ctx context.Context, finishedBefore time.Time) (int, error)
+}
+
+// TypeStore holds the job types the cluster knows and their limits.
+type TypeStore interface {
+	// TypeEnsure registers type names (no-op for known ones).
+	TypeEnsure(ctx context.Context, names []string) error
+	// TypePut registers a type and sets its cluster-wide limits.
+	TypePut(ctx context.Context, l model.TypeLimit) error
+	// TypeList returns every registered type with its limits, by name.
+	TypeList(ctx context.Context) ([]model.TypeLimit, error)
+}
+
+// ProcessorStore records the processors seen by the servers.
+type ProcessorStore interface {
+	// ProcessorUpsert records a processor's presence (LastSeen = now) and
+	// registers the types of its quota.
+	ProcessorUpsert(ctx context.Context, p model.Processor, now time.Time) error
+	// ProcessorList returns processors seen since the time, by id, with
+	// Running counting their running jobs.
+	ProcessorList(ctx context.Context, seenSince time.Time) ([]model.Processor, error)
+}
+
+// Response is a stored answer to a mutating request.
+type Response struct {
+	Fingerprint string // hash of method, path and body: a key reused for another request is refused
+	Status      int
+	Body        json.RawMessage
+}
+
+// IdempotencyStore remembers answers by Idempotency-Key.
+type IdempotencyStore interface {
+	// IdempotencyGet returns the stored answer for key, or model.ErrNotFound.
+	IdempotencyGet(ctx context.Context, key string) (Response, error)
+	// IdempotencyPut stores the answer for key unless one is stored already;
+	// it returns the stored one either way.
+	IdempotencyPut(ctx context.Context, key string, r Response, now time.Time) (Response, error)
+	// IdempotencyPurge forgets answers stored before the time.
+	IdempotencyPurge(ctx context.Context, before time.Time) (int, error)
+}
+
+// Lease is a named lease: leadership of a standby group, or ownership of a
+// workflow instance. Epoch grows on every change of holder.
+type Lease struct {
+	Name   string    `json:"name"`
+	Holder string    `json:"holder"`
+	Epoch  int64     `json:"epoch"`
+	Until  time.Time `json:"until"`
+}
+
+// LeaseStore holds named leases.
+type LeaseStore interface {
+	// LeaseAcquire takes the lease when it is free, expired or already the
+	// holder's (renewal keeps the epoch; a new holder gets epoch+1), setting
+	// Until = now+ttl. Held by another: model.ErrConflict, with the current
+	// lease returned.
+	LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (Lease, error)
+	// LeaseRelease frees the lease if holder holds it (no-op otherwise).
+	LeaseRelease(ctx context.Context, name, holder string) error
+	// LeaseList returns leases whose name starts with prefix, by name.
+	LeaseList(ctx context.Context, prefix string) ([]Lease, error)
+}

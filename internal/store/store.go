@@ -119,6 +119,8 @@ type JobStore interface {
 	// the queue, or fails them when no attempt is left, or cancels them when
 	// a cancel was asked.
 	JobRescue(ctx context.Context, now time.Time) (RescueResult, error)
+	// JobCounts counts jobs per state (states with none are absent).
+	JobCounts(ctx context.Context) (map[model.JobState]int, error)
 	// JobPurge deletes final jobs that finished before the time, returning
 	// how many.
 	JobPurge(ctx context.Context, finishedBefore time.Time) (int, error)

@@ -1,0 +1,88 @@
+// Package handlers holds the built-in job types (DESIGN §3): noop, the
+// util.* file operations and exec. Each handler decodes its params with the
+// jobtype spec the server validated them against, confines every path to
+// the processor's allowed roots, stops promptly when its context ends, and
+// is idempotent, because a job may run again after its processor died.
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/paths"
+)
+
+// Task is one claimed job as a handler sees it.
+type Task struct {
+	ID      int64
+	Type    string
+	Params  json.RawMessage
+	Attempt int
+	// Progress reports percent (0-100) and a short message. The processor
+	// sets it; it is cheap and safe to call from any goroutine. Handlers
+	// also accept a nil Progress (tests), which drops the reports.
+	Progress func(percent int, message string)
+}
+
+// Handler runs one job. It must stop promptly when ctx is cancelled
+// (cancel, lease lost, timeout, shutdown). The result is marshalled to
+// JSON. An error fails the attempt: it is retried unless IsPermanent. A
+// handler may return a result with an error (exec does, with the captured
+// output) for the processor to record.
+type Handler interface {
+	Run(ctx context.Context, t Task) (result any, err error)
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, t Task) (any, error)
+
+// Run calls f.
+func (f HandlerFunc) Run(ctx context.Context, t Task) (any, error) { return f(ctx, t) }
+
+// Config is what the built-in handlers need from their processor.
+type Config struct {
+	// Guard confines every path in params; nil accepts any path.
+	Guard *paths.Guard
+	// Log receives the handlers' warnings; nil discards them.
+	Log *slog.Logger
+	// ExecAllowed enables the exec job type (dpe up enables it).
+	ExecAllowed bool
+	// Clock paces progress reports and times exec runs; nil is the
+	// system clock.
+	Clock clock.Clock
+}
+
+// withDefaults fills in the nil fields that have a default.
+func (c Config) withDefaults() Config {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	return c
+}
+
+// Builtins returns a handler for each built-in job type, keyed by the names
+// of jobtype.Builtins(). Without cfg.ExecAllowed the map has no "exec"
+// entry, so a processor serving it does not claim exec jobs at all (another
+// processor that allows exec can run them).
+func Builtins(cfg Config) map[string]Handler {
+	cfg = cfg.withDefaults()
+	specs := jobtype.Builtins()
+	m := map[string]Handler{
+		jobtype.Noop:     &noopHandler{cfg: cfg, spec: specs[jobtype.Noop]},
+		jobtype.Copy:     &copyHandler{cfg: cfg, spec: specs[jobtype.Copy]},
+		jobtype.Move:     &moveHandler{cfg: cfg, spec: specs[jobtype.Move], rename: renameFile},
+		jobtype.Delete:   &deleteHandler{cfg: cfg, spec: specs[jobtype.Delete]},
+		jobtype.Checksum: &checksumHandler{cfg: cfg, spec: specs[jobtype.Checksum]},
+		jobtype.Mkdir:    &mkdirHandler{cfg: cfg, spec: specs[jobtype.Mkdir]},
+	}
+	if cfg.ExecAllowed {
+		m[jobtype.Exec] = &execHandler{cfg: cfg, spec: specs[jobtype.Exec]}
+	}
+	return m
+}

@@ -85,7 +85,7 @@ type JobSpec struct {
 	// returns the first job instead of creating another.
 	Key string `json:"key,omitempty"`
 	// RunAfter delays the first claim (zero: now).
-	RunAfter time.Time `json:"run_after,omitempty"`
+	RunAfter time.Time `json:"run_after,omitzero"`
 }
 
 // Default job settings applied when a JobSpec leaves them zero.

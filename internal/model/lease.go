@@ -73,6 +73,6 @@ type Processor struct {
 	Quota    map[string]int    `json:"quota,omitempty"`
 	Running  int               `json:"running"`
 	Draining bool              `json:"draining,omitempty"`
-	LastSeen time.Time         `json:"last_seen"`
+	LastSeen time.Time         `json:"last_seen,omitzero"`
 	Started  time.Time         `json:"started_at,omitzero"`
 }

@@ -13,6 +13,16 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Field names the input at fault, e.g. "params.path" or "jobs[2].type".
 	Field string `json:"field,omitempty"`
+	// Errors lists every fault when there are several (template import).
+	Errors []Issue `json:"errors,omitempty"`
+}
+
+// Issue is one fault of a document: where it is and why it is refused.
+type Issue struct {
+	Line   int    `json:"line,omitempty"`
+	Step   string `json:"step,omitempty"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // JobBatch is the body of POST /v1/jobs/batch.

@@ -1,0 +1,85 @@
+package postgres
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// rescueSQL settles every running job whose lease expired before $1.
+//   - expired takes its rows FOR UPDATE SKIP LOCKED: a job being heartbeated
+//     or completed right now is left to that call (the next rescue sees it
+//     again if its lease is still expired), and the rescuer never waits on,
+//     or deadlocks with, a processor.
+//   - a job with a cancel asked is canceled, one without attempts left
+//     fails, any other is queued again at once (the next claim counts the
+//     attempt).
+//   - each type that got claimable jobs back is notified once.
+const rescueSQL = `
+WITH expired AS (
+	SELECT id,
+		CASE WHEN cancel_asked THEN 'canceled'
+			WHEN attempt >= max_attempts THEN 'failed'
+			ELSE 'queued'
+		END AS next
+	FROM jobs
+	WHERE state = 'running' AND lease_until < $1::timestamptz
+	ORDER BY id
+	FOR UPDATE SKIP LOCKED
+), upd AS (
+	UPDATE jobs j SET
+		state       = e.next,
+		run_after   = CASE WHEN e.next = 'queued' THEN $1 ELSE j.run_after END,
+		error       = CASE WHEN e.next = 'canceled' THEN j.error
+		                   ELSE format('lease expired: processor %s stopped heartbeating (attempt %s of %s)',
+		                               j.processor, j.attempt, j.max_attempts) END,
+		lease_until = NULL,
+		finished_at = CASE WHEN e.next = 'queued' THEN NULL ELSE $1 END,
+		updated_at  = $1
+	FROM expired e
+	WHERE j.id = e.id
+	RETURNING j.type, j.state
+), notified AS (
+	SELECT pg_notify('` + notifyChannel + `', t.type)
+	FROM (SELECT DISTINCT type FROM upd WHERE state = 'queued') t
+)
+SELECT state, type, count(*), (SELECT count(*) FROM notified)
+FROM upd
+GROUP BY state, type`
+
+// JobRescue puts running jobs whose lease expired before now back in the
+// queue, or fails them when no attempt is left, or cancels them when a
+// cancel was asked. Types lists, sorted, the types that got claimable jobs
+// back.
+func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResult, error) {
+	rows, err := s.pool.Query(ctx, rescueSQL, now)
+	if err != nil {
+		return store.RescueResult{}, s.wrap("rescue jobs", err)
+	}
+	var (
+		res             store.RescueResult
+		state, typ      string
+		count, notified int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&state, &typ, &count, &notified}, func() error {
+		switch state {
+		case "queued":
+			res.Requeued += count
+			res.Types = append(res.Types, typ)
+		case "failed":
+			res.Failed += count
+		case "canceled":
+			res.Canceled += count
+		}
+		return nil
+	})
+	if err != nil {
+		return store.RescueResult{}, s.wrap("rescue jobs", err)
+	}
+	slices.Sort(res.Types)
+	return res, nil
+}

@@ -1,0 +1,15 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/store/storetest"
+)
+
+// TestConformance runs the shared store suite, each store in a fresh schema
+// of one fresh database.
+func TestConformance(t *testing.T) {
+	db := newTestDB(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return db.open(t) })
+}

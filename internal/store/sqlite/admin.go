@@ -1,0 +1,127 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+// JobCancel cancels a queued job at once and asks a running one to stop.
+func (s *Store) JobCancel(ctx context.Context, id int64, now time.Time) (model.Job, error) {
+	var j model.Job
+	err := s.write(ctx, "cancel", func(tx *sql.Tx) error {
+		f, err := loadFence(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case f.state == model.JobQueued:
+			j, err = scanJob(tx.QueryRowContext(ctx, `
+				UPDATE jobs SET state = 'canceled', finished_at = ?, updated_at = ?
+				WHERE id = ? RETURNING `+jobCols, ms(now), ms(now), id))
+		case f.state == model.JobRunning && !f.cancelAsked:
+			// The holder learns it from its next heartbeat.
+			j, err = scanJob(tx.QueryRowContext(ctx, `
+				UPDATE jobs SET cancel_asked = 1, updated_at = ?
+				WHERE id = ? RETURNING `+jobCols, ms(now), id))
+		case f.state == model.JobRunning, f.state == model.JobCanceled:
+			j, err = getJob(ctx, tx, id) // already asked, or done: unchanged
+		default:
+			err = fmt.Errorf("job %d is %s: %w", id, f.state, model.ErrConflict)
+		}
+		return err
+	})
+	if err != nil {
+		return model.Job{}, err
+	}
+	return j, nil
+}
+
+// JobSetPriority changes the priority of a queued or running job.
+func (s *Store) JobSetPriority(ctx context.Context, id int64, priority int, now time.Time) (model.Job, error) {
+	var j model.Job
+	err := s.write(ctx, "set priority", func(tx *sql.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `
+			UPDATE jobs SET priority = ?, updated_at = ?
+			WHERE id = ? AND state IN ('queued', 'running')
+			RETURNING `+jobCols, priority, ms(now), id))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		f, err := loadFence(ctx, tx, id) // missing or final?
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("job %d is %s: %w", id, f.state, model.ErrConflict)
+	})
+	if err != nil {
+		return model.Job{}, err
+	}
+	return j, nil
+}
+
+// JobSetPriorityByInstance changes the priority of the queued jobs of an
+// instance, returning how many changed (jobs already at that priority do
+// not count). Instance 0 means "no instance" and is refused: it would
+// re-prioritise every job submitted outside a workflow.
+func (s *Store) JobSetPriorityByInstance(ctx context.Context, instanceID int64, priority int, now time.Time) (int, error) {
+	if instanceID <= 0 {
+		return 0, s.fail("set instance priority", model.Invalid("instance_id", "must be positive"))
+	}
+	var n int
+	err := s.write(ctx, "set instance priority", func(tx *sql.Tx) error {
+		var err error
+		n, err = execCount(ctx, tx, `
+			UPDATE jobs SET priority = ?, updated_at = ?
+			WHERE instance_id = ? AND state = 'queued' AND priority <> ?`,
+			priority, ms(now), instanceID, priority)
+		return err
+	})
+	return n, err
+}
+
+// JobCounts counts jobs per state; states without jobs are absent.
+func (s *Store) JobCounts(ctx context.Context) (map[model.JobState]int, error) {
+	counts := map[model.JobState]int{}
+	err := s.read(ctx, "count jobs", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs GROUP BY state`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				state string
+				n     int
+			)
+			if err := rows.Scan(&state, &n); err != nil {
+				return err
+			}
+			counts[model.JobState(state)] = n
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+// JobPurge deletes final jobs that finished before the time.
+func (s *Store) JobPurge(ctx context.Context, finishedBefore time.Time) (int, error) {
+	var n int
+	err := s.write(ctx, "purge jobs", func(tx *sql.Tx) error {
+		var err error
+		n, err = execCount(ctx, tx, `
+			DELETE FROM jobs
+			WHERE finished_at < ? AND state IN ('succeeded', 'failed', 'canceled')`,
+			ms(finishedBefore))
+		return err
+	})
+	return n, err
+}

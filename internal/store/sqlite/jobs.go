@@ -1,0 +1,159 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// defaultListLimit is the page size of a JobList without a Limit.
+const defaultListLimit = 100
+
+// JobInsert creates jobs in order in one transaction; a spec whose Key is
+// taken returns the job that holds it. Keys need no extra locking: every
+// write of this process goes through the one writer connection and other
+// processes wait on BEGIN IMMEDIATE, so a lookup and the insert that
+// follows it cannot interleave with another insert.
+func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.Time) ([]store.Inserted, error) {
+	out := make([]store.Inserted, 0, len(specs))
+	if len(specs) == 0 {
+		return out, nil
+	}
+	err := s.write(ctx, "insert jobs", func(tx *sql.Tx) error {
+		for i, spec := range specs {
+			in, err := insertJob(ctx, tx, spec.WithDefaults(), now)
+			if err != nil {
+				return fmt.Errorf("job %d: %w", i, err)
+			}
+			out = append(out, in)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// insertJob creates one job or finds the one holding its key.
+func insertJob(ctx context.Context, tx *sql.Tx, spec model.JobSpec, now time.Time) (store.Inserted, error) {
+	var key any // NULL: no key, never a duplicate
+	if spec.Key != "" {
+		key = spec.Key
+		j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE job_key = ?`, spec.Key))
+		switch {
+		case err == nil:
+			return store.Inserted{Job: j, Existing: true}, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return store.Inserted{}, err
+		}
+	}
+	selector, err := encodeMap(spec.Selector)
+	if err != nil {
+		return store.Inserted{}, err
+	}
+	runAfter := spec.RunAfter
+	if runAfter.IsZero() {
+		runAfter = now
+	}
+	j, err := scanJob(tx.QueryRowContext(ctx, `
+		INSERT INTO jobs (type, params, priority, state, max_attempts, backoff, backoff_max, timeout,
+			selector, instance_id, step, job_key, run_after, created_at, updated_at)
+		VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING `+jobCols,
+		spec.Type, string(spec.Params), spec.Priority, spec.MaxAttempts, int64(spec.Backoff),
+		int64(spec.BackoffMax), int64(spec.Timeout), selector, spec.InstanceID, spec.Step, key,
+		ms(runAfter), ms(now), ms(now)))
+	if err != nil {
+		return store.Inserted{}, err
+	}
+	return store.Inserted{Job: j}, nil
+}
+
+// JobGet returns one job or model.ErrNotFound.
+func (s *Store) JobGet(ctx context.Context, id int64) (model.Job, error) {
+	if s.closed.Load() {
+		return model.Job{}, s.fail("get job", errClosed)
+	}
+	j, err := getJob(ctx, s.r, id)
+	if err != nil {
+		return model.Job{}, s.fail("get job", fmt.Errorf("job %d: %w", id, err))
+	}
+	return j, nil
+}
+
+// JobList returns a page of jobs, newest (highest id) first, and the number
+// of jobs matching the filter on every page. A zero Limit means
+// defaultListLimit.
+func (s *Store) JobList(ctx context.Context, f model.JobFilter) (model.Page[model.Job], error) {
+	where, args := jobFilter(f)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	var page model.Page[model.Job]
+	err := s.read(ctx, "list jobs", func(tx *sql.Tx) error {
+		// Total ignores the cursor: it counts the whole result, not what
+		// is left of it.
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, args...).Scan(&page.Total); err != nil {
+			return err
+		}
+		pageWhere, pageArgs := where, args
+		if f.After > 0 {
+			pageWhere += ` AND id < ?`
+			pageArgs = append(pageArgs[:len(pageArgs):len(pageArgs)], f.After)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE `+pageWhere+
+			` ORDER BY id DESC LIMIT ?`, append(pageArgs, limit)...)
+		if err != nil {
+			return err
+		}
+		page.Items, err = scanJobs(rows)
+		return err
+	})
+	if err != nil {
+		return model.Page[model.Job]{}, err
+	}
+	return page, nil
+}
+
+// jobFilter turns a filter (without its cursor) into a WHERE clause. Only
+// placeholders are spliced in, never values.
+func jobFilter(f model.JobFilter) (string, []any) {
+	conds := []string{"1 = 1"}
+	var args []any
+	in := func(col string, n int) string {
+		return col + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	}
+	if len(f.States) > 0 {
+		conds = append(conds, in("state", len(f.States)))
+		for _, st := range f.States {
+			args = append(args, string(st))
+		}
+	}
+	if len(f.Types) > 0 {
+		conds = append(conds, in("type", len(f.Types)))
+		for _, t := range f.Types {
+			args = append(args, t)
+		}
+	}
+	if f.InstanceID != 0 {
+		conds = append(conds, "instance_id = ?")
+		args = append(args, f.InstanceID)
+	}
+	if !f.CreatedAfter.IsZero() {
+		conds = append(conds, "created_at > ?")
+		args = append(args, ms(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		conds = append(conds, "created_at < ?")
+		args = append(args, ms(f.CreatedBefore))
+	}
+	return strings.Join(conds, " AND "), args
+}

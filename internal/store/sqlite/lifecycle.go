@@ -1,0 +1,241 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// JobHeartbeat renews the leases whose epoch matches, in one transaction,
+// answering each beat in order.
+func (s *Store) JobHeartbeat(ctx context.Context, beats []model.Heartbeat, ttl time.Duration, now time.Time) ([]model.HeartbeatResult, error) {
+	out := make([]model.HeartbeatResult, 0, len(beats))
+	if len(beats) == 0 {
+		return out, nil
+	}
+	until := now.Add(ttl)
+	err := s.write(ctx, "heartbeat", func(tx *sql.Tx) error {
+		out = out[:0]
+		for _, b := range beats {
+			var progress any // NULL keeps the stored progress
+			if b.Progress != nil {
+				progress = *b.Progress
+			}
+			setMessage := b.Progress != nil || b.Message != ""
+			// A job canceled while running still gets its lease renewed:
+			// the holder needs the time to stop cleanly and report.
+			var cancelAsked bool
+			err := tx.QueryRowContext(ctx, `
+				UPDATE jobs SET lease_until = ?, updated_at = ?, progress = COALESCE(?, progress),
+					message = CASE WHEN ? THEN ? ELSE message END
+				WHERE id = ? AND state = 'running' AND epoch = ?
+				RETURNING cancel_asked`,
+				ms(until), ms(now), progress, setMessage, b.Message, b.ID, b.Epoch).Scan(&cancelAsked)
+			r := model.HeartbeatResult{ID: b.ID}
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				r.Status = model.LeaseLost // gone, not running, or another epoch
+			case err != nil:
+				return err
+			case cancelAsked:
+				r.Status, r.LeaseUntil = model.LeaseCanceled, until
+			default:
+				r.Status, r.LeaseUntil = model.LeaseOK, until
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// fence is what decides whether a holder's report may change a job.
+type fence struct {
+	state         model.JobState
+	epoch         int64
+	reportedEpoch int64
+	cancelAsked   bool
+	attempt       int
+	maxAttempts   int
+	backoff       time.Duration
+	backoffMax    time.Duration
+}
+
+// loadFence reads the fence of a job (model.ErrNotFound when missing).
+func loadFence(ctx context.Context, tx *sql.Tx, id int64) (fence, error) {
+	var (
+		f                   fence
+		state               string
+		backoff, backoffMax int64
+	)
+	err := tx.QueryRowContext(ctx, `
+		SELECT state, epoch, reported_epoch, cancel_asked, attempt, max_attempts, backoff, backoff_max
+		FROM jobs WHERE id = ?`, id).
+		Scan(&state, &f.epoch, &f.reportedEpoch, &f.cancelAsked, &f.attempt, &f.maxAttempts, &backoff, &backoffMax)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, fmt.Errorf("job %d: %w", id, model.ErrNotFound)
+	}
+	f.state, f.backoff, f.backoffMax = model.JobState(state), time.Duration(backoff), time.Duration(backoffMax)
+	return f, err
+}
+
+// JobComplete records the outcome of the attempt with c.Epoch.
+func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Time) (model.Job, error) {
+	var j model.Job
+	err := s.write(ctx, "complete", func(tx *sql.Tx) error {
+		f, err := loadFence(ctx, tx, c.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case f.state == model.JobRunning && f.epoch == c.Epoch:
+			// The report of the current attempt.
+		case f.state != model.JobRunning && f.reportedEpoch != 0 && f.reportedEpoch == c.Epoch && f.epoch == c.Epoch:
+			// A report of this epoch already took effect and nothing
+			// claimed the job since: a retry of the same report (its
+			// answer was lost). Answer it like the first time.
+			j, err = getJob(ctx, tx, c.ID)
+			return err
+		default:
+			return fmt.Errorf("job %d is %s at epoch %d, report is for epoch %d: %w",
+				c.ID, f.state, f.epoch, c.Epoch, model.ErrConflict)
+		}
+
+		state, runAfter, finished := outcome(f, c, now)
+		// reported_epoch = epoch marks this report as applied. error takes
+		// the report's, so a success clears an earlier attempt's error.
+		j, err = scanJob(tx.QueryRowContext(ctx, `
+			UPDATE jobs SET state = ?, result = ?, error = ?, run_after = COALESCE(?, run_after),
+				finished_at = ?, lease_until = NULL, reported_epoch = epoch, updated_at = ?,
+				progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END
+			WHERE id = ?
+			RETURNING `+jobCols,
+			string(state), nullJSON(c.Result), c.Error, runAfter, finished, ms(now), string(state), c.ID))
+		return err
+	})
+	if err != nil {
+		return model.Job{}, err
+	}
+	return j, nil
+}
+
+// outcome decides where a reported attempt leaves the job: its state, a new
+// run_after (nil: unchanged) and finished_at (nil: not final).
+func outcome(f fence, c model.Completion, now time.Time) (state model.JobState, runAfter, finished any) {
+	switch {
+	case c.Error == "":
+		// Success wins over a cancel asked meanwhile: the work is done.
+		return model.JobSucceeded, nil, ms(now)
+	case f.cancelAsked:
+		return model.JobCanceled, nil, ms(now)
+	case c.Permanent || f.attempt >= f.maxAttempts:
+		return model.JobFailed, nil, ms(now)
+	default:
+		return model.JobQueued, ms(now.Add(model.RetryDelay(f.backoff, f.backoffMax, f.attempt))), nil
+	}
+}
+
+// JobRelease gives a running job back to the queue, uncounting the
+// attempt. A job whose cancel was asked is canceled instead: queueing it
+// would only hand it out again.
+func (s *Store) JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error) {
+	var j model.Job
+	err := s.write(ctx, "release", func(tx *sql.Tx) error {
+		f, err := loadFence(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if f.state != model.JobRunning || f.epoch != epoch {
+			return fmt.Errorf("job %d is %s at epoch %d, release is for epoch %d: %w",
+				id, f.state, f.epoch, epoch, model.ErrConflict)
+		}
+		query := `UPDATE jobs SET state = 'queued', attempt = attempt - 1, lease_until = NULL,
+				run_after = ?, updated_at = ? WHERE id = ? RETURNING ` + jobCols
+		if f.cancelAsked {
+			query = `UPDATE jobs SET state = 'canceled', lease_until = NULL,
+				finished_at = ?, updated_at = ? WHERE id = ? RETURNING ` + jobCols
+		}
+		j, err = scanJob(tx.QueryRowContext(ctx, query, ms(now), ms(now), id))
+		return err
+	})
+	if err != nil {
+		return model.Job{}, err
+	}
+	return j, nil
+}
+
+// rescueLost says why a rescued job's attempt ended; kept in the job's
+// error so an operator sees it.
+const rescueLost = `'lease expired: processor ' || processor || ' stopped heartbeating (attempt ' || attempt || ' of ' || max_attempts || ')'`
+
+// JobRescue handles running jobs whose lease ended before now (lease_until
+// equal to now is still held): canceled when a cancel was asked, failed
+// when no attempt is left, queued for an immediate new claim otherwise.
+// The attempt stays counted and the epoch unchanged, so the next claim
+// fences the old holder out.
+func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResult, error) {
+	var res store.RescueResult
+	err := s.write(ctx, "rescue", func(tx *sql.Tx) error {
+		res = store.RescueResult{}
+		n, err := execCount(ctx, tx, `
+			UPDATE jobs SET state = 'canceled', lease_until = NULL, finished_at = ?, updated_at = ?
+			WHERE state = 'running' AND lease_until < ? AND cancel_asked`,
+			ms(now), ms(now), ms(now))
+		if err != nil {
+			return err
+		}
+		res.Canceled = n
+		if res.Failed, err = execCount(ctx, tx, `
+			UPDATE jobs SET state = 'failed', lease_until = NULL, finished_at = ?, updated_at = ?,
+				error = `+rescueLost+`
+			WHERE state = 'running' AND lease_until < ? AND attempt >= max_attempts`,
+			ms(now), ms(now), ms(now)); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `
+			UPDATE jobs SET state = 'queued', lease_until = NULL, run_after = ?, updated_at = ?,
+				error = `+rescueLost+`
+			WHERE state = 'running' AND lease_until < ?
+			RETURNING type`,
+			ms(now), ms(now), ms(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var typ string
+			if err := rows.Scan(&typ); err != nil {
+				return err
+			}
+			res.Requeued++
+			if !slices.Contains(res.Types, typ) {
+				res.Types = append(res.Types, typ)
+			}
+		}
+		slices.Sort(res.Types)
+		return rows.Err()
+	})
+	if err != nil {
+		return store.RescueResult{}, err
+	}
+	return res, nil
+}
+
+// execCount runs a statement and returns the rows it changed.
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int, error) {
+	r, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.RowsAffected()
+	return int(n), err
+}

@@ -1,0 +1,150 @@
+package storetest
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// typeList runs TypeList and fails the test on error.
+func typeList(t *testing.T, s store.Store) []model.TypeLimit {
+	t.Helper()
+	got, err := s.TypeList(t.Context())
+	if err != nil {
+		t.Fatalf("TypeList: %v", err)
+	}
+	return got
+}
+
+// testTypes covers TypeEnsure, TypePut and TypeList.
+func testTypes(t *testing.T, open Opener) {
+	t.Parallel()
+	s := open(t)
+	if got := typeList(t, s); len(got) != 0 {
+		t.Fatalf("fresh store has types %v", got)
+	}
+	if err := s.TypeEnsure(t.Context(), nil); err != nil {
+		t.Fatalf("TypeEnsure(nil): %v", err)
+	}
+	if err := s.TypeEnsure(t.Context(), []string{"t.b", "t.a", "t.a"}); err != nil {
+		t.Fatalf("TypeEnsure: %v", err)
+	}
+	want := []model.TypeLimit{{Type: "t.a"}, {Type: "t.b"}}
+	if got := typeList(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("TypeList = %v, want %v (sorted by name)", got, want)
+	}
+
+	limit := model.TypeLimit{Type: "t.a", MaxRunning: 3, Rate: 1.5, Burst: 4}
+	if err := s.TypePut(t.Context(), limit); err != nil {
+		t.Fatalf("TypePut: %v", err)
+	}
+	if err := s.TypePut(t.Context(), model.TypeLimit{Type: "t.0", MaxRunning: 1}); err != nil {
+		t.Fatalf("TypePut of a new type: %v", err)
+	}
+	want = []model.TypeLimit{{Type: "t.0", MaxRunning: 1}, limit, {Type: "t.b"}}
+	if got := typeList(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after TypePut: %v, want %v", got, want)
+	}
+
+	// Ensure never clobbers limits.
+	if err := s.TypeEnsure(t.Context(), []string{"t.a", "t.c"}); err != nil {
+		t.Fatalf("TypeEnsure: %v", err)
+	}
+	want = []model.TypeLimit{{Type: "t.0", MaxRunning: 1}, limit, {Type: "t.b"}, {Type: "t.c"}}
+	if got := typeList(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after TypeEnsure: %v, want %v", got, want)
+	}
+
+	// Put replaces the limits (upsert), including back to none.
+	if err := s.TypePut(t.Context(), model.TypeLimit{Type: "t.a"}); err != nil {
+		t.Fatalf("TypePut: %v", err)
+	}
+	want[1] = model.TypeLimit{Type: "t.a"}
+	if got := typeList(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after clearing limits: %v, want %v", got, want)
+	}
+}
+
+// testProcessors covers ProcessorUpsert and ProcessorList.
+func testProcessors(t *testing.T, open Opener) {
+	t.Parallel()
+	s := open(t)
+	p2 := model.Processor{
+		ID: "p2", Host: "farm-2", Labels: map[string]string{"site": "berlin", "gpu": "yes"},
+		Quota: map[string]int{"q.x": 2, "q.y": 1}, Draining: true, Started: at(-time.Hour),
+	}
+	p1 := model.Processor{ID: "p1", Host: "farm-1", Quota: map[string]int{"q.x": 4}}
+	upsert := func(p model.Processor, now time.Time) {
+		t.Helper()
+		if err := s.ProcessorUpsert(t.Context(), p, now); err != nil {
+			t.Fatalf("ProcessorUpsert(%s): %v", p.ID, err)
+		}
+	}
+	list := func(since time.Time) []model.Processor {
+		t.Helper()
+		got, err := s.ProcessorList(t.Context(), since)
+		if err != nil {
+			t.Fatalf("ProcessorList: %v", err)
+		}
+		return got
+	}
+	same := func(what string, got, want model.Processor, lastSeen time.Time, running int) {
+		t.Helper()
+		if got.ID != want.ID || got.Host != want.Host || got.Draining != want.Draining ||
+			!maps.Equal(got.Labels, want.Labels) || !maps.Equal(got.Quota, want.Quota) {
+			t.Errorf("%s = %+v, want %+v", what, got, want)
+		}
+		sameTime(t, what+" LastSeen", got.LastSeen, lastSeen)
+		sameTime(t, what+" Started", got.Started, want.Started)
+		if got.Running != running {
+			t.Errorf("%s Running = %d, want %d", what, got.Running, running)
+		}
+	}
+
+	upsert(p2, T0)
+	upsert(p1, at(time.Minute))
+	got := list(at(-time.Second))
+	if len(got) != 2 {
+		t.Fatalf("ProcessorList: %d processors, want 2", len(got))
+	}
+	same("p1", got[0], p1, at(time.Minute), 0)
+	same("p2", got[1], p2, T0, 0)
+	if got := list(at(30 * time.Second)); len(got) != 1 || got[0].ID != "p1" {
+		t.Fatalf("seen since +30s: %v, want p1 only", got)
+	}
+
+	names := func() []string {
+		var out []string
+		for _, l := range typeList(t, s) {
+			out = append(out, l.Type)
+		}
+		return out
+	}
+	if got := names(); !slices.Equal(got, []string{"q.x", "q.y"}) {
+		t.Errorf("types after upserts: %v, want the quota types", got)
+	}
+
+	// Upsert replaces what the processor says about itself.
+	p2b := model.Processor{ID: "p2", Host: "farm-2b", Labels: map[string]string{"site": "paris"}, Quota: map[string]int{"q.z": 1}}
+	upsert(p2b, at(2*time.Minute))
+
+	insertN(t, s, T0, "q.x", 5)
+	claimN(t, s, "q.x", "p1", 2, at(2*time.Minute))
+	mine := claimN(t, s, "q.x", "p2", 2, at(2*time.Minute))
+	complete(t, s, model.Completion{ID: mine[0].ID, Epoch: mine[0].Epoch}, at(2*time.Minute))
+
+	got = list(at(30 * time.Second))
+	if len(got) != 2 {
+		t.Fatalf("ProcessorList: %d processors, want 2", len(got))
+	}
+	same("p1 (2 running)", got[0], p1, at(time.Minute), 2)
+	same("p2 after upsert (1 running)", got[1], p2b, at(2*time.Minute), 1)
+	if got := names(); !slices.Equal(got, []string{"q.x", "q.y", "q.z"}) {
+		t.Errorf("types: %v, want q.x q.y q.z", got)
+	}
+}

@@ -1,0 +1,208 @@
+// Package client is the Go client of the dpe HTTP API (/v1), used by every
+// role except the server. It spreads calls over one or more server URLs,
+// puts an Idempotency-Key on every mutating call and retries through
+// outages under the rules written on Client.Do, so a caller rides out a
+// server fail-over, a load-balancer switch or a database restart without an
+// error and without a duplicate.
+//
+// A Client is safe for concurrent use by many goroutines.
+package client
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultDeadline       = 2 * time.Minute
+	DefaultAttemptTimeout = 30 * time.Second
+	DefaultBackoff        = 50 * time.Millisecond
+	DefaultBackoffMax     = 2 * time.Second
+	// LongPollSlack is added to a long-poll's Wait to get the timeout of
+	// one attempt: the server answers after Wait, the slack covers the
+	// network and a busy server.
+	LongPollSlack = 15 * time.Second
+	// MaxLongPoll is the longest Wait the server honours.
+	MaxLongPoll = 60 * time.Second
+)
+
+// Config configures a Client. Only URLs is required.
+type Config struct {
+	// URLs are the servers or load balancers to talk to, e.g.
+	// "http://dpe-a:8460". Each must be http or https with a host; a
+	// trailing slash is trimmed; a path prefix is kept.
+	URLs []string
+	// Token, when set, is sent as "Authorization: Bearer TOKEN".
+	Token string
+	// HTTP is the client used for requests. Nil: a client with its own
+	// tuned transport (keep-alive, 64 idle connections per host); the
+	// global http.DefaultTransport is never modified.
+	HTTP *http.Client
+	// Deadline bounds one logical call including its retries (the caller's
+	// ctx deadline bounds it too, whichever is sooner). Zero: 2 minutes.
+	Deadline time.Duration
+	// AttemptTimeout bounds one attempt of a call that is not a long poll.
+	// Zero: 30 seconds.
+	AttemptTimeout time.Duration
+	// Backoff and BackoffMax are the base and the cap of the exponential
+	// back-off between retry rounds. Zero: 50ms and 2s.
+	Backoff, BackoffMax time.Duration
+	// Log receives debug records of failed attempts. Nil: discarded.
+	Log *slog.Logger
+	// Clock is the time source for deadlines and back-off sleeps. Nil: the
+	// real clock. Tests inject a fake one so back-off costs no real time.
+	Clock Clock
+	// Jitter returns a random duration in [0, d] (full jitter). Nil:
+	// uniform from math/rand/v2. Tests may return d for determinism.
+	Jitter func(d time.Duration) time.Duration
+	// UserAgent is sent with every request. Empty: "dpe-client".
+	UserAgent string
+}
+
+// Clock is the client's view of time.
+type Clock interface {
+	Now() time.Time
+	// After fires once d has passed, like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Client calls the dpe HTTP API. Create it with New.
+type Client struct {
+	urls           []string
+	token          string
+	userAgent      string
+	hc             *http.Client
+	ownTransport   *http.Transport // nil when the caller gave Config.HTTP
+	deadline       time.Duration
+	attemptTimeout time.Duration
+	backoff        time.Duration
+	backoffMax     time.Duration
+	log            *slog.Logger
+	clock          Clock
+	jitter         func(time.Duration) time.Duration
+
+	// cur is the index of the URL to try first: the last one that worked,
+	// or the one after the last one that failed.
+	cur atomic.Uint32
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.URLs) == 0 {
+		return nil, errors.New("client: no server URL given")
+	}
+	urls := make([]string, 0, len(cfg.URLs))
+	for i, raw := range cfg.URLs {
+		u, err := checkURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("client: urls[%d] %q: %w", i, raw, err)
+		}
+		urls = append(urls, u)
+	}
+	for name, d := range map[string]time.Duration{
+		"deadline": cfg.Deadline, "attempt timeout": cfg.AttemptTimeout,
+		"backoff": cfg.Backoff, "backoff max": cfg.BackoffMax,
+	} {
+		if d < 0 {
+			return nil, fmt.Errorf("client: negative %s %v", name, d)
+		}
+	}
+	c := &Client{
+		urls:           urls,
+		token:          cfg.Token,
+		userAgent:      cmp.Or(cfg.UserAgent, "dpe-client"),
+		hc:             cfg.HTTP,
+		deadline:       cmp.Or(cfg.Deadline, DefaultDeadline),
+		attemptTimeout: cmp.Or(cfg.AttemptTimeout, DefaultAttemptTimeout),
+		backoff:        cmp.Or(cfg.Backoff, DefaultBackoff),
+		backoffMax:     cmp.Or(cfg.BackoffMax, DefaultBackoffMax),
+		log:            cfg.Log,
+		clock:          cfg.Clock,
+		jitter:         cfg.Jitter,
+	}
+	if c.backoffMax < c.backoff {
+		return nil, fmt.Errorf("client: backoff max %v below backoff %v", c.backoffMax, c.backoff)
+	}
+	if c.hc == nil {
+		c.ownTransport = newTransport()
+		c.hc = &http.Client{Transport: c.ownTransport}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.clock == nil {
+		c.clock = realClock{}
+	}
+	if c.jitter == nil {
+		c.jitter = fullJitter
+	}
+	return c, nil
+}
+
+// URLs returns the server URLs the client uses, normalised.
+func (c *Client) URLs() []string { return append([]string(nil), c.urls...) }
+
+// Close releases idle connections of the client's own transport. The
+// client stays usable; Close only matters to leak checks and long-lived
+// programs dropping a client.
+func (c *Client) Close() {
+	if c.ownTransport != nil {
+		c.ownTransport.CloseIdleConnections()
+	}
+}
+
+func checkURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errors.New("scheme must be http or https")
+	}
+	if u.Host == "" {
+		return "", errors.New("no host")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", errors.New("must not carry a query, a fragment or user info")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// newTransport is a keep-alive transport sized for a processor farm: many
+// concurrent calls to few hosts. The short dial timeout makes a dead server
+// among several cost little before the next URL is tried.
+func newTransport() *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func fullJitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d + 1)
+}

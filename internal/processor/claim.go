@@ -1,0 +1,93 @@
+package processor
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+// Pauses of a claim loop after a failed claim: doubled per failure from
+// claimBackoff up to claimBackoffMax, with jitter. (The client already
+// retried through short outages before the claim failed.)
+const (
+	claimBackoff    = time.Second
+	claimBackoffMax = 30 * time.Second
+)
+
+// claimLoop claims jobs of one type while it has free slots, until ctx
+// ends. Each served type has its own loop and its own long poll, so a type
+// whose slots are full never delays claims of another type whose slots just
+// came free. With no free slot the loop waits on the type's freed channel.
+func (p *Processor) claimLoop(ctx context.Context, typ string) {
+	var backoff time.Duration
+	for {
+		free := p.free(typ)
+		if free <= 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.freed[typ]:
+				continue
+			}
+		}
+		asked := time.Now()
+		jobs, err := p.c.Claim(ctx, model.ClaimRequest{
+			Processor: p.cfg.ID,
+			Slots:     map[string]int{typ: free},
+			Labels:    p.cfg.Labels,
+			LeaseTTL:  model.Duration(p.cfg.LeaseTTL),
+			Wait:      model.Duration(p.cfg.PollWait),
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, claimBackoff), claimBackoffMax)
+			wait := backoff/2 + rand.N(backoff/2+1)
+			// Unreachable servers are expected during a fail-over; a
+			// refusal (bad token, bad label) needs an operator.
+			level := slog.LevelWarn
+			if !worthRetrying(err) {
+				level = slog.LevelError
+			}
+			p.log.Log(ctx, level, "claim failed", "type", typ, "err", err, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				return
+			}
+			continue
+		}
+		backoff = 0
+		for _, j := range jobs {
+			p.start(j)
+		}
+		// A server that answers an empty long poll at once (not waiting)
+		// would make this loop spin; pace it.
+		if len(jobs) == 0 {
+			if early := p.cfg.PollWait/4 - time.Since(asked); early > 0 && !sleep(ctx, early) {
+				return
+			}
+		}
+	}
+}
+
+// free is the number of jobs of typ the processor may still start.
+func (p *Processor) free(typ string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg.Quota[typ] - p.running[typ]
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -29,8 +29,8 @@ func Builtins() map[string]Spec {
 			Doc: "Copies a file through a temporary file in the target directory, then renames it. " +
 				"A target that already has the source's content is left alone.",
 			Params: []Param{
-				{Name: "from", Kind: KindString, Required: true, Doc: "source file"},
-				{Name: "to", Kind: KindString, Required: true, Doc: "target file; missing directories are created"},
+				{Name: "from", Kind: KindString, Path: true, Required: true, Doc: "source file"},
+				{Name: "to", Kind: KindString, Path: true, Required: true, Doc: "target file; missing directories are created"},
 				{Name: "overwrite", Kind: KindBool, Doc: "replace a target whose content differs", Default: false},
 			},
 		},
@@ -39,8 +39,8 @@ func Builtins() map[string]Spec {
 			Doc: "Moves a file: a rename on one file system, else copy, verify and delete. " +
 				"A missing source with the target present counts as already moved.",
 			Params: []Param{
-				{Name: "from", Kind: KindString, Required: true, Doc: "source file"},
-				{Name: "to", Kind: KindString, Required: true, Doc: "target file; missing directories are created"},
+				{Name: "from", Kind: KindString, Path: true, Required: true, Doc: "source file"},
+				{Name: "to", Kind: KindString, Path: true, Required: true, Doc: "target file; missing directories are created"},
 				{Name: "overwrite", Kind: KindBool, Doc: "replace a target whose content differs", Default: false},
 			},
 		},
@@ -48,7 +48,7 @@ func Builtins() map[string]Spec {
 			Name: Delete,
 			Doc:  "Deletes a file, a symbolic link or an empty directory.",
 			Params: []Param{
-				{Name: "path", Kind: KindString, Required: true, Doc: "what to delete"},
+				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "what to delete"},
 				{Name: "missing_ok", Kind: KindBool, Doc: "succeed when the path does not exist", Default: true},
 			},
 		},
@@ -56,7 +56,7 @@ func Builtins() map[string]Spec {
 			Name: Checksum,
 			Doc:  "Computes the checksum of a file.",
 			Params: []Param{
-				{Name: "path", Kind: KindString, Required: true, Doc: "file to read"},
+				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "file to read"},
 				{Name: "algorithm", Kind: KindString, Enum: []string{"sha256", "md5"}, Doc: "hash function", Default: "sha256"},
 			},
 		},
@@ -64,7 +64,7 @@ func Builtins() map[string]Spec {
 			Name: Mkdir,
 			Doc:  "Creates a directory and its missing parents.",
 			Params: []Param{
-				{Name: "path", Kind: KindString, Required: true, Doc: "directory to create"},
+				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "directory to create"},
 			},
 		},
 		{
@@ -73,7 +73,7 @@ func Builtins() map[string]Spec {
 				"A non-zero exit status fails the job.",
 			Params: []Param{
 				{Name: "argv", Kind: KindStrings, Required: true, Doc: "program (looked up in PATH) and its arguments"},
-				{Name: "dir", Kind: KindString, Doc: "working directory"},
+				{Name: "dir", Kind: KindString, Path: true, Doc: "working directory"},
 				{Name: "env", Kind: KindStrings, Doc: "KEY=VALUE entries added to the processor's environment"},
 				{Name: "timeout", Kind: KindDuration, Doc: "kill the program after this long (0: no limit beyond the job's)"},
 				{Name: "max_output", Kind: KindInt, NonNegative: true, Doc: "bytes of stdout and of stderr kept, from the start (0: the default)", Default: 65536},

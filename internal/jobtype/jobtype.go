@@ -44,6 +44,10 @@ type Param struct {
 	Enum []string `json:"enum,omitempty"`
 	// NonNegative refuses negative values of an int parameter.
 	NonNegative bool `json:"non_negative,omitempty"`
+	// Path marks a file path: the CLI turns a relative one into an
+	// absolute one against its working directory before submitting, since
+	// the job may run on another machine with another working directory.
+	Path bool `json:"path,omitempty"`
 	// Default is the value the handler uses when the parameter is absent.
 	// It is documentation: Validate does not fill it in.
 	Default any `json:"default,omitempty"`

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/server"
+)
+
+const version = server.Version
+
+// errHelp is returned when -h was asked: usage was printed, exit 0.
+var errHelp = errors.New("help shown")
+
+// globals are the flags every subcommand takes (DESIGN §9).
+type globals struct {
+	server   string
+	token    string
+	output   string
+	logLevel string
+}
+
+func (g *globals) register(fs *flag.FlagSet, e *env) {
+	def := e.getenv("DPE_SERVER")
+	if def == "" {
+		def = "http://127.0.0.1:8460"
+	}
+	fs.StringVar(&g.server, "server", def, "server URL(s), comma-separated (env DPE_SERVER)")
+	fs.StringVar(&g.token, "token", e.getenv("DPE_TOKEN"), "bearer token (env DPE_TOKEN)")
+	fs.StringVar(&g.output, "o", "table", "output: table or json")
+	lvl := e.getenv("DPE_LOG_LEVEL")
+	if lvl == "" {
+		lvl = "info"
+	}
+	fs.StringVar(&g.logLevel, "log-level", lvl, "log level: debug, info, warn, error (env DPE_LOG_LEVEL)")
+}
+
+func (g *globals) check() error {
+	if g.output != "table" && g.output != "json" {
+		return usagef("-o: want table or json, got %q", g.output)
+	}
+	switch g.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return usagef("--log-level: want debug, info, warn or error, got %q", g.logLevel)
+	}
+	return nil
+}
+
+func (g *globals) json() bool { return g.output == "json" }
+
+func (g *globals) logger(e *env) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(g.logLevel))
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func (g *globals) client(e *env) (*client.Client, error) {
+	var urls []string
+	for _, u := range strings.Split(g.server, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	c, err := client.New(client.Config{URLs: urls, Token: g.token, Log: g.logger(e)})
+	if err != nil {
+		return nil, usagef("--server: %v", err)
+	}
+	return c, nil
+}
+
+// newFlags returns a flag set for a subcommand that reports errors as
+// usage errors instead of exiting.
+func newFlags(name string, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet("dpe "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parse parses args, mapping -h to errHelp and bad flags to usage errors.
+// Flags may follow positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(os.Stderr)
+				fs.Usage()
+				return nil, errHelp
+			}
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// kvFlag collects repeated KEY=VALUE flags.
+type kvFlag struct {
+	name string
+	m    map[string]string
+	keys []string // in the order given
+}
+
+func newKV(name string) *kvFlag { return &kvFlag{name: name, m: map[string]string{}} }
+
+func (k *kvFlag) String() string {
+	parts := make([]string, 0, len(k.keys))
+	for _, key := range k.keys {
+		parts = append(parts, key+"="+k.m[key])
+	}
+	return strings.Join(parts, ",")
+}
+
+func (k *kvFlag) Set(s string) error {
+	key, val, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if _, dup := k.m[key]; dup {
+		return fmt.Errorf("%s given twice", key)
+	}
+	k.m[key] = val
+	k.keys = append(k.keys, key)
+	return nil
+}
+
+// ints converts the values to positive integers (quotas).
+func (k *kvFlag) ints() (map[string]int, error) {
+	out := make(map[string]int, len(k.m))
+	for key, v := range k.m {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, usagef("--%s %s=%s: want a positive integer", k.name, key, v)
+		}
+		out[key] = n
+	}
+	return out, nil
+}
+
+// listFlag collects repeated values.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

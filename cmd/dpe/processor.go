@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/handlers"
+	"github.com/dpe-engine/dpe/internal/paths"
+	"github.com/dpe-engine/dpe/internal/processor"
+)
+
+// processorFlags are the flags of a processor, shared by `dpe processor`
+// and `dpe up`.
+type processorFlags struct {
+	quota    *kvFlag
+	labels   *kvFlag
+	allow    listFlag
+	id       string
+	leaseTTL time.Duration
+	grace    time.Duration
+}
+
+func (p *processorFlags) register(fs *flag.FlagSet) {
+	p.quota, p.labels = newKV("quota"), newKV("label")
+	fs.Var(p.quota, "quota", "TYPE=N: run at most N jobs of TYPE at once (repeatable)")
+	fs.Var(p.labels, "label", "KEY=VALUE label that job selectors can require (repeatable)")
+	fs.Var(&p.allow, "allow-path", "directory file handlers may touch (repeatable; none = any path)")
+	fs.StringVar(&p.id, "id", "", "processor id (default host-pid-random)")
+	fs.DurationVar(&p.leaseTTL, "lease-ttl", 30*time.Second, "lease on claimed jobs; renewed every third of it")
+	fs.DurationVar(&p.grace, "grace", 30*time.Second, "on SIGTERM, let running jobs finish this long before giving them back")
+}
+
+// build makes the processor; defaults fill types missing from the quota.
+func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[string]int) (*processor.Processor, error) {
+	quota, err := p.quota.ints()
+	if err != nil {
+		return nil, err
+	}
+	for t, n := range defaults {
+		if _, ok := quota[t]; !ok {
+			quota[t] = n
+		}
+	}
+	if len(quota) == 0 {
+		return nil, usagef("--quota: give at least one TYPE=N (types: %v)", sortedKeys(handlers.Builtins(handlers.Config{ExecAllowed: true})))
+	}
+	guard, err := paths.NewGuard(p.allow)
+	if err != nil {
+		return nil, usagef("--allow-path: %v", err)
+	}
+	if guard.Unconfined() {
+		log.Warn("no --allow-path given: file handlers accept any path (development set-up)")
+	}
+	hs := handlers.Builtins(handlers.Config{Guard: guard, Log: log, ExecAllowed: true})
+	for t := range quota {
+		if _, ok := hs[t]; !ok {
+			return nil, usagef("--quota %s: no handler for this job type (built in: %v)", t, sortedKeys(hs))
+		}
+	}
+	proc, err := processor.New(processor.Config{
+		Client: c, ID: p.id, Quota: quota, Handlers: hs, Labels: p.labels.m,
+		LeaseTTL: p.leaseTTL, Grace: p.grace, Log: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	return proc, nil
+}
+
+func runProcessor(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("processor", e)
+	var g globals
+	g.register(fs, e)
+	var pf processorFlags
+	pf.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	proc, err := pf.build(c, g.logger(e), nil)
+	if err != nil {
+		return err
+	}
+	return proc.Run(ctx)
+}

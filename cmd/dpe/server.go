@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/server"
+)
+
+func runServer(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("server", e)
+	var g globals
+	g.register(fs, e)
+	db := fs.String("db", e.getenv("DPE_DB"), "core database DSN: postgres://... or sqlite:PATH (env DPE_DB)")
+	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
+	id := fs.String("id", "", "server id in status and logs (default host-pid-random)")
+	drain := fs.Duration("drain-delay", 0, "on shutdown, fail /readyz this long before closing the listener (set to the load balancer's check interval)")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "on shutdown, wait this long for in-flight requests")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{DB: *db, Listen: *listen, Token: g.token, Log: g.logger(e), ID: *id, DrainDelay: *drain, ShutdownGrace: *grace})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	return srv.Run(ctx)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("status", e)
+	var g globals
+	g.register(fs, e)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	var st model.Status
+	if err := c.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
+		return err
+	}
+	if g.json() {
+		return printJSON(e.stdout, st)
+	}
+	s := st.Server
+	db := "ready"
+	if !s.Ready {
+		db = "NOT READY: " + s.DBError
+	}
+	fmt.Fprintf(e.stdout, "server     %s (version %s, up %s)\ncore db    %s, %s\n", s.ID, s.Version,
+		s.Now.Sub(s.Started).Round(time.Second), s.DB, db)
+	var counts []string
+	for _, state := range []model.JobState{model.JobQueued, model.JobRunning, model.JobSucceeded, model.JobFailed, model.JobCanceled} {
+		counts = append(counts, fmt.Sprintf("%s %d", state, st.Jobs[state]))
+	}
+	fmt.Fprintf(e.stdout, "jobs       %s\n\nprocessors (%d)\n", strings.Join(counts, ", "), len(st.Processors))
+	t := newTable(e.stdout, "ID", "HOST", "QUOTA", "RUNNING", "LABELS", "LAST SEEN")
+	for _, p := range st.Processors {
+		t.row(p.ID, dash(p.Host), mapString(p.Quota), p.Running, dash(mapString(p.Labels)), s.Now.Sub(p.LastSeen).Round(time.Second).String()+" ago")
+	}
+	t.flush()
+	var limited []model.TypeLimit
+	for _, tl := range st.Types {
+		if tl.MaxRunning > 0 || tl.Rate > 0 {
+			limited = append(limited, tl)
+		}
+	}
+	if len(limited) > 0 {
+		fmt.Fprintln(e.stdout, "\ntype limits")
+		t := newTable(e.stdout, "TYPE", "MAX RUNNING", "RATE/S", "BURST")
+		for _, tl := range limited {
+			t.row(tl.Type, tl.MaxRunning, tl.Rate, tl.Burst)
+		}
+		t.flush()
+	}
+	return nil
+}
+
+func mapString[V any](m map[string]V) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, m[k]))
+	}
+	return strings.Join(parts, ",")
+}

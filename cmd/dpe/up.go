@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dpe-engine/dpe/internal/server"
+)
+
+// upQuota is the processor quota of `dpe up` for types not given by --quota.
+var upQuota = map[string]int{
+	"noop": 8, "util.copy": 2, "util.move": 2, "util.delete": 4,
+	"util.checksum": 2, "util.mkdir": 4, "exec": 2,
+}
+
+func runUp(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("up", e)
+	var g globals
+	g.register(fs, e)
+	data := fs.String("data", "./dpe-data", "data directory (core database, inbox)")
+	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
+	var pf processorFlags
+	pf.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	log := g.logger(e)
+	if err := os.MkdirAll(*data, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	absData, err := filepath.Abs(*data)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if len(pf.allow) == 0 {
+		// DESIGN §3: dpe up allows its working directory and data directory.
+		wd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("working directory: %w", err)
+		}
+		pf.allow = listFlag{wd, absData}
+	}
+	dsn := "sqlite:" + filepath.Join(absData, "dpe.db")
+	srv, err := server.New(server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server")})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	g.server = srv.URL()
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	proc, err := pf.build(c, log.With("role", "processor"), upQuota)
+	if err != nil {
+		return err
+	}
+
+	// The processor stops first, draining through the server; then the
+	// server stops. A server that fails on its own stops everything.
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSrv()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Run(srvCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-srvDone:
+		return err
+	case <-ctx.Done():
+		stopSrv()
+		return <-srvDone
+	}
+	fmt.Fprintf(e.stdout, "dpe is up: %s  (core DB %s)\n", srv.URL(), dsn)
+	fmt.Fprintf(e.stdout, "try: go run ./cmd/dpe job submit util.checksum --param path=README.md --wait --server %s\n", srv.URL())
+
+	procCtx, stopProc := context.WithCancel(ctx)
+	defer stopProc()
+	procDone := make(chan error, 1)
+	go func() { procDone <- proc.Run(procCtx) }()
+	var srvErr, procErr error
+	select {
+	case srvErr = <-srvDone:
+		stopProc()
+		procErr = <-procDone
+	case procErr = <-procDone:
+		stopSrv()
+		srvErr = <-srvDone
+	}
+	return errors.Join(srvErr, procErr)
+}

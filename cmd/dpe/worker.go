@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"strings"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/worker"
+	"log/slog"
+)
+
+// workerFlags are the flags of a workflow worker, shared by `dpe worker`
+// and `dpe up`.
+type workerFlags struct {
+	mode      string
+	group     string
+	templates listFlag
+	quota     *kvFlag
+	max       int
+	id        string
+	leaseTTL  time.Duration
+	groupTTL  time.Duration
+}
+
+func (w *workerFlags) register(fs *flag.FlagSet, prefix string) {
+	w.quota = newKV(prefix + "quota")
+	fs.StringVar(&w.mode, prefix+"mode", worker.Concurrent, "standby (one active per group) or concurrent (all active)")
+	fs.StringVar(&w.group, prefix+"group", "default", "standby group: workers of one group share one lease")
+	fs.Var(&w.templates, prefix+"templates", "serve only templates matching this glob (repeatable or comma-separated)")
+	fs.Var(w.quota, prefix+"quota", "TEMPLATE=N: drive at most N instances of TEMPLATE at once (repeatable)")
+	fs.IntVar(&w.max, prefix+"max-instances", 1000, "drive at most this many instances at once in all")
+	fs.StringVar(&w.id, prefix+"id", "", "worker id (default host-pid-random)")
+	fs.DurationVar(&w.leaseTTL, prefix+"lease-ttl", 30*time.Second, "lease on driven instances")
+	fs.DurationVar(&w.groupTTL, prefix+"group-ttl", 10*time.Second, "standby lease: a standby takes over within this")
+}
+
+func (w *workerFlags) build(c *client.Client, log *slog.Logger) (*worker.Worker, error) {
+	quota, err := w.quota.ints()
+	if err != nil {
+		return nil, err
+	}
+	var globs []string
+	for _, t := range w.templates {
+		for _, g := range strings.Split(t, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				globs = append(globs, g)
+			}
+		}
+	}
+	wk, err := worker.New(worker.Config{
+		Client: c, ID: w.id, Mode: w.mode, Group: w.group, Templates: globs, Quota: quota,
+		MaxInstances: w.max, LeaseTTL: w.leaseTTL, GroupTTL: w.groupTTL, Log: log,
+	})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return wk, nil
+}
+
+func runWorker(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("worker", e)
+	var g globals
+	g.register(fs, e)
+	var wf workerFlags
+	wf.register(fs, "")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	wk, err := wf.build(c, g.logger(e))
+	if err != nil {
+		return err
+	}
+	return wk.Run(ctx)
+}

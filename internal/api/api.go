@@ -1,0 +1,200 @@
+// Package api serves dpe's HTTP API under /v1 (JSON; errors as
+// application/problem+json naming the field at fault), plus /healthz,
+// /readyz and /metrics. Handlers only translate HTTP to the services and
+// back; the services own the rules.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/instances"
+	"github.com/dpe-engine/dpe/internal/jobs"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// Body size limits.
+const (
+	MaxBody      = 1 << 20  // one object
+	MaxBatchBody = 32 << 20 // a batch of jobs
+)
+
+// Config configures the API.
+type Config struct {
+	Jobs  *jobs.Service
+	Flows *instances.Service // nil: no workflow routes
+	Store store.Store        // idempotency records and readiness
+	Clock clock.Clock
+	Log   *slog.Logger
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on /v1.
+	Token string
+	// Info describes this server for /v1/status.
+	Info func() model.ServerInfo
+	// Ready reports whether the server should receive traffic (/readyz).
+	Ready func(ctx context.Context) error
+	// Registry receives the API's metrics; nil creates a private one.
+	Registry *prometheus.Registry
+}
+
+// API is the HTTP handler.
+type API struct {
+	jobs  *jobs.Service
+	flows *instances.Service
+	store store.Store
+	clock clock.Clock
+	log   *slog.Logger
+	token string
+	info  func() model.ServerInfo
+	ready func(ctx context.Context) error
+	mux   *http.ServeMux
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New returns the API handler.
+func New(cfg Config) *API {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	a := &API{
+		jobs: cfg.Jobs, flows: cfg.Flows, store: cfg.Store, clock: cfg.Clock, log: cfg.Log,
+		token: cfg.Token, info: cfg.Info, ready: cfg.Ready, mux: http.NewServeMux(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpe_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dpe_http_request_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60},
+		}, []string{"route"}),
+	}
+	cfg.Registry.MustRegister(a.requests, a.latency)
+	a.routes()
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	return a
+}
+
+func (a *API) routes() {
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+
+	a.handle("POST /v1/jobs", a.submitJob)
+	a.handle("POST /v1/jobs/batch", a.submitBatch)
+	a.handle("GET /v1/jobs", a.listJobs)
+	a.handle("GET /v1/jobs/{id}", a.getJob)
+	a.handle("POST /v1/jobs/{id}/cancel", a.cancelJob)
+	a.handle("POST /v1/jobs/{id}/priority", a.setPriority)
+	a.handle("POST /v1/jobs/{id}/progress", a.progress)
+	a.handle("POST /v1/jobs/{id}/complete", a.complete)
+	a.handle("POST /v1/jobs/{id}/release", a.idempotent(a.release))
+	a.handle("POST /v1/claims", a.idempotent(a.claim))
+	a.handle("POST /v1/heartbeats", a.heartbeat)
+	a.handle("PUT /v1/processors/{id}", a.putProcessor)
+	a.handle("GET /v1/processors", a.listProcessors)
+	a.handle("GET /v1/types", a.listTypes)
+	a.handle("PUT /v1/types/{name}", a.putType)
+	a.handle("GET /v1/status", a.status)
+	if a.flows != nil {
+		a.workflowRoutes()
+	}
+}
+
+// handle registers a /v1 route behind authentication and metrics.
+func (a *API) handle(pattern string, h http.HandlerFunc) {
+	a.mux.Handle(pattern, a.instrument(pattern, a.auth(h)))
+}
+
+// Handle registers an extra route (other services add theirs).
+func (a *API) Handle(pattern string, h http.HandlerFunc) { a.handle(pattern, h) }
+
+// ServeHTTP gives every request an id and a log line.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", id)
+	a.mux.ServeHTTP(w, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (a *API) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		d := time.Since(start)
+		a.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		a.latency.WithLabelValues(route).Observe(d.Seconds())
+		level := slog.LevelDebug
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		a.log.LogAttrs(r.Context(), level, "http", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("took", d), slog.String("request_id", w.Header().Get("X-Request-Id")))
+	})
+}
+
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
+	if a.token == "" {
+		return h
+	}
+	want := []byte("Bearer " + a.token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dpe"`)
+			writeProblem(w, model.Problem{Title: "unauthorized", Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer TOKEN (dpe --token or DPE_TOKEN)"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.ready != nil {
+		if err := a.ready(r.Context()); err != nil {
+			writeProblem(w, model.Problem{Title: "not ready", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// pathID parses the {id} path value.
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, model.Invalid("id", "must be a positive integer, got %q", r.PathValue("id"))
+	}
+	return id, nil
+}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// Most mutations are idempotent by their own rules (a job's Key, a
+// completion's epoch, cancel and priority by nature). idempotent covers the
+// rest: the first answer to an Idempotency-Key is stored and replayed to any
+// repeat, so a claim whose answer was lost returns the same jobs instead of
+// leaving them leased to nobody.
+
+// recorder captures an answer to store it.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}
+
+func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" {
+			h(w, r)
+			return
+		}
+		if len(key) > 200 {
+			writeProblem(w, model.Problem{Title: "invalid input", Status: http.StatusBadRequest, Detail: "Idempotency-Key: at most 200 characters", Field: "Idempotency-Key"})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			writeProblem(w, *decodeProblem(err, MaxBody))
+			return
+		}
+		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
+		fp := hex.EncodeToString(sum[:])
+		r.Body = io.NopCloser(bytes.NewReader(body))
+
+		prev, err := a.store.IdempotencyGet(r.Context(), key)
+		switch {
+		case err == nil:
+			a.replay(w, prev, fp)
+			return
+		case !errors.Is(err, model.ErrNotFound):
+			a.writeError(w, r, err)
+			return
+		}
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		h(rec, r)
+		// Answers that may differ on retry (server or database trouble) are
+		// not stored: the retry must do the work.
+		if rec.status >= 500 || rec.status == 499 {
+			return
+		}
+		resp := store.Response{Fingerprint: fp, Status: rec.status, Body: rec.body.Bytes()}
+		// The answer is stored even when the caller went away: its retry
+		// must find it.
+		if _, err := a.store.IdempotencyPut(context.WithoutCancel(r.Context()), key, resp, a.clock.Now()); err != nil {
+			a.log.Warn("cannot store idempotent answer", "key", key, "err", err)
+		}
+	}
+}
+
+func (a *API) replay(w http.ResponseWriter, prev store.Response, fp string) {
+	if prev.Fingerprint != fp {
+		writeProblem(w, model.Problem{Title: "idempotency key reused", Status: http.StatusUnprocessableEntity,
+			Detail: "this Idempotency-Key was first used for a different request", Field: "Idempotency-Key"})
+		return
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	ct := "application/json"
+	if prev.Status >= 400 {
+		ct = "application/problem+json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(prev.Status)
+	_, _ = w.Write(prev.Body)
+}

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+func (a *API) submitJob(w http.ResponseWriter, r *http.Request) {
+	var spec model.JobSpec
+	if p := decode(w, r, MaxBody, &spec); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	res, err := a.jobs.Submit(r.Context(), []model.JobSpec{spec}, r.Header.Get("Idempotency-Key"), false)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if res[0].Existing {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, res[0].Job)
+}
+
+func (a *API) submitBatch(w http.ResponseWriter, r *http.Request) {
+	var b model.JobBatch
+	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	res, err := a.jobs.Submit(r.Context(), b.Jobs, r.Header.Get("Idempotency-Key"), true)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := model.JobList{Jobs: make([]model.Job, len(res))}
+	created := false
+	for i, x := range res {
+		out.Jobs[i] = x.Job
+		created = created || !x.Existing
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, out)
+}
+
+func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
+	f, err := jobFilter(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	page, err := a.jobs.List(r.Context(), f)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// jobFilter reads the list filters from the query string.
+func jobFilter(r *http.Request) (model.JobFilter, error) {
+	q := r.URL.Query()
+	var f model.JobFilter
+	for _, s := range splitList(q.Get("state")) {
+		f.States = append(f.States, model.JobState(s))
+	}
+	f.Types = splitList(q.Get("type"))
+	var err error
+	if f.InstanceID, err = queryInt(q.Get("workflow"), "workflow"); err != nil {
+		return f, err
+	}
+	if f.After, err = queryInt(q.Get("after"), "after"); err != nil {
+		return f, err
+	}
+	limit, err := queryInt(q.Get("limit"), "limit")
+	if err != nil {
+		return f, err
+	}
+	f.Limit = int(limit)
+	if f.CreatedAfter, err = queryTime(q.Get("created_after"), "created_after"); err != nil {
+		return f, err
+	}
+	if f.CreatedBefore, err = queryTime(q.Get("created_before"), "created_before"); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func queryInt(s, field string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, model.Invalid(field, "must be a non-negative integer, got %q", s)
+	}
+	return n, nil
+}
+
+func queryTime(s, field string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return t, model.Invalid(field, "must be an RFC 3339 time such as 2026-11-25T02:00:00Z, got %q", s)
+	}
+	return t, nil
+}
+
+func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	j, err := a.jobs.Get(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	j, err := a.jobs.Cancel(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *API) setPriority(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req model.PriorityRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	j, err := a.jobs.SetPriority(r.Context(), id, req.Priority)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}

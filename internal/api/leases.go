@@ -1,0 +1,181 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+func (a *API) claim(w http.ResponseWriter, r *http.Request) {
+	var req model.ClaimRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	jobs, err := a.jobs.Claim(r.Context(), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.JobList{Jobs: jobs})
+}
+
+func (a *API) heartbeat(w http.ResponseWriter, r *http.Request) {
+	var req model.HeartbeatRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	res, err := a.jobs.Heartbeat(r.Context(), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.HeartbeatResponse{Jobs: res})
+}
+
+func (a *API) progress(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var b model.Heartbeat
+	if p := decode(w, r, MaxBody, &b); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	b.ID = id
+	res, err := a.jobs.Progress(r.Context(), b)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *API) complete(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var c model.Completion
+	if p := decode(w, r, MaxBody, &c); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	c.ID = id
+	j, err := a.jobs.Complete(r.Context(), c)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *API) release(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req model.ReleaseRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	j, err := a.jobs.Release(r.Context(), id, req.Epoch)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *API) putProcessor(w http.ResponseWriter, r *http.Request) {
+	var p model.Processor
+	if prob := decode(w, r, MaxBody, &p); prob != nil {
+		writeProblem(w, *prob)
+		return
+	}
+	if p.ID == "" {
+		p.ID = r.PathValue("id")
+	}
+	if p.ID != r.PathValue("id") {
+		a.writeError(w, r, model.Invalid("id", "body id %q differs from the path's %q", p.ID, r.PathValue("id")))
+		return
+	}
+	if err := a.jobs.ProcessorSeen(r.Context(), p); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) listProcessors(w http.ResponseWriter, r *http.Request) {
+	list, err := a.jobs.Processors(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.Items[model.Processor]{Items: list})
+}
+
+func (a *API) listTypes(w http.ResponseWriter, r *http.Request) {
+	list, err := a.jobs.Types(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.Items[model.TypeLimit]{Items: list})
+}
+
+func (a *API) putType(w http.ResponseWriter, r *http.Request) {
+	var l model.TypeLimit
+	if p := decode(w, r, MaxBody, &l); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if l.Type == "" {
+		l.Type = r.PathValue("name")
+	}
+	if l.Type != r.PathValue("name") {
+		a.writeError(w, r, model.Invalid("type", "body type %q differs from the path's %q", l.Type, r.PathValue("name")))
+		return
+	}
+	out, err := a.jobs.PutType(r.Context(), l)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	var st model.Status
+	if a.info != nil {
+		st.Server = a.info()
+	}
+	if a.ready != nil {
+		if err := a.ready(r.Context()); err != nil {
+			st.Server.DBError = err.Error()
+		} else {
+			st.Server.Ready = true
+		}
+	}
+	var err error
+	if st.Processors, err = a.jobs.Processors(r.Context()); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if st.Types, err = a.jobs.Types(r.Context()); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if st.Jobs, err = a.jobs.Counts(r.Context()); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}

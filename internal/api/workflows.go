@@ -1,0 +1,336 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+func (a *API) workflowRoutes() {
+	a.handle("POST /v1/templates", a.importTemplate)
+	a.handle("GET /v1/templates", a.listTemplates)
+	a.handle("GET /v1/templates/{name}", a.getTemplate)
+	a.handle("DELETE /v1/templates/{name}", a.deleteTemplate)
+
+	a.handle("POST /v1/workflows", a.startWorkflow)
+	a.handle("GET /v1/workflows", a.listWorkflows)
+	a.handle("GET /v1/workflows/{id}", a.getWorkflow)
+	a.handle("POST /v1/workflows/{id}/cancel", a.cancelWorkflow)
+	a.handle("POST /v1/workflows/{id}/priority", a.prioritizeWorkflow)
+
+	a.handle("POST /v1/worker/claims", a.idempotent(a.claimInstances))
+	a.handle("GET /v1/worker/instances/{id}", a.getWorkflow)
+	a.handle("POST /v1/worker/instances/{id}/advance", a.advance)
+	a.handle("POST /v1/worker/heartbeats", a.workerHeartbeat)
+	a.handle("POST /v1/worker/releases", a.workerRelease)
+
+	a.handle("POST /v1/leases/acquire", a.leaseAcquire)
+	a.handle("POST /v1/leases/release", a.leaseRelease)
+	a.handle("GET /v1/leases", a.leaseList)
+}
+
+// TemplateImported answers POST /v1/templates.
+type TemplateImported struct {
+	Template model.Template `json:"template"`
+	Created  bool           `json:"created"`
+}
+
+func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+		case mt == "application/json", mt == "application/yaml", mt == "application/x-yaml", mt == "text/yaml", mt == "text/x-yaml", mt == "text/plain":
+			err = nil
+		default:
+			err = errors.New("unsupported")
+		}
+		if err != nil {
+			writeProblem(w, model.Problem{Title: "unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: "send the template as application/yaml or application/json"})
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		writeProblem(w, *decodeProblem(err, MaxBody))
+		return
+	}
+	t, created, err := a.flows.Import(r.Context(), body)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, TemplateImported{Template: t, Created: created})
+}
+
+func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
+	list, err := a.flows.Templates(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.Items[model.Template]{Items: list})
+}
+
+func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {
+	v, err := queryInt(r.URL.Query().Get("version"), "version")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	t, err := a.flows.Template(r.Context(), r.PathValue("name"), int(v))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) {
+	if err := a.flows.DeleteTemplate(r.Context(), r.PathValue("name")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) startWorkflow(w http.ResponseWriter, r *http.Request) {
+	var spec model.InstanceSpec
+	if p := decode(w, r, MaxBody, &spec); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	inst, existing, err := a.flows.Start(r.Context(), spec, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if existing {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, inst)
+}
+
+func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if name := q.Get("name"); name != "" {
+		inst, err := a.flows.GetByName(r.Context(), name)
+		page := model.Page[model.Instance]{Items: []model.Instance{}}
+		switch {
+		case err == nil:
+			page.Items, page.Total = []model.Instance{inst}, 1
+		case !errors.Is(err, model.ErrNotFound):
+			a.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, page)
+		return
+	}
+	var f model.InstanceFilter
+	for _, s := range splitList(q.Get("state")) {
+		f.States = append(f.States, model.InstanceState(s))
+	}
+	f.Templates = splitList(q.Get("template"))
+	var err error
+	if f.ParentID, err = queryInt(q.Get("parent"), "parent"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if f.After, err = queryInt(q.Get("after"), "after"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	limit, err := queryInt(q.Get("limit"), "limit")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	f.Limit = int(limit)
+	page, err := a.flows.List(r.Context(), f)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d, err := a.flows.Detail(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *API) cancelWorkflow(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	inst, err := a.flows.Cancel(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inst)
+}
+
+func (a *API) prioritizeWorkflow(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req model.PriorityRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	inst, err := a.flows.SetPriority(r.Context(), id, req.Priority)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inst)
+}
+
+func (a *API) claimInstances(w http.ResponseWriter, r *http.Request) {
+	var req model.InstanceClaimRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	list, err := a.flows.Claim(r.Context(), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.Items[model.Instance]{Items: list})
+}
+
+func (a *API) advance(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var adv model.Advance
+	if p := decode(w, r, MaxBatchBody, &adv); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if adv.InstanceID != id {
+		a.writeError(w, r, model.Invalid("instance_id", "body says %d, path %d", adv.InstanceID, id))
+		return
+	}
+	inst, err := a.flows.Advance(r.Context(), adv)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inst)
+}
+
+func (a *API) workerHeartbeat(w http.ResponseWriter, r *http.Request) {
+	var req model.InstanceLeases
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	lost, err := a.flows.Heartbeat(r.Context(), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.LostLeases{Lost: lost})
+}
+
+func (a *API) workerRelease(w http.ResponseWriter, r *http.Request) {
+	var req model.InstanceLeases
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if err := a.flows.Release(r.Context(), req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// LeaseRequest is the body of POST /v1/leases/acquire and /release.
+type LeaseRequest struct {
+	Name   string         `json:"name"`
+	Holder string         `json:"holder"`
+	TTL    model.Duration `json:"ttl,omitempty"`
+}
+
+func (a *API) leaseAcquire(w http.ResponseWriter, r *http.Request) {
+	var req LeaseRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if req.Name == "" || req.Holder == "" {
+		a.writeError(w, r, model.Invalid("name", "name and holder are required"))
+		return
+	}
+	ttl := req.TTL.D()
+	if ttl < time.Second || ttl > 10*time.Minute {
+		a.writeError(w, r, model.Invalid("ttl", "must be between 1s and 10m, got %s", ttl))
+		return
+	}
+	l, err := a.store.LeaseAcquire(r.Context(), req.Name, req.Holder, ttl, a.clock.Now())
+	if errors.Is(err, model.ErrConflict) {
+		writeProblem(w, model.Problem{Title: "lease held", Status: http.StatusConflict, Detail: "held by " + l.Holder + " until " + l.Until.Format(time.RFC3339Nano) + " (epoch " + strconv.FormatInt(l.Epoch, 10) + ")"})
+		return
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+func (a *API) leaseRelease(w http.ResponseWriter, r *http.Request) {
+	var req LeaseRequest
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if err := a.store.LeaseRelease(r.Context(), req.Name, req.Holder); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) leaseList(w http.ResponseWriter, r *http.Request) {
+	list, err := a.store.LeaseList(r.Context(), r.URL.Query().Get("prefix"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []store.Lease{}
+	}
+	writeJSON(w, http.StatusOK, model.Items[store.Lease]{Items: list})
+}

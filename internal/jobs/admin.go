@@ -1,0 +1,166 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+// MaxListLimit caps one page of a list.
+const MaxListLimit = 1000
+
+// Get returns one job.
+func (s *Service) Get(ctx context.Context, id int64) (model.Job, error) {
+	j, err := s.store.JobGet(ctx, id)
+	if err != nil {
+		return j, fmt.Errorf("job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// List returns a page of jobs, newest first, with the cursor of the next
+// page in Next.
+func (s *Service) List(ctx context.Context, f model.JobFilter) (model.Page[model.Job], error) {
+	for _, st := range f.States {
+		if !st.Valid() {
+			return model.Page[model.Job]{}, model.Invalid("state", "unknown state %q (want queued, running, succeeded, failed or canceled)", st)
+		}
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	if f.Limit > MaxListLimit {
+		return model.Page[model.Job]{}, model.Invalid("limit", "at most %d", MaxListLimit)
+	}
+	page, err := s.store.JobList(ctx, f)
+	if err != nil {
+		return page, fmt.Errorf("list jobs: %w", err)
+	}
+	if page.Items == nil {
+		page.Items = []model.Job{}
+	}
+	if len(page.Items) == f.Limit {
+		page.Next = strconv.FormatInt(page.Items[len(page.Items)-1].ID, 10)
+	}
+	return page, nil
+}
+
+// Cancel cancels a job (see store.JobStore.JobCancel).
+func (s *Service) Cancel(ctx context.Context, id int64) (model.Job, error) {
+	j, err := s.store.JobCancel(ctx, id, s.clock.Now())
+	if err != nil {
+		return j, fmt.Errorf("cancel job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// SetPriority changes a job's priority.
+func (s *Service) SetPriority(ctx context.Context, id int64, priority *int) (model.Job, error) {
+	if priority == nil {
+		return model.Job{}, model.Invalid("priority", "required")
+	}
+	if *priority < 0 || *priority > model.MaxPriority {
+		return model.Job{}, model.Invalid("priority", "must be between 0 and %d, got %d", model.MaxPriority, *priority)
+	}
+	j, err := s.store.JobSetPriority(ctx, id, *priority, s.clock.Now())
+	if err != nil {
+		return j, fmt.Errorf("set priority of job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// PutType registers a job type with its cluster-wide limits.
+func (s *Service) PutType(ctx context.Context, l model.TypeLimit) (model.TypeLimit, error) {
+	if err := jobtype.ValidName(l.Type); err != nil {
+		return l, model.Invalid("type", "%v", err)
+	}
+	if l.MaxRunning < 0 {
+		return l, model.Invalid("max_running", "must not be negative")
+	}
+	if l.Rate < 0 {
+		return l, model.Invalid("rate", "must not be negative")
+	}
+	if l.Burst < 0 {
+		return l, model.Invalid("burst", "must not be negative")
+	}
+	if l.Rate > 0 && l.Burst == 0 {
+		l.Burst = max(1, int(l.Rate))
+	}
+	if err := s.store.TypePut(ctx, l); err != nil {
+		return l, fmt.Errorf("put type %s: %w", l.Type, err)
+	}
+	s.wake.Signal(l.Type) // a raised limit may unblock waiting claims
+	return l, nil
+}
+
+// Types lists the registered types with their limits, built-ins included.
+func (s *Service) Types(ctx context.Context) ([]model.TypeLimit, error) {
+	list, err := s.store.TypeList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list types: %w", err)
+	}
+	have := make(map[string]bool, len(list))
+	for _, t := range list {
+		have[t.Type] = true
+	}
+	for name := range s.builtins {
+		if !have[name] {
+			list = append(list, model.TypeLimit{Type: name})
+		}
+	}
+	sortTypes(list)
+	return list, nil
+}
+
+// ProcessorSeen records a processor's presence.
+func (s *Service) ProcessorSeen(ctx context.Context, p model.Processor) error {
+	if p.ID == "" || len(p.ID) > 200 {
+		return model.Invalid("id", "required, at most 200 characters")
+	}
+	for t, n := range p.Quota {
+		if err := jobtype.ValidName(t); err != nil {
+			return model.Invalid("quota", "%v", err)
+		}
+		if n < 1 {
+			return model.Invalid("quota."+t, "must be at least 1, got %d", n)
+		}
+	}
+	if err := s.store.ProcessorUpsert(ctx, p, s.clock.Now()); err != nil {
+		return fmt.Errorf("processor %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// ProcessorStale is how long a processor stays listed after its last call.
+const ProcessorStale = time.Minute
+
+// Processors lists the processors seen recently.
+func (s *Service) Processors(ctx context.Context) ([]model.Processor, error) {
+	list, err := s.store.ProcessorList(ctx, s.clock.Now().Add(-ProcessorStale))
+	if err != nil {
+		return nil, fmt.Errorf("list processors: %w", err)
+	}
+	if list == nil {
+		list = []model.Processor{}
+	}
+	return list, nil
+}
+
+// Counts counts jobs per state.
+func (s *Service) Counts(ctx context.Context) (map[model.JobState]int, error) {
+	c, err := s.store.JobCounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	return c, nil
+}
+
+func sortTypes(list []model.TypeLimit) {
+	slices.SortFunc(list, func(a, b model.TypeLimit) int { return strings.Compare(a.Type, b.Type) })
+}

@@ -1,0 +1,163 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// Claim hands jobs to a processor. When none is claimable it waits up to
+// req.Wait for work to arrive (long-poll) and returns as soon as some is
+// claimed; an empty answer after the wait is normal.
+func (s *Service) Claim(ctx context.Context, req model.ClaimRequest) ([]model.Job, error) {
+	p, wait, err := s.claimParams(req)
+	if err != nil {
+		return nil, err
+	}
+	types := make([]string, 0, len(p.Slots))
+	for t := range p.Slots {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	var jobs []model.Job
+	err = s.wake.Poll(ctx, types, wait, s.tick, func() (bool, error) {
+		p.Now = s.clock.Now()
+		var err error
+		jobs, err = s.store.JobClaim(ctx, p)
+		if err != nil {
+			return false, fmt.Errorf("claim: %w", err)
+		}
+		return len(jobs) > 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if jobs == nil {
+		jobs = []model.Job{}
+	}
+	return jobs, nil
+}
+
+func (s *Service) claimParams(req model.ClaimRequest) (store.ClaimParams, time.Duration, error) {
+	var p store.ClaimParams
+	if req.Processor == "" {
+		return p, 0, model.Invalid("processor", "required")
+	}
+	if len(req.Slots) == 0 {
+		return p, 0, model.Invalid("slots", "at least one job type with a free slot is required")
+	}
+	for t, n := range req.Slots {
+		if err := jobtype.ValidName(t); err != nil {
+			return p, 0, model.Invalid("slots", "%v", err)
+		}
+		if n < 1 || n > 1000 {
+			return p, 0, model.Invalid("slots."+t, "must be between 1 and 1000, got %d", n)
+		}
+	}
+	for k, v := range req.Labels {
+		if !labelRE.MatchString(k) || !labelRE.MatchString(v) {
+			return p, 0, model.Invalid("labels", "bad label %q=%q: use letters, digits, '.', '_' or '-'", k, v)
+		}
+	}
+	ttl, err := leaseTTL(req.LeaseTTL, "lease_ttl")
+	if err != nil {
+		return p, 0, err
+	}
+	wait := req.Wait.D()
+	if wait > MaxWait {
+		wait = MaxWait
+	}
+	return store.ClaimParams{Processor: req.Processor, Slots: req.Slots, Labels: req.Labels, LeaseTTL: ttl}, wait, nil
+}
+
+func leaseTTL(d model.Duration, field string) (time.Duration, error) {
+	ttl := d.D()
+	if ttl == 0 {
+		return DefaultLeaseTTL, nil
+	}
+	if ttl < MinLeaseTTL || ttl > MaxLeaseTTL {
+		return 0, model.Invalid(field, "must be between %s and %s, got %s", MinLeaseTTL, MaxLeaseTTL, ttl)
+	}
+	return ttl, nil
+}
+
+// Heartbeat renews a processor's leases in one call.
+func (s *Service) Heartbeat(ctx context.Context, req model.HeartbeatRequest) ([]model.HeartbeatResult, error) {
+	ttl, err := leaseTTL(req.LeaseTTL, "lease_ttl")
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range req.Jobs {
+		if err := checkProgress(b.Progress, fmt.Sprintf("jobs[%d].progress", i)); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Jobs) == 0 {
+		return []model.HeartbeatResult{}, nil
+	}
+	res, err := s.store.JobHeartbeat(ctx, req.Jobs, ttl, s.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: %w", err)
+	}
+	return res, nil
+}
+
+// Progress records one job's progress (and renews its lease). A lost lease
+// is model.ErrConflict.
+func (s *Service) Progress(ctx context.Context, b model.Heartbeat) (model.HeartbeatResult, error) {
+	if err := checkProgress(b.Progress, "progress"); err != nil {
+		return model.HeartbeatResult{}, err
+	}
+	res, err := s.store.JobHeartbeat(ctx, []model.Heartbeat{b}, DefaultLeaseTTL, s.clock.Now())
+	if err != nil {
+		return model.HeartbeatResult{}, fmt.Errorf("progress: %w", err)
+	}
+	if len(res) != 1 {
+		return model.HeartbeatResult{}, fmt.Errorf("progress: store answered %d results for 1 job", len(res))
+	}
+	if res[0].Status == model.LeaseLost {
+		return res[0], fmt.Errorf("job %d epoch %d: lease lost: %w", b.ID, b.Epoch, model.ErrConflict)
+	}
+	return res[0], nil
+}
+
+func checkProgress(p *int, field string) error {
+	if p != nil && (*p < 0 || *p > 100) {
+		return model.Invalid(field, "must be between 0 and 100, got %d", *p)
+	}
+	return nil
+}
+
+// Complete records the outcome of a job attempt. A stale epoch is
+// model.ErrConflict: the caller lost the lease and must drop the work.
+func (s *Service) Complete(ctx context.Context, c model.Completion) (model.Job, error) {
+	if c.Epoch <= 0 {
+		return model.Job{}, model.Invalid("epoch", "required (the epoch of the claim)")
+	}
+	j, err := s.store.JobComplete(ctx, c, s.clock.Now())
+	if err != nil {
+		return j, fmt.Errorf("complete job %d: %w", c.ID, err)
+	}
+	// A freed slot may unblock a type capped cluster-wide; a retry may be
+	// claimable after its back-off (the tick covers that).
+	s.wake.Signal(j.Type)
+	return j, nil
+}
+
+// Release gives a held job back to the queue (a draining processor).
+func (s *Service) Release(ctx context.Context, id, epoch int64) (model.Job, error) {
+	if epoch <= 0 {
+		return model.Job{}, model.Invalid("epoch", "required (the epoch of the claim)")
+	}
+	j, err := s.store.JobRelease(ctx, id, epoch, s.clock.Now())
+	if err != nil {
+		return j, fmt.Errorf("release job %d: %w", id, err)
+	}
+	s.wake.Signal(j.Type)
+	return j, nil
+}

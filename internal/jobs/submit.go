@@ -1,0 +1,124 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// labelRE is what selector and label keys and values may hold. It keeps them
+// safe to use inside JSON paths of the SQLite engine.
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Submit validates and stores jobs in one transaction. Specs without a Key
+// get key+"#"+index when key (the request's Idempotency-Key) is given, so a
+// retried request creates nothing new. Nothing is stored if any spec is
+// invalid; the error names the field, prefixed with "jobs[i]." when
+// batch is true.
+func (s *Service) Submit(ctx context.Context, specs []model.JobSpec, key string, batch bool) ([]store.Inserted, error) {
+	if len(specs) == 0 {
+		return nil, model.Invalid("jobs", "at least one job is required")
+	}
+	if len(specs) > MaxBatch {
+		return nil, model.Invalid("jobs", "at most %d jobs per batch, got %d", MaxBatch, len(specs))
+	}
+	out := make([]model.JobSpec, len(specs))
+	for i, sp := range specs {
+		prefix := ""
+		if batch {
+			prefix = fmt.Sprintf("jobs[%d].", i)
+		}
+		v, err := s.validateSpec(ctx, sp, prefix)
+		if err != nil {
+			return nil, err
+		}
+		if v.Key == "" && key != "" {
+			v.Key = key
+			if batch {
+				v.Key = fmt.Sprintf("%s#%d", key, i)
+			}
+		}
+		out[i] = v
+	}
+	res, err := s.store.JobInsert(ctx, out, s.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	seen := make(map[string]bool)
+	for _, r := range res {
+		if !r.Existing && !seen[r.Job.Type] {
+			seen[r.Job.Type] = true
+			s.wake.Signal(r.Job.Type)
+		}
+	}
+	return res, nil
+}
+
+// validateSpec checks one spec and returns it with defaults applied.
+func (s *Service) validateSpec(ctx context.Context, sp model.JobSpec, prefix string) (model.JobSpec, error) {
+	field := func(f string) string { return prefix + f }
+	if sp.Type == "" {
+		return sp, model.Invalid(field("type"), "required")
+	}
+	if err := jobtype.ValidName(sp.Type); err != nil {
+		return sp, model.Invalid(field("type"), "%v", err)
+	}
+	known, err := s.KnownType(ctx, sp.Type)
+	if err != nil {
+		return sp, err
+	}
+	if !known {
+		return sp, model.Invalid(field("type"), "unknown job type %q (not built in, and no processor or type definition registered it)", sp.Type)
+	}
+	params := bytes.TrimSpace(sp.Params)
+	if len(params) == 0 || bytes.Equal(params, []byte("null")) {
+		params = []byte("{}")
+	}
+	if spec, ok := s.builtins[sp.Type]; ok {
+		if err := spec.Validate(params); err != nil {
+			return sp, prefixField(err, prefix)
+		}
+	} else if !json.Valid(params) || params[0] != '{' {
+		return sp, model.Invalid(field("params"), "must be a JSON object")
+	}
+	sp.Params = json.RawMessage(params)
+	if sp.Priority < 0 || sp.Priority > model.MaxPriority {
+		return sp, model.Invalid(field("priority"), "must be between 0 and %d, got %d", model.MaxPriority, sp.Priority)
+	}
+	if sp.MaxAttempts < 0 || sp.MaxAttempts > MaxAttempts {
+		return sp, model.Invalid(field("max_attempts"), "must be between 1 and %d, got %d", MaxAttempts, sp.MaxAttempts)
+	}
+	if sp.BackoffMax != 0 && sp.BackoffMax < sp.Backoff {
+		return sp, model.Invalid(field("backoff_max"), "must not be less than backoff")
+	}
+	for k, v := range sp.Selector {
+		if !labelRE.MatchString(k) {
+			return sp, model.Invalid(field("selector"), "bad label name %q: use letters, digits, '.', '_' or '-'", k)
+		}
+		if !labelRE.MatchString(v) {
+			return sp, model.Invalid(field("selector."+k), "bad label value %q: use letters, digits, '.', '_' or '-'", v)
+		}
+	}
+	if len(sp.Key) > MaxKeyLen {
+		return sp, model.Invalid(field("key"), "at most %d characters", MaxKeyLen)
+	}
+	if sp.Step != "" && sp.InstanceID == 0 {
+		return sp, model.Invalid(field("step"), "needs instance_id")
+	}
+	return sp.WithDefaults(), nil
+}
+
+// prefixField prefixes the field of a *model.FieldError.
+func prefixField(err error, prefix string) error {
+	fe, ok := err.(*model.FieldError)
+	if !ok || prefix == "" {
+		return err
+	}
+	return &model.FieldError{Field: prefix + fe.Field, Reason: fe.Reason}
+}

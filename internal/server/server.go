@@ -1,0 +1,244 @@
+// Package server runs the dpe server role: the HTTP API on top of the core
+// database, plus the background duties every server shares (lease rescue,
+// wake-ups, idempotency clean-up). Servers keep nothing in memory that
+// matters, so any number may run on one database.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/dpe-engine/dpe/internal/api"
+	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/coredb"
+	"github.com/dpe-engine/dpe/internal/instances"
+	"github.com/dpe-engine/dpe/internal/jobs"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wake"
+)
+
+// Version is the server version reported by /v1/status.
+const Version = "0.1.0"
+
+// IdempotencyTTL is how long answers to Idempotency-Keys are kept.
+const IdempotencyTTL = 24 * time.Hour
+
+// Config configures a Server.
+type Config struct {
+	DB     string // DSN of the core database
+	Listen string // host:port; port 0 picks one (see Addr)
+	Token  string // bearer token required on /v1 when set
+	Log    *slog.Logger
+	Clock  clock.Clock
+	ID     string // default host-pid
+	// DrainDelay is how long /readyz fails before the listener closes, so a
+	// load balancer stops sending new requests first. Default 0.
+	DrainDelay time.Duration
+	// ShutdownGrace bounds the wait for in-flight requests. Default 10s.
+	ShutdownGrace time.Duration
+	// Tick bounds long-poll re-checks; RescueEvery paces lease rescue.
+	Tick, RescueEvery time.Duration
+}
+
+// Server is one dpe server.
+type Server struct {
+	cfg      Config
+	engine   string
+	store    store.Store
+	jobs     *jobs.Service
+	wake     *wake.Hub
+	api      *api.API
+	ln       net.Listener
+	started  time.Time
+	draining atomic.Bool
+	ready    chan struct{}
+}
+
+// New validates the configuration and binds the listener, so Addr is
+// known before Run. The database is opened by Run.
+func New(cfg Config) (*Server, error) {
+	engine, err := coredb.Engine(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		cfg.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8460"
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return &Server{cfg: cfg, engine: engine, ln: ln, started: cfg.Clock.Now(), ready: make(chan struct{})}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the base URL of the server.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Ready is closed once the database is open and the API serves.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Run opens the core database (retrying while it is unreachable), serves
+// until ctx ends, then shuts down gracefully: /readyz fails first, waiting
+// long-polls return, in-flight requests finish within the grace period.
+func (s *Server) Run(ctx context.Context) error {
+	log := s.cfg.Log
+	st, err := s.openStore(ctx)
+	if err != nil {
+		s.ln.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	s.store = st
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.wake = wake.NewHub()
+	s.jobs = jobs.New(jobs.Config{Store: st, Clock: s.cfg.Clock, Log: log, Tick: s.cfg.Tick, RescueEvery: s.cfg.RescueEvery, Wake: s.wake})
+	var flows *instances.Service
+	if ws, ok := st.(store.WorkflowStore); ok {
+		flows = instances.New(instances.Config{Store: ws, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType})
+	}
+	s.api = api.New(api.Config{
+		Jobs: s.jobs, Flows: flows, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
+		Info: s.info, Ready: s.checkReady, Registry: reg,
+	})
+	srv := &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_ = s.jobs.Run(bg)
+	}()
+	go func() {
+		defer wg.Done()
+		s.purgeLoop(bg)
+	}()
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(s.ln) }()
+	close(s.ready)
+	log.Info("server ready", "id", s.cfg.ID, "url", s.URL(), "db", s.engine)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("server draining", "delay", s.cfg.DrainDelay, "grace", s.cfg.ShutdownGrace)
+	s.draining.Store(true)
+	if s.cfg.DrainDelay > 0 {
+		time.Sleep(s.cfg.DrainDelay)
+	}
+	s.wake.Close()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown grace expired; closing open connections", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("server stopped")
+	return nil
+}
+
+// openStore opens the core database, retrying with capped back-off while it
+// is unavailable, so servers can start before their database.
+func (s *Server) openStore(ctx context.Context) (store.Store, error) {
+	delay := 250 * time.Millisecond
+	for {
+		st, err := coredb.Open(ctx, s.cfg.DB, s.cfg.Log)
+		if err == nil {
+			return st, nil
+		}
+		if !errors.Is(err, model.ErrUnavailable) || ctx.Err() != nil {
+			return nil, fmt.Errorf("open core database: %w", err)
+		}
+		s.cfg.Log.Warn("core database unavailable; retrying", "in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func (s *Server) checkReady(ctx context.Context) error {
+	if s.draining.Load() {
+		return errors.New("server is shutting down")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("core database: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) info() model.ServerInfo {
+	return model.ServerInfo{ID: s.cfg.ID, Version: Version, DB: s.engine, Started: s.started, Now: s.cfg.Clock.Now()}
+}
+
+// purgeLoop forgets old idempotency answers.
+func (s *Server) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.store.IdempotencyPurge(ctx, s.cfg.Clock.Now().Add(-IdempotencyTTL)); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("idempotency purge failed", "err", err)
+		}
+	}
+}

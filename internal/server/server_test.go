@@ -1,0 +1,194 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/server"
+	"github.com/dpe-engine/dpe/internal/testdb"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
+}
+
+// engines runs f against a server on each core database engine.
+func engines(t *testing.T, f func(t *testing.T, url string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		f(t, startServer(t, "sqlite:"+filepath.Join(t.TempDir(), "dpe.db")))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		f(t, startServer(t, testdb.Postgres(t)))
+	})
+}
+
+// startServer runs a real server on a free port until the test ends.
+func startServer(t *testing.T, dsn string) string {
+	t.Helper()
+	srv, err := server.New(server.Config{DB: dsn, Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server run: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("server stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server not ready in 30s")
+	}
+	return srv.URL()
+}
+
+func do(t *testing.T, method, url, contentType string, body []byte, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func countJobs(t *testing.T, url string) int {
+	t.Helper()
+	resp, b := do(t, "GET", url+"/v1/jobs?limit=1", "", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("list: %d %s", resp.StatusCode, b)
+	}
+	var p model.Page[model.Job]
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Total
+}
+
+// TestBadInput: every bad request gets a 4xx problem+json naming what is
+// wrong, and stores nothing.
+func TestBadInput(t *testing.T) {
+	engines(t, func(t *testing.T, url string) {
+		big := `{"type":"noop","params":{"result":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}}`
+		cases := []struct {
+			name, path, ctype, body string
+			status                  int
+			field, detail           string
+		}{
+			{"unknown job type", "/v1/jobs", "application/json", `{"type":"audio.nope"}`, 422, "type", "unknown job type"},
+			{"bad type name", "/v1/jobs", "application/json", `{"type":"Bad Type!"}`, 422, "type", ""},
+			{"malformed JSON", "/v1/jobs", "application/json", `{"type":"noop",`, 400, "", "unexpected end"},
+			{"not JSON at all", "/v1/jobs", "application/json", `type=noop`, 400, "", "syntax error"},
+			{"unknown field", "/v1/jobs", "application/json", `{"type":"noop","prio":3}`, 400, "prio", "unknown field"},
+			{"wrong field type", "/v1/jobs", "application/json", `{"type":"noop","priority":"high"}`, 400, "priority", ""},
+			{"body over the limit", "/v1/jobs", "application/json", big, 413, "", "limit"},
+			{"missing required param", "/v1/jobs", "application/json", `{"type":"util.checksum","params":{}}`, 422, "params.path", "required"},
+			{"wrong param type", "/v1/jobs", "application/json", `{"type":"util.checksum","params":{"path":7}}`, 422, "params.path", ""},
+			{"unknown param", "/v1/jobs", "application/json", `{"type":"noop","params":{"slep":"1s"}}`, 422, "params.slep", ""},
+			{"negative priority", "/v1/jobs", "application/json", `{"type":"noop","priority":-1}`, 422, "priority", ""},
+			{"bad duration", "/v1/jobs", "application/json", `{"type":"noop","timeout":"soon"}`, 400, "", "duration"},
+			{"wrong content type", "/v1/jobs", "text/plain", `{"type":"noop"}`, 415, "", "application/json"},
+			{"empty batch", "/v1/jobs/batch", "application/json", `{"jobs":[]}`, 422, "jobs", ""},
+			{"one bad job spoils the batch", "/v1/jobs/batch", "application/json", `{"jobs":[{"type":"noop"},{"type":"noop","priority":-5}]}`, 422, "jobs[1].priority", ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, b := do(t, "POST", url+tc.path, tc.ctype, []byte(tc.body), nil)
+				if resp.StatusCode != tc.status {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+				}
+				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+					t.Fatalf("content type %q", ct)
+				}
+				var p model.Problem
+				if err := json.Unmarshal(b, &p); err != nil {
+					t.Fatalf("problem body: %v: %s", err, b)
+				}
+				if p.Status != tc.status || p.Title == "" {
+					t.Fatalf("problem %+v", p)
+				}
+				if tc.field != "" && p.Field != tc.field {
+					t.Fatalf("field %q, want %q (%s)", p.Field, tc.field, b)
+				}
+				if !strings.Contains(p.Detail, tc.detail) {
+					t.Fatalf("detail %q lacks %q", p.Detail, tc.detail)
+				}
+			})
+		}
+		if n := countJobs(t, url); n != 0 {
+			t.Fatalf("bad input stored %d jobs", n)
+		}
+		resp, _ := do(t, "GET", url+"/v1/jobs/12345", "", nil, nil)
+		if resp.StatusCode != 404 {
+			t.Fatalf("missing job: %d", resp.StatusCode)
+		}
+		resp, _ = do(t, "GET", url+"/v1/jobs?state=bogus", "", nil, nil)
+		if resp.StatusCode != 422 {
+			t.Fatalf("bad state filter: %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestIdempotentSubmit: a retried submit with the same Idempotency-Key
+// creates one job, on both engines.
+func TestIdempotentSubmit(t *testing.T) {
+	engines(t, func(t *testing.T, url string) {
+		h := map[string]string{"Idempotency-Key": "abc-123"}
+		r1, b1 := do(t, "POST", url+"/v1/jobs", "application/json", []byte(`{"type":"noop"}`), h)
+		r2, b2 := do(t, "POST", url+"/v1/jobs", "application/json", []byte(`{"type":"noop"}`), h)
+		if r1.StatusCode != 201 || r2.StatusCode != 200 {
+			t.Fatalf("statuses %d %d: %s %s", r1.StatusCode, r2.StatusCode, b1, b2)
+		}
+		var j1, j2 model.Job
+		_ = json.Unmarshal(b1, &j1)
+		_ = json.Unmarshal(b2, &j2)
+		if j1.ID == 0 || j1.ID != j2.ID {
+			t.Fatalf("ids %d %d", j1.ID, j2.ID)
+		}
+		batch := []byte(`{"jobs":[{"type":"noop"},{"type":"noop"}]}`)
+		hb := map[string]string{"Idempotency-Key": "batch-1"}
+		do(t, "POST", url+"/v1/jobs/batch", "application/json", batch, hb)
+		do(t, "POST", url+"/v1/jobs/batch", "application/json", batch, hb)
+		if n := countJobs(t, url); n != 3 {
+			t.Fatalf("%d jobs, want 3", n)
+		}
+	})
+}
+
+// TestHealth: /healthz lives, /readyz reports the database.
+func TestHealth(t *testing.T) {
+	url := startServer(t, "sqlite:"+filepath.Join(t.TempDir(), "dpe.db"))
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/status"} {
+		resp, b := do(t, "GET", url+p, "", nil, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", p, resp.StatusCode, b)
+		}
+	}
+}

@@ -1,0 +1,281 @@
+// Package instances is the workflow service of the server: template import
+// and export, starting and managing instances, and the calls workflow
+// workers make to drive them (claim, state, advance). The interpretation
+// itself happens in the workers (package workflow); the server validates
+// and applies their decisions atomically under each instance's lease.
+package instances
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wake"
+)
+
+// Store is what the service needs of the core database.
+type Store interface {
+	store.TemplateStore
+	store.InstanceStore
+	store.JobStore
+}
+
+// Limits.
+const (
+	MaxWait         = 60 * time.Second
+	DefaultLeaseTTL = 30 * time.Second
+	MaxClaim        = 100
+	MaxNameLen      = 200
+)
+
+// nameRE is what instance names may hold: printable, no control
+// characters; '/' separates trigger and child name parts.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,199}$`)
+
+// Config configures a Service.
+type Config struct {
+	Store Store
+	Clock clock.Clock
+	Log   *slog.Logger
+	Wake  *wake.Hub
+	Tick  time.Duration
+	// KnownJobType reports whether jobs of a type may be submitted.
+	KnownJobType func(ctx context.Context, name string) (bool, error)
+}
+
+// Service is the workflow service.
+type Service struct {
+	store    Store
+	clock    clock.Clock
+	log      *slog.Logger
+	wake     *wake.Hub
+	tick     time.Duration
+	knownJob func(ctx context.Context, name string) (bool, error)
+	builtins map[string]jobtype.Spec
+
+	mu    sync.Mutex
+	cache map[string]*template.Template // by name@version
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = wake.NewHub()
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	return &Service{
+		store: cfg.Store, clock: cfg.Clock, log: cfg.Log, wake: cfg.Wake, tick: cfg.Tick,
+		knownJob: cfg.KnownJobType, builtins: jobtype.Builtins(), cache: make(map[string]*template.Template),
+	}
+}
+
+// parseOptions checks job types, sub-templates and literal job params.
+func (s *Service) parseOptions(ctx context.Context) template.ParseOptions {
+	return template.ParseOptions{
+		KnownJobType: func(name string) bool {
+			if s.knownJob == nil {
+				_, ok := s.builtins[name]
+				return ok
+			}
+			ok, err := s.knownJob(ctx, name)
+			return err == nil && ok
+		},
+		KnownTemplate: func(name string) bool {
+			_, err := s.store.TemplateGet(ctx, name, 0)
+			return err == nil
+		},
+		JobParams: func(jobType string, params map[string]any) error {
+			spec, ok := s.builtins[jobType]
+			if !ok {
+				return nil
+			}
+			b, err := json.Marshal(params)
+			if err != nil {
+				return err
+			}
+			// Params computed by expressions are absent here: check
+			// the given ones only, not that required ones are present.
+			partial := spec
+			partial.Params = make([]jobtype.Param, len(spec.Params))
+			for i, p := range spec.Params {
+				p.Required = false
+				partial.Params[i] = p
+			}
+			return partial.Validate(b)
+		},
+	}
+}
+
+// Import parses, validates and stores a template document. It returns the
+// stored version and whether it was new (an identical re-import is not).
+func (s *Service) Import(ctx context.Context, source []byte) (model.Template, bool, error) {
+	t, err := template.Parse(source, s.parseOptions(ctx))
+	if err != nil {
+		return model.Template{}, false, err
+	}
+	// The stored canonical form leaves the version out (the row holds it),
+	// so re-importing the same content, numbered or not, is recognised.
+	unversioned := *t
+	unversioned.Version = 0
+	canon, err := unversioned.Canonical()
+	if err != nil {
+		return model.Template{}, false, fmt.Errorf("template %s: canonical form: %w", t.Name, err)
+	}
+	mt := model.Template{Name: t.Name, Version: t.Version, Description: t.Description, Source: string(source), Canonical: canon}
+	stored, created, err := s.store.TemplatePut(ctx, mt, s.clock.Now())
+	if err != nil {
+		return stored, false, fmt.Errorf("store template %s: %w", t.Name, err)
+	}
+	return stored, created, nil
+}
+
+// Template returns a stored template version (0: latest).
+func (s *Service) Template(ctx context.Context, name string, version int) (model.Template, error) {
+	t, err := s.store.TemplateGet(ctx, name, version)
+	if err != nil {
+		return t, fmt.Errorf("template %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// Templates lists the latest version of every template.
+func (s *Service) Templates(ctx context.Context) ([]model.Template, error) {
+	list, err := s.store.TemplateList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	if list == nil {
+		list = []model.Template{}
+	}
+	return list, nil
+}
+
+// DeleteTemplate deletes a template; refused while instances of it run.
+func (s *Service) DeleteTemplate(ctx context.Context, name string) error {
+	if err := s.store.TemplateDelete(ctx, name); err != nil {
+		return fmt.Errorf("delete template %s: %w", name, err)
+	}
+	return nil
+}
+
+// parsed returns the parsed form of a stored template, cached.
+func (s *Service) parsed(ctx context.Context, mt model.Template) (*template.Template, error) {
+	key := mt.Name + "@" + strconv.Itoa(mt.Version)
+	s.mu.Lock()
+	t := s.cache[key]
+	s.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	// Stored templates were validated at import; parse without lookups so
+	// a job type retired since does not make old versions unreadable.
+	t, err := template.Parse([]byte(mt.Source), template.ParseOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("stored template %s: %w", key, err)
+	}
+	s.mu.Lock()
+	if len(s.cache) > 1000 {
+		clear(s.cache)
+	}
+	s.cache[key] = t
+	s.mu.Unlock()
+	return t, nil
+}
+
+// Start creates an instance. Starting a name that exists returns that
+// instance (existing true), never a second one; without a name, the
+// Idempotency-Key (when given) names it, so a retried start is idempotent.
+func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string) (model.Instance, bool, error) {
+	if spec.Template == "" {
+		return model.Instance{}, false, model.Invalid("template", "required")
+	}
+	if spec.Version < 0 {
+		return model.Instance{}, false, model.Invalid("version", "must not be negative")
+	}
+	if spec.Priority < 0 || spec.Priority > model.MaxPriority {
+		return model.Instance{}, false, model.Invalid("priority", "must be between 0 and %d, got %d", model.MaxPriority, spec.Priority)
+	}
+	mt, err := s.store.TemplateGet(ctx, spec.Template, spec.Version)
+	if errors.Is(err, model.ErrNotFound) {
+		if spec.Version > 0 {
+			return model.Instance{}, false, model.Invalid("version", "template %s has no version %d", spec.Template, spec.Version)
+		}
+		return model.Instance{}, false, model.Invalid("template", "unknown template %q", spec.Template)
+	}
+	if err != nil {
+		return model.Instance{}, false, fmt.Errorf("template %s: %w", spec.Template, err)
+	}
+	t, err := s.parsed(ctx, mt)
+	if err != nil {
+		return model.Instance{}, false, err
+	}
+	var given map[string]any
+	if len(spec.Args) > 0 && string(spec.Args) != "null" {
+		if err := json.Unmarshal(spec.Args, &given); err != nil {
+			return model.Instance{}, false, model.Invalid("args", "must be a JSON object: %v", err)
+		}
+	}
+	args, err := t.BindArgs(given)
+	if err != nil {
+		return model.Instance{}, false, err
+	}
+	spec.Version = mt.Version
+	if spec.Args, err = json.Marshal(args); err != nil {
+		return model.Instance{}, false, fmt.Errorf("encode args: %w", err)
+	}
+	switch {
+	case spec.Name != "":
+	case key != "":
+		spec.Name = spec.Template + "/" + key
+	default:
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		spec.Name = spec.Template + "-" + hex.EncodeToString(b[:])
+	}
+	if !nameRE.MatchString(spec.Name) {
+		return model.Instance{}, false, model.Invalid("name", "bad instance name %q: letters, digits and ._:/@+=- (at most %d)", spec.Name, MaxNameLen)
+	}
+	spec.ConcurrencyPolicy = t.Concurrency
+	if spec.ConcurrencyPolicy == "" {
+		spec.ConcurrencyPolicy = model.ConcurrencyAllow
+	}
+	if spec.ConcurrencyPolicy != model.ConcurrencyAllow {
+		spec.ConcurrencyKey = spec.Template
+		if t.ConcurrencyKey != nil {
+			k, err := t.ConcurrencyKey.EvalString(template.Env{Args: args, Instance: template.InstanceView{Name: spec.Name, Priority: spec.Priority}})
+			if err != nil {
+				return model.Instance{}, false, model.Invalid("args", "concurrency_key: %v", err)
+			}
+			spec.ConcurrencyKey = spec.Template + ":" + k
+		}
+	}
+	inst, existing, err := s.store.InstanceCreate(ctx, spec, s.clock.Now())
+	if err != nil {
+		return inst, false, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	if !existing {
+		s.wake.Signal(wake.Instances)
+	}
+	return inst, existing, nil
+}

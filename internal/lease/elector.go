@@ -1,0 +1,144 @@
+// Package lease runs work under a named lease in the core database: the
+// standby mode of every role (DESIGN §2). Copies of a role with the same
+// group compete for one lease; the holder is active and renews it; when it
+// dies, another copy takes over once the lease expires (its TTL, default
+// 10 s). Leadership is tied to the lease's epoch, so a copy that lost the
+// lease while paused cannot act as leader afterwards.
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// Acquirer takes, renews and frees named leases: the store on a server,
+// the HTTP client in a remote role.
+type Acquirer interface {
+	LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error)
+	LeaseRelease(ctx context.Context, name, holder string) error
+}
+
+// DefaultTTL is the lease TTL when none is given.
+const DefaultTTL = 10 * time.Second
+
+// MinTTL is the shortest TTL allowed.
+const MinTTL = 2 * time.Second
+
+// Elector keeps trying to hold one named lease and runs Lead while it does.
+type Elector struct {
+	Acquirer Acquirer
+	Name     string // e.g. "worker/default"
+	Holder   string // this copy's id
+	TTL      time.Duration
+	Log      *slog.Logger
+	// OnChange, when set, is told each time this copy gains (true) or
+	// loses (false) the lease.
+	OnChange func(leader bool, l store.Lease)
+}
+
+// Run competes for the lease until ctx ends. While this copy holds it, lead
+// runs with a context that is cancelled as soon as the lease cannot be
+// renewed in time (before it could expire, so two leaders never overlap as
+// long as clocks run at the same rate). On return the lease is released so
+// a standby takes over at once. lead returning early (nil or error) gives
+// the lease up; Run then competes again after a pause.
+func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l store.Lease) error) error {
+	if e.TTL == 0 {
+		e.TTL = DefaultTTL
+	}
+	if e.TTL < MinTTL {
+		return fmt.Errorf("lease %s: ttl %s is below the minimum %s", e.Name, e.TTL, MinTTL)
+	}
+	if e.Log == nil {
+		e.Log = slog.Default()
+	}
+	renew := e.TTL / 3
+	for {
+		l, err := e.Acquirer.LeaseAcquire(ctx, e.Name, e.Holder, e.TTL)
+		switch {
+		case err == nil:
+			e.lead(ctx, l, renew, lead)
+			if ctx.Err() != nil {
+				return nil
+			}
+		case ctx.Err() != nil:
+			return nil
+		case !errors.Is(err, model.ErrConflict):
+			e.Log.Warn("cannot reach the lease", "lease", e.Name, "err", err)
+		}
+		// Standby: try again at a jittered fraction of the renew interval,
+		// so a dead leader's lease is taken soon after it expires.
+		wait := renew/2 + rand.N(renew/2+1)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// lead runs the leader's work while renewing the lease.
+func (e *Elector) lead(ctx context.Context, l store.Lease, renew time.Duration, lead func(context.Context, store.Lease) error) {
+	e.Log.Info("lease acquired: active", "lease", e.Name, "holder", e.Holder, "epoch", l.Epoch)
+	if e.OnChange != nil {
+		e.OnChange(true, l)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- lead(lctx, l) }()
+	// The lease is valid until validUntil by the local clock: acquired at
+	// or after start, so start+TTL is a safe (early) bound.
+	validUntil := time.Now().Add(e.TTL)
+	t := time.NewTicker(renew)
+	defer t.Stop()
+	stopped := false
+	for !stopped {
+		select {
+		case err := <-done:
+			if err != nil && ctx.Err() == nil {
+				e.Log.Warn("active work ended with an error; giving the lease up", "lease", e.Name, "err", err)
+			}
+			stopped = true
+			continue
+		case <-ctx.Done():
+		case <-t.C:
+			start := time.Now()
+			rctx, rcancel := context.WithDeadline(ctx, validUntil)
+			nl, err := e.Acquirer.LeaseAcquire(rctx, e.Name, e.Holder, e.TTL)
+			rcancel()
+			if err == nil && nl.Epoch == l.Epoch {
+				validUntil = start.Add(e.TTL)
+				continue
+			}
+			if err != nil && !errors.Is(err, model.ErrConflict) && time.Now().Add(renew).Before(validUntil) {
+				// A transient failure with time left: try again next tick.
+				e.Log.Warn("lease renewal failed; retrying", "lease", e.Name, "err", err)
+				continue
+			}
+			if ctx.Err() == nil {
+				e.Log.Warn("lease lost: standing down", "lease", e.Name, "err", err)
+			}
+		}
+		cancel()
+		<-done
+		stopped = true
+	}
+	cancel()
+	// Release with a fresh bounded context so a standby takes over at once.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer rcancel()
+	if err := e.Acquirer.LeaseRelease(rctx, e.Name, e.Holder); err != nil {
+		e.Log.Debug("lease release failed; it will expire", "lease", e.Name, "err", err)
+	}
+	if e.OnChange != nil {
+		e.OnChange(false, l)
+	}
+	e.Log.Info("lease released: standby", "lease", e.Name, "holder", e.Holder)
+}

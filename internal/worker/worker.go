@@ -1,0 +1,390 @@
+// Package worker is the workflow worker role: it claims workflow instances
+// that need attention, decides their next step with the interpreter
+// (package workflow) and commits the decision through the server under the
+// instance's lease. In standby mode one worker of a group is active
+// (through a named lease); in concurrent mode all are, each instance being
+// driven by one worker at a time through its own lease.
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/lease"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/workflow"
+)
+
+// Modes.
+const (
+	Standby    = "standby"
+	Concurrent = "concurrent"
+)
+
+// Config configures a Worker.
+type Config struct {
+	Client *client.Client
+	ID     string // default host-pid-random
+	Mode   string // Standby or Concurrent (default)
+	Group  string // standby group (default "default")
+	// Templates are glob patterns of the templates served (empty: all).
+	Templates []string
+	// Quota caps instances driven at once per template; MaxInstances caps
+	// the others together (default 1000).
+	Quota        map[string]int
+	MaxInstances int
+	LeaseTTL     time.Duration // instance leases (default 30s)
+	GroupTTL     time.Duration // standby lease (default 10s)
+	PollWait     time.Duration // long-poll (default 20s)
+	Parallel     int           // decisions at once (default 8)
+	Log          *slog.Logger
+}
+
+// Worker drives workflow instances.
+type Worker struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	held    map[int64]string // instance id → template, while leased
+	busy    map[int64]bool   // deciding now
+	tplMu   sync.Mutex
+	tpls    map[string]*template.Template
+	served  []string // template names matching cfg.Templates; nil = all
+	servedN bool     // cfg.Templates given but nothing matches yet
+}
+
+// New validates the configuration.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("worker: a client is required")
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = Concurrent
+	case Standby, Concurrent:
+	default:
+		return nil, fmt.Errorf("worker: mode %q: want standby or concurrent", cfg.Mode)
+	}
+	if cfg.Group == "" {
+		cfg.Group = "default"
+	}
+	for _, g := range cfg.Templates {
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("worker: bad template pattern %q: %w", g, err)
+		}
+	}
+	for t, n := range cfg.Quota {
+		if n < 1 {
+			return nil, fmt.Errorf("worker: quota %s=%d: want at least 1", t, n)
+		}
+	}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = 1000
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 30 * time.Second
+	}
+	if cfg.GroupTTL <= 0 {
+		cfg.GroupTTL = lease.DefaultTTL
+	}
+	if cfg.GroupTTL < lease.MinTTL {
+		return nil, fmt.Errorf("worker: group lease ttl %s is below %s", cfg.GroupTTL, lease.MinTTL)
+	}
+	if cfg.PollWait <= 0 {
+		cfg.PollWait = 20 * time.Second
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		cfg.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	return &Worker{
+		cfg: cfg, log: cfg.Log.With("worker", cfg.ID),
+		held: map[int64]string{}, busy: map[int64]bool{}, tpls: map[string]*template.Template{},
+	}, nil
+}
+
+// ID is the worker's id.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Run drives instances until ctx ends, then gives its leases back.
+func (w *Worker) Run(ctx context.Context) error {
+	w.log.Info("worker starting", "mode", w.cfg.Mode, "group", w.cfg.Group)
+	if w.cfg.Mode == Concurrent {
+		return w.active(ctx)
+	}
+	e := &lease.Elector{
+		Acquirer: lease.Remote{Client: w.cfg.Client}, Name: "worker/" + w.cfg.Group,
+		Holder: w.cfg.ID, TTL: w.cfg.GroupTTL, Log: w.log,
+	}
+	return e.Run(ctx, func(ctx context.Context, _ store.Lease) error { return w.active(ctx) })
+}
+
+// active is the worker's duty while it may drive instances.
+func (w *Worker) active(ctx context.Context) error {
+	var wg sync.WaitGroup
+	hctx, stopHB := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.heartbeats(hctx)
+	}()
+	sem := make(chan struct{}, w.cfg.Parallel)
+	for ctx.Err() == nil {
+		if err := w.refreshServed(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("cannot list templates", "err", err)
+		}
+		list, err := w.claim(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("claim failed", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for _, inst := range list {
+			w.mu.Lock()
+			w.held[inst.ID] = inst.Template
+			if w.busy[inst.ID] {
+				w.mu.Unlock()
+				continue
+			}
+			w.busy[inst.ID] = true
+			w.mu.Unlock()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				w.unbusy(inst.ID)
+				continue
+			}
+			wg.Add(1)
+			go func(inst model.Instance) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				defer w.unbusy(inst.ID)
+				w.drive(ctx, inst)
+			}(inst)
+		}
+	}
+	stopHB()
+	wg.Wait()
+	w.releaseAll()
+	return nil
+}
+
+func (w *Worker) unbusy(id int64) {
+	w.mu.Lock()
+	delete(w.busy, id)
+	w.mu.Unlock()
+}
+
+// claim asks for due instances within the free capacity.
+func (w *Worker) claim(ctx context.Context) ([]model.Instance, error) {
+	w.mu.Lock()
+	perTpl := map[string]int{}
+	for _, t := range w.held {
+		perTpl[t]++
+	}
+	req := model.InstanceClaimRequest{
+		Worker: w.cfg.ID, Templates: w.served, Slots: map[string]int{},
+		Default: max(0, w.cfg.MaxInstances-len(w.held)), Limit: w.cfg.Parallel * 4,
+		LeaseTTL: model.Duration(w.cfg.LeaseTTL), Wait: model.Duration(w.cfg.PollWait),
+	}
+	for t, q := range w.cfg.Quota {
+		req.Slots[t] = max(0, q-perTpl[t])
+	}
+	none := w.servedN
+	w.mu.Unlock()
+	if none {
+		sleep(ctx, w.cfg.PollWait)
+		return nil, nil
+	}
+	var out model.Items[model.Instance]
+	err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/claims", req, &out, client.WithAttemptTimeout(w.cfg.PollWait+15*time.Second))
+	return out.Items, err
+}
+
+// refreshServed resolves the template patterns to names.
+func (w *Worker) refreshServed(ctx context.Context) error {
+	if len(w.cfg.Templates) == 0 {
+		return nil
+	}
+	var list model.Items[model.Template]
+	if err := w.cfg.Client.Do(ctx, "GET", "/v1/templates", nil, &list); err != nil {
+		return err
+	}
+	var names []string
+	for _, t := range list.Items {
+		for _, g := range w.cfg.Templates {
+			if ok, _ := path.Match(g, t.Name); ok {
+				names = append(names, t.Name)
+				break
+			}
+		}
+	}
+	w.mu.Lock()
+	w.served, w.servedN = names, len(names) == 0
+	w.mu.Unlock()
+	return nil
+}
+
+// drive decides and commits one instance. One decision goes as far as the
+// instance can without waiting (instant steps run within it), so the next
+// look comes with the next event or timer.
+func (w *Worker) drive(ctx context.Context, inst model.Instance) {
+	log := w.log.With("instance", inst.ID, "name", inst.Name)
+	var d model.InstanceDetail
+	if err := w.cfg.Client.Do(ctx, "GET", "/v1/worker/instances/"+strconv.FormatInt(inst.ID, 10), nil, &d); err != nil {
+		if ctx.Err() == nil {
+			log.Warn("cannot load instance", "err", err)
+		}
+		return
+	}
+	if d.Instance.Worker != w.cfg.ID || d.Instance.State.Final() {
+		w.forget(inst.ID)
+		return
+	}
+	tpl, err := w.template(ctx, d.Instance.Template, d.Instance.Version)
+	if err != nil {
+		log.Warn("cannot load template", "err", err)
+		return
+	}
+	in := workflow.Input{Template: tpl, Instance: d.Instance, Steps: d.Steps, Now: time.Now().UTC(),
+		Jobs: map[int64]model.Job{}, Children: map[int64]model.Instance{}}
+	for _, j := range d.Jobs {
+		in.Jobs[j.ID] = j
+	}
+	for _, c := range d.Children {
+		in.Children[c.ID] = c
+	}
+	adv, err := workflow.Decide(in)
+	if err != nil {
+		log.Error("cannot decide", "err", err)
+		return
+	}
+	var after model.Instance
+	err = w.cfg.Client.Do(ctx, "POST", "/v1/worker/instances/"+strconv.FormatInt(inst.ID, 10)+"/advance", adv, &after)
+	if errors.Is(err, model.ErrConflict) {
+		log.Info("instance lease lost; dropping it", "err", err)
+		w.forget(inst.ID)
+		return
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("cannot commit decision", "err", err)
+		}
+		return
+	}
+	if after.State.Final() {
+		log.Info("instance ended", "state", after.State, "error", after.Error)
+		w.forget(inst.ID)
+	}
+}
+
+func (w *Worker) forget(id int64) {
+	w.mu.Lock()
+	delete(w.held, id)
+	w.mu.Unlock()
+}
+
+// template returns a parsed template version, cached.
+func (w *Worker) template(ctx context.Context, name string, version int) (*template.Template, error) {
+	key := name + "@" + strconv.Itoa(version)
+	w.tplMu.Lock()
+	t := w.tpls[key]
+	w.tplMu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	var mt model.Template
+	if err := w.cfg.Client.Do(ctx, "GET", "/v1/templates/"+name+"?version="+strconv.Itoa(version), nil, &mt); err != nil {
+		return nil, err
+	}
+	t, err := template.Parse([]byte(mt.Source), template.ParseOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", key, err)
+	}
+	w.tplMu.Lock()
+	w.tpls[key] = t
+	w.tplMu.Unlock()
+	return t, nil
+}
+
+// heartbeats renews the leases of held instances.
+func (w *Worker) heartbeats(ctx context.Context) {
+	t := time.NewTicker(w.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		ids := make([]int64, 0, len(w.held))
+		for id := range w.held {
+			ids = append(ids, id)
+		}
+		w.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		var lost model.LostLeases
+		err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/heartbeats", model.InstanceLeases{Worker: w.cfg.ID, IDs: ids, LeaseTTL: model.Duration(w.cfg.LeaseTTL)}, &lost)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("instance heartbeat failed", "err", err)
+			}
+			continue
+		}
+		for _, id := range lost.Lost {
+			w.forget(id)
+		}
+	}
+}
+
+// releaseAll gives every held instance back (a worker stopping).
+func (w *Worker) releaseAll() {
+	w.mu.Lock()
+	ids := make([]int64, 0, len(w.held))
+	for id := range w.held {
+		ids = append(ids, id)
+	}
+	w.held = map[int64]string{}
+	w.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/releases", model.InstanceLeases{Worker: w.cfg.ID, IDs: ids}, nil); err != nil {
+		w.log.Warn("cannot release instances; their leases will expire", "err", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

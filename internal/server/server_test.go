@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server"
 	"github.com/dpe-engine/dpe/internal/testdb"
@@ -190,5 +193,34 @@ func TestHealth(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", p, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestClientRidesOverDeadServer: a client given a dead and a live server
+// never surfaces an error, and its retried submits create one job each.
+func TestClientRidesOverDeadServer(t *testing.T) {
+	live := startServer(t, "sqlite:"+filepath.Join(t.TempDir(), "dpe.db"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	c, err := client.New(client.Config{URLs: []string{dead, live}, Deadline: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for i := range 50 {
+		key := fmt.Sprintf("submit-%d", i)
+		for range 2 { // the second is a retry of the first
+			if _, err := c.SubmitJob(ctx, model.JobSpec{Type: "noop"}, client.WithIdempotencyKey(key)); err != nil {
+				t.Fatalf("submit %d: %v", i, err)
+			}
+		}
+	}
+	if n := countJobs(t, live); n != 50 {
+		t.Fatalf("%d jobs, want 50", n)
 	}
 }

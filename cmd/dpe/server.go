@@ -16,6 +16,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	id := fs.String("id", "", "server id in status and logs (default host-pid-random)")
 	drain := fs.Duration("drain-delay", 0, "on shutdown, fail /readyz this long before closing the listener (set to the load balancer's check interval)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on shutdown, wait this long for in-flight requests")
+	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and workflow instances this long after they end (0: keep forever)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -26,7 +27,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	if err := g.check(); err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{DB: *db, Listen: *listen, Token: g.token, Log: g.logger(e), ID: *id, DrainDelay: *drain, ShutdownGrace: *grace})
+	srv, err := server.New(server.Config{DB: *db, Listen: *listen, Token: g.token, Log: g.logger(e), ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention})
 	if err != nil {
 		return usagef("%v", err)
 	}

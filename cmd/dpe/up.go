@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dpe-engine/dpe/internal/server"
 )
@@ -22,8 +23,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	g.register(fs, e)
 	data := fs.String("data", "./dpe-data", "data directory (core database, inbox)")
 	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
+	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and instances this long after they end (0: keep forever)")
 	var pf processorFlags
 	pf.register(fs)
+	var wf workerFlags
+	wf.register(fs, "worker-")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -51,7 +55,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		pf.allow = listFlag{wd, absData}
 	}
 	dsn := "sqlite:" + filepath.Join(absData, "dpe.db")
-	srv, err := server.New(server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server")})
+	srv, err := server.New(server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -61,6 +65,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	proc, err := pf.build(c, log.With("role", "processor"), upQuota)
+	if err != nil {
+		return err
+	}
+	wk, err := wf.build(c, log.With("role", "worker"))
 	if err != nil {
 		return err
 	}
@@ -82,18 +90,32 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "dpe is up: %s  (core DB %s)\n", srv.URL(), dsn)
 	fmt.Fprintf(e.stdout, "try: go run ./cmd/dpe job submit util.checksum --param path=README.md --wait --server %s\n", srv.URL())
 
-	procCtx, stopProc := context.WithCancel(ctx)
-	defer stopProc()
-	procDone := make(chan error, 1)
-	go func() { procDone <- proc.Run(procCtx) }()
-	var srvErr, procErr error
+	// The processor and the worker stop first (they drain through the
+	// server), then the server.
+	rolesCtx, stopRoles := context.WithCancel(ctx)
+	defer stopRoles()
+	roleDone := make(chan error, 2)
+	go func() { roleDone <- proc.Run(rolesCtx) }()
+	go func() { roleDone <- wk.Run(rolesCtx) }()
+	var errs []error
+	running := 2
 	select {
-	case srvErr = <-srvDone:
-		stopProc()
-		procErr = <-procDone
-	case procErr = <-procDone:
-		stopSrv()
-		srvErr = <-srvDone
+	case err := <-srvDone:
+		errs = append(errs, err)
+		stopRoles()
+		for ; running > 0; running-- {
+			errs = append(errs, <-roleDone)
+		}
+		return errors.Join(errs...)
+	case err := <-roleDone:
+		errs = append(errs, err)
+		running--
 	}
-	return errors.Join(srvErr, procErr)
+	stopRoles()
+	for ; running > 0; running-- {
+		errs = append(errs, <-roleDone)
+	}
+	stopSrv()
+	errs = append(errs, <-srvDone)
+	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/jobs"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/triggers"
 )
 
 // Body size limits.
@@ -34,9 +35,11 @@ const (
 type Config struct {
 	Jobs  *jobs.Service
 	Flows *instances.Service // nil: no workflow routes
-	Store store.Store        // idempotency records and readiness
-	Clock clock.Clock
-	Log   *slog.Logger
+	// Triggers serves schedules and watchers (nil: no trigger routes).
+	Triggers *triggers.Service
+	Store    store.Store // idempotency records and readiness
+	Clock    clock.Clock
+	Log      *slog.Logger
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on /v1.
 	Token string
 	// Info describes this server for /v1/status.
@@ -49,15 +52,16 @@ type Config struct {
 
 // API is the HTTP handler.
 type API struct {
-	jobs  *jobs.Service
-	flows *instances.Service
-	store store.Store
-	clock clock.Clock
-	log   *slog.Logger
-	token string
-	info  func() model.ServerInfo
-	ready func(ctx context.Context) error
-	mux   *http.ServeMux
+	jobs     *jobs.Service
+	flows    *instances.Service
+	triggers *triggers.Service
+	store    store.Store
+	clock    clock.Clock
+	log      *slog.Logger
+	token    string
+	info     func() model.ServerInfo
+	ready    func(ctx context.Context) error
+	mux      *http.ServeMux
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -75,7 +79,7 @@ func New(cfg Config) *API {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	a := &API{
-		jobs: cfg.Jobs, flows: cfg.Flows, store: cfg.Store, clock: cfg.Clock, log: cfg.Log,
+		jobs: cfg.Jobs, flows: cfg.Flows, triggers: cfg.Triggers, store: cfg.Store, clock: cfg.Clock, log: cfg.Log,
 		token: cfg.Token, info: cfg.Info, ready: cfg.Ready, mux: http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpe_http_requests_total", Help: "HTTP requests by route and status.",
@@ -115,6 +119,9 @@ func (a *API) routes() {
 	a.handle("GET /v1/status", a.status)
 	if a.flows != nil {
 		a.workflowRoutes()
+	}
+	if a.triggers != nil {
+		a.triggerRoutes()
 	}
 }
 

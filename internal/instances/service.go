@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/jobtype"
@@ -38,12 +40,24 @@ const (
 	MaxWait         = 60 * time.Second
 	DefaultLeaseTTL = 30 * time.Second
 	MaxClaim        = 100
-	MaxNameLen      = 200
+	MaxNameLen      = 1024
 )
 
-// nameRE is what instance names may hold: printable, no control
-// characters; '/' separates trigger and child name parts.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,199}$`)
+// validName reports whether an instance name is acceptable: 1 to
+// MaxNameLen bytes of valid UTF-8 without control characters, not starting
+// or ending with a space. Names are built from file paths and row keys by
+// triggers, so they are otherwise free.
+func validName(name string) bool {
+	if name == "" || len(name) > MaxNameLen || !utf8.ValidString(name) || strings.TrimSpace(name) != name {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
 
 // Config configures a Service.
 type Config struct {
@@ -66,9 +80,21 @@ type Service struct {
 	knownJob func(ctx context.Context, name string) (bool, error)
 	builtins map[string]jobtype.Spec
 
-	mu    sync.Mutex
-	cache map[string]*template.Template // by name@version
+	mu     sync.Mutex
+	cache  map[string]*template.Template // by name@version
+	latest map[string]latestTemplate     // by name
 }
+
+// latestTemplate is a cached answer to "the latest version of name".
+type latestTemplate struct {
+	t  model.Template
+	at time.Time
+}
+
+// latestTTL bounds how long a start may use a cached latest version: a
+// trigger starting thousands of instances reads the template once, and a
+// newly imported version is used within this time.
+const latestTTL = time.Second
 
 // New returns a Service.
 func New(cfg Config) *Service {
@@ -87,6 +113,7 @@ func New(cfg Config) *Service {
 	return &Service{
 		store: cfg.Store, clock: cfg.Clock, log: cfg.Log, wake: cfg.Wake, tick: cfg.Tick,
 		knownJob: cfg.KnownJobType, builtins: jobtype.Builtins(), cache: make(map[string]*template.Template),
+		latest: make(map[string]latestTemplate),
 	}
 }
 
@@ -179,6 +206,32 @@ func (s *Service) DeleteTemplate(ctx context.Context, name string) error {
 	return nil
 }
 
+// templateFor returns a stored template version (0: the latest, cached
+// for latestTTL).
+func (s *Service) templateFor(ctx context.Context, name string, version int) (model.Template, error) {
+	if version == 0 {
+		s.mu.Lock()
+		l, ok := s.latest[name]
+		s.mu.Unlock()
+		if ok && time.Since(l.at) < latestTTL {
+			return l.t, nil
+		}
+	}
+	t, err := s.store.TemplateGet(ctx, name, version)
+	if err != nil {
+		return t, err
+	}
+	if version == 0 {
+		s.mu.Lock()
+		if len(s.latest) > 1000 {
+			clear(s.latest)
+		}
+		s.latest[name] = latestTemplate{t: t, at: time.Now()}
+		s.mu.Unlock()
+	}
+	return t, nil
+}
+
 // parsed returns the parsed form of a stored template, cached.
 func (s *Service) parsed(ctx context.Context, mt model.Template) (*template.Template, error) {
 	key := mt.Name + "@" + strconv.Itoa(mt.Version)
@@ -207,42 +260,64 @@ func (s *Service) parsed(ctx context.Context, mt model.Template) (*template.Temp
 // instance (existing true), never a second one; without a name, the
 // Idempotency-Key (when given) names it, so a retried start is idempotent.
 func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string) (model.Instance, bool, error) {
+	spec, err := s.Prepare(ctx, spec, key)
+	if err != nil {
+		return model.Instance{}, false, err
+	}
+	inst, existing, err := s.store.InstanceCreate(ctx, spec, s.clock.Now())
+	if err != nil {
+		return inst, false, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	if !existing {
+		s.wake.Signal(wake.Instances)
+	}
+	return inst, existing, nil
+}
+
+// Created wakes the workers after instances were created elsewhere (by a
+// trigger's transaction).
+func (s *Service) Created() { s.wake.Signal(wake.Instances) }
+
+// Prepare validates a start and completes its spec: the template version
+// resolved, args bound to the template's declared types and defaults, the
+// name chosen, the concurrency key computed. It changes nothing.
+func (s *Service) Prepare(ctx context.Context, spec model.InstanceSpec, key string) (model.InstanceSpec, error) {
 	if spec.Template == "" {
-		return model.Instance{}, false, model.Invalid("template", "required")
+		return spec, model.Invalid("template", "required")
 	}
 	if spec.Version < 0 {
-		return model.Instance{}, false, model.Invalid("version", "must not be negative")
+		return spec, model.Invalid("version", "must not be negative")
 	}
 	if spec.Priority < 0 || spec.Priority > model.MaxPriority {
-		return model.Instance{}, false, model.Invalid("priority", "must be between 0 and %d, got %d", model.MaxPriority, spec.Priority)
+		return spec, model.Invalid("priority", "must be between 0 and %d, got %d", model.MaxPriority, spec.Priority)
 	}
-	mt, err := s.store.TemplateGet(ctx, spec.Template, spec.Version)
+	mt, err := s.templateFor(ctx, spec.Template, spec.Version)
 	if errors.Is(err, model.ErrNotFound) {
 		if spec.Version > 0 {
-			return model.Instance{}, false, model.Invalid("version", "template %s has no version %d", spec.Template, spec.Version)
+			return spec, model.Invalid("version", "template %s has no version %d", spec.Template, spec.Version)
 		}
-		return model.Instance{}, false, model.Invalid("template", "unknown template %q", spec.Template)
+		return spec, model.Invalid("template", "unknown template %q", spec.Template)
 	}
 	if err != nil {
-		return model.Instance{}, false, fmt.Errorf("template %s: %w", spec.Template, err)
+		return spec, fmt.Errorf("template %s: %w", spec.Template, err)
 	}
 	t, err := s.parsed(ctx, mt)
 	if err != nil {
-		return model.Instance{}, false, err
+		return spec, err
 	}
 	var given map[string]any
 	if len(spec.Args) > 0 && string(spec.Args) != "null" {
 		if err := json.Unmarshal(spec.Args, &given); err != nil {
-			return model.Instance{}, false, model.Invalid("args", "must be a JSON object: %v", err)
+			return spec, model.Invalid("args", "must be a JSON object: %v", err)
 		}
 	}
 	args, err := t.BindArgs(given)
 	if err != nil {
-		return model.Instance{}, false, err
+		return spec, err
 	}
 	spec.Version = mt.Version
 	if spec.Args, err = json.Marshal(args); err != nil {
-		return model.Instance{}, false, fmt.Errorf("encode args: %w", err)
+		return spec, fmt.Errorf("encode args: %w", err)
 	}
 	switch {
 	case spec.Name != "":
@@ -253,8 +328,8 @@ func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string
 		_, _ = rand.Read(b[:])
 		spec.Name = spec.Template + "-" + hex.EncodeToString(b[:])
 	}
-	if !nameRE.MatchString(spec.Name) {
-		return model.Instance{}, false, model.Invalid("name", "bad instance name %q: letters, digits and ._:/@+=- (at most %d)", spec.Name, MaxNameLen)
+	if !validName(spec.Name) {
+		return spec, model.Invalid("name", "bad instance name %q: 1 to %d bytes of UTF-8, no control characters, no surrounding spaces", spec.Name, MaxNameLen)
 	}
 	spec.ConcurrencyPolicy = t.Concurrency
 	if spec.ConcurrencyPolicy == "" {
@@ -265,17 +340,10 @@ func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string
 		if t.ConcurrencyKey != nil {
 			k, err := t.ConcurrencyKey.EvalString(template.Env{Args: args, Instance: template.InstanceView{Name: spec.Name, Priority: spec.Priority}})
 			if err != nil {
-				return model.Instance{}, false, model.Invalid("args", "concurrency_key: %v", err)
+				return spec, model.Invalid("args", "concurrency_key: %v", err)
 			}
 			spec.ConcurrencyKey = spec.Template + ":" + k
 		}
 	}
-	inst, existing, err := s.store.InstanceCreate(ctx, spec, s.clock.Now())
-	if err != nil {
-		return inst, false, fmt.Errorf("start %s: %w", spec.Name, err)
-	}
-	if !existing {
-		s.wake.Signal(wake.Instances)
-	}
-	return inst, existing, nil
+	return spec, nil
 }

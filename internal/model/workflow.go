@@ -60,6 +60,7 @@ type InstanceSpec struct {
 	ConcurrencyPolicy string `json:"-"`
 	ParentID          int64  `json:"-"`
 	ParentStep        string `json:"-"`
+	Trigger           string `json:"-"` // the trigger that started it
 }
 
 // Instance is one run of a workflow template.
@@ -81,6 +82,7 @@ type Instance struct {
 	ConcurrencyPolicy string          `json:"concurrency_policy,omitempty"`
 	ParentID          int64           `json:"parent_id,omitempty"`
 	ParentStep        string          `json:"parent_step,omitempty"`
+	Trigger           string          `json:"trigger,omitempty"` // the trigger that started it
 
 	Worker     string     `json:"worker,omitempty"` // holder of the lease
 	Epoch      int64      `json:"epoch"`

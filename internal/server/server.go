@@ -28,6 +28,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/jobs"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/triggers"
 	"github.com/dpe-engine/dpe/internal/wake"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Tick bounds long-poll re-checks; RescueEvery paces lease rescue.
 	Tick, RescueEvery time.Duration
+	// Retention: finished jobs and instances are purged this long after
+	// they end (0: kept forever). CleanEvery paces the purge (default 10m).
+	Retention, CleanEvery time.Duration
 }
 
 // Server is one dpe server.
@@ -80,6 +84,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.CleanEvery <= 0 {
+		cfg.CleanEvery = 10 * time.Minute
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
@@ -133,8 +140,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if ws, ok := st.(store.WorkflowStore); ok {
 		flows = instances.New(instances.Config{Store: ws, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType})
 	}
+	var trig *triggers.Service
+	if ts, ok := st.(store.TriggerStore); ok && flows != nil {
+		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log})
+	}
 	s.api = api.New(api.Config{
-		Jobs: s.jobs, Flows: flows, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
+		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
 		Info: s.info, Ready: s.checkReady, Registry: reg,
 	})
 	srv := &http.Server{
@@ -146,7 +157,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		_ = s.jobs.Run(bg)
@@ -154,6 +165,10 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.purgeLoop(bg)
+	}()
+	go func() {
+		defer wg.Done()
+		s.cleaner(bg)
 	}()
 	defer func() {
 		stopBG()

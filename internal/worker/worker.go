@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
@@ -50,6 +51,7 @@ type Config struct {
 	PollWait     time.Duration // long-poll (default 20s)
 	Parallel     int           // decisions at once (default 8)
 	Log          *slog.Logger
+	Clock        clock.Clock // the time decisions see (default clock.Real)
 }
 
 // Worker drives workflow instances.
@@ -111,6 +113,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.ID == "" {
 		host, _ := os.Hostname()
@@ -269,7 +274,7 @@ func (w *Worker) drive(ctx context.Context, inst model.Instance) {
 		log.Warn("cannot load template", "err", err)
 		return
 	}
-	in := workflow.Input{Template: tpl, Instance: d.Instance, Steps: d.Steps, Now: time.Now().UTC(),
+	in := workflow.Input{Template: tpl, Instance: d.Instance, Steps: d.Steps, Now: w.cfg.Clock.Now(),
 		Jobs: map[int64]model.Job{}, Children: map[int64]model.Instance{}}
 	for _, j := range d.Jobs {
 		in.Jobs[j.ID] = j

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+func (a *API) triggerRoutes() {
+	a.handle("POST /v1/triggers/{name}/fire", a.fire)
+	a.handle("POST /v1/triggers/{name}/observe", a.observe)
+	a.handle("POST /v1/triggers/{name}/error", a.triggerError)
+	a.handle("GET /v1/triggers", a.listTriggers)
+	a.handle("GET /v1/triggers/{name}", a.getTrigger)
+	a.handle("GET /v1/triggers/{name}/records", a.triggerRecords)
+}
+
+func (a *API) fire(w http.ResponseWriter, r *http.Request) {
+	var req model.FireRequest
+	if p := decode(w, r, MaxBatchBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	res, err := a.triggers.Fire(r.Context(), r.PathValue("name"), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *API) observe(w http.ResponseWriter, r *http.Request) {
+	var o model.Observation
+	if p := decode(w, r, MaxBatchBody, &o); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	res, err := a.triggers.Observe(r.Context(), r.PathValue("name"), o)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// errorReport is the body of POST /v1/triggers/{name}/error.
+type errorReport struct {
+	Kind  string `json:"kind"`
+	Error string `json:"error"`
+}
+
+func (a *API) triggerError(w http.ResponseWriter, r *http.Request) {
+	var req errorReport
+	if p := decode(w, r, MaxBody, &req); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if err := a.triggers.SetError(r.Context(), r.PathValue("name"), req.Kind, req.Error); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) listTriggers(w http.ResponseWriter, r *http.Request) {
+	list, err := a.triggers.List(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	// Name the active copy of standby triggers: the holder of their lease.
+	leases, err := a.store.LeaseList(r.Context(), "trigger/")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	now := a.clock.Now()
+	for i := range list {
+		for _, l := range leases {
+			if strings.TrimPrefix(l.Name, "trigger/") == list[i].Name && l.Holder != "" && l.Until.After(now) {
+				list[i].Active = l.Holder
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, model.Items[model.Trigger]{Items: list})
+}
+
+func (a *API) getTrigger(w http.ResponseWriter, r *http.Request) {
+	t, err := a.triggers.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (a *API) triggerRecords(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	list, err := a.triggers.Records(r.Context(), r.PathValue("name"), limit)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, model.Items[model.TriggerRecord]{Items: list})
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/lease"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// cleaner purges finished instances and jobs older than the retention. It
+// runs on one server at a time (the holder of the "server/cleaner" lease):
+// purges are idempotent, but one deleter avoids needless contention.
+func (s *Server) cleaner(ctx context.Context) {
+	if s.cfg.Retention <= 0 {
+		return
+	}
+	e := &lease.Elector{
+		Acquirer: lease.Local{Store: s.store, Now: s.cfg.Clock.Now},
+		Name:     "server/cleaner", Holder: s.cfg.ID, TTL: 30 * time.Second, Log: s.cfg.Log,
+	}
+	_ = e.Run(ctx, func(ctx context.Context, _ store.Lease) error {
+		t := time.NewTicker(s.cfg.CleanEvery)
+		defer t.Stop()
+		for {
+			s.purge(ctx)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// purge deletes what finished before now - retention.
+func (s *Server) purge(ctx context.Context) {
+	before := s.cfg.Clock.Now().Add(-s.cfg.Retention)
+	if ws, ok := s.store.(store.WorkflowStore); ok {
+		n, err := ws.InstancePurge(ctx, before)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("instance purge failed", "err", err)
+		} else if n > 0 {
+			s.cfg.Log.Info("purged finished workflow instances", "count", n, "finished_before", before)
+		}
+	}
+	n, err := s.store.JobPurge(ctx, before)
+	if err != nil && ctx.Err() == nil {
+		s.cfg.Log.Warn("job purge failed", "err", err)
+	} else if n > 0 {
+		s.cfg.Log.Info("purged finished jobs", "count", n, "finished_before", before)
+	}
+}

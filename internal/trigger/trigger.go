@@ -1,0 +1,97 @@
+// Package trigger holds what the trigger roles share (scheduler, folder
+// watcher, table watcher: subpackages schedule, folder and table): the
+// standby/concurrent run modes and the calls that hand events to the
+// server, which creates their instances exactly once.
+package trigger
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/lease"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
+)
+
+// Modes.
+const (
+	Standby    = "standby"
+	Concurrent = "concurrent"
+)
+
+// Mode says how copies of a trigger run together.
+type Mode struct {
+	Mode   string        // Standby or Concurrent (default Concurrent)
+	Group  string        // standby group (default: the trigger's name)
+	TTL    time.Duration // standby lease TTL (default 10s, at least 2s)
+	Holder string        // this copy's id
+}
+
+// Validate checks the mode for the trigger called name.
+func (m Mode) Validate(name string) error {
+	switch m.Mode {
+	case "", Standby, Concurrent:
+	default:
+		return fmt.Errorf("trigger %s: mode %q: want standby or concurrent", name, m.Mode)
+	}
+	if m.TTL != 0 && m.TTL < lease.MinTTL {
+		return fmt.Errorf("trigger %s: lease ttl %s is below %s", name, m.TTL, lease.MinTTL)
+	}
+	return nil
+}
+
+// Run runs active while this copy may act: always in concurrent mode;
+// while it holds the group's lease ("trigger/<group>") in standby mode.
+// active's ctx ends when the lease is lost.
+func Run(ctx context.Context, c *client.Client, name string, m Mode, log *slog.Logger, active func(ctx context.Context) error) error {
+	if err := m.Validate(name); err != nil {
+		return err
+	}
+	if m.Mode != Standby {
+		return active(ctx)
+	}
+	group := m.Group
+	if group == "" {
+		group = name
+	}
+	e := &lease.Elector{Acquirer: lease.Remote{Client: c}, Name: "trigger/" + group, Holder: m.Holder, TTL: m.TTL, Log: log}
+	return e.Run(ctx, func(ctx context.Context, _ store.Lease) error { return active(ctx) })
+}
+
+// Fire hands due schedule fires to the server.
+func Fire(ctx context.Context, c *client.Client, name string, req model.FireRequest) (model.TriggerResult, error) {
+	var res model.TriggerResult
+	err := c.Do(ctx, "POST", "/v1/triggers/"+url.PathEscape(name)+"/fire", req, &res)
+	return res, err
+}
+
+// Observe hands one page of a watcher's observation to the server.
+func Observe(ctx context.Context, c *client.Client, name string, o model.Observation) (model.TriggerResult, error) {
+	var res model.TriggerResult
+	err := c.Do(ctx, "POST", "/v1/triggers/"+url.PathEscape(name)+"/observe", o, &res)
+	return res, err
+}
+
+// Get returns the trigger's state in the core DB (model.ErrNotFound before
+// its first event).
+func Get(ctx context.Context, c *client.Client, name string) (model.Trigger, error) {
+	var t model.Trigger
+	err := c.Do(ctx, "GET", "/v1/triggers/"+url.PathEscape(name), nil, &t)
+	return t, err
+}
+
+// ErrorReport is the body of POST /v1/triggers/{name}/error.
+type ErrorReport struct {
+	Kind  string `json:"kind"`
+	Error string `json:"error"` // empty clears the error
+}
+
+// ReportError records (or clears, with "") the trigger's error state, e.g.
+// a watched folder that is missing, so status shows it.
+func ReportError(ctx context.Context, c *client.Client, name, kind, msg string) error {
+	return c.Do(ctx, "POST", "/v1/triggers/"+url.PathEscape(name)+"/error", ErrorReport{Kind: kind, Error: msg}, nil)
+}

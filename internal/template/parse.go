@@ -64,16 +64,7 @@ type parser struct {
 // of it. On failure it returns a *ValidationError listing every problem;
 // errors.Is(err, model.ErrInvalid) holds.
 func Parse(data []byte, opts ParseOptions) (*Template, error) {
-	p := &parser{
-		opts:     opts,
-		budget:   maxNodes,
-		t:        &Template{Concurrency: ConcurrencyAllow, Args: map[string]ArgSpec{}, byID: map[string]*Activity{}},
-		setVars:  map[string]bool{},
-		loopVars: map[string]string{},
-		exprOpts: exprOptions(),
-		argNames: map[string]bool{},
-	}
-	p.stepIDs = p.t.byID
+	p := newParser(opts)
 	if len(data) > MaxSize {
 		p.probs.add(0, "", "", "template is %d bytes, more than the %d allowed", len(data), MaxSize)
 		return nil, p.probs.err("")
@@ -89,6 +80,22 @@ func Parse(data []byte, opts ParseOptions) (*Template, error) {
 		return nil, err
 	}
 	return p.t, nil
+}
+
+// newParser returns a parser with an empty template and a fresh node
+// budget.
+func newParser(opts ParseOptions) *parser {
+	p := &parser{
+		opts:     opts,
+		budget:   maxNodes,
+		t:        &Template{Concurrency: ConcurrencyAllow, Args: map[string]ArgSpec{}, byID: map[string]*Activity{}},
+		setVars:  map[string]bool{},
+		loopVars: map[string]string{},
+		exprOpts: exprOptions(),
+		argNames: map[string]bool{},
+	}
+	p.stepIDs = p.t.byID
+	return p
 }
 
 // document decodes the single YAML document in data.

@@ -21,6 +21,7 @@ type scope struct {
 	loops   map[string]string // loop variables in scope → their foreach id
 	errorOK bool              // inside catch, finally or on_error steps
 	keyOnly bool              // concurrency_key: args, instance, event, row, fire_time
+	trigger bool              // trigger args (CompileData): event, row, fire_time only
 }
 
 // withLoop returns sc with loop variable name (of foreach id) in scope.
@@ -259,6 +260,9 @@ func (p *parser) envType(sc scope, refs *refChecker) types.Map {
 		args[name] = spec.nature()
 	}
 	open := types.Map{types.Extra: types.Any}
+	if sc.trigger {
+		return types.Map{"event": open, "row": open, "fire_time": types.TypeOf(time.Time{})}
+	}
 	env := types.Map{
 		"args":      args,
 		"instance":  types.Map{"id": types.Int64, "name": types.String, "priority": types.Int},
@@ -346,6 +350,9 @@ func (r *refChecker) fail(format string, args ...any) {
 // member checks root.name for the template's own namespaces.
 func (r *refChecker) member(root, name string) {
 	p := r.p
+	if r.sc.trigger {
+		return // args, steps and vars are refused as identifiers
+	}
 	switch root {
 	case "args":
 		if !p.argNames[name] {
@@ -384,6 +391,8 @@ func (r *refChecker) member(root, name string) {
 func (r *refChecker) ident(name string) {
 	sc := r.sc
 	switch {
+	case sc.trigger && triggerRefused(name):
+		r.fail("%s: a trigger's args may read only event, row and fire_time", name)
 	case sc.keyOnly && (name == "vars" || name == "steps" || name == "error"):
 		r.fail("%s: a concurrency key may read only args, instance, event, row and fire_time", name)
 	case name == "error" && !sc.errorOK:
@@ -395,6 +404,16 @@ func (r *refChecker) ident(name string) {
 			}
 		}
 	}
+}
+
+// triggerRefused reports whether name is a template name that trigger args
+// cannot read: they are evaluated before any instance exists.
+func triggerRefused(name string) bool {
+	switch name {
+	case "args", "vars", "steps", "error", "instance":
+		return true
+	}
+	return false
 }
 
 // declared lists names for messages.

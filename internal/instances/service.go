@@ -260,6 +260,9 @@ func (s *Service) parsed(ctx context.Context, mt model.Template) (*template.Temp
 // instance (existing true), never a second one; without a name, the
 // Idempotency-Key (when given) names it, so a retried start is idempotent.
 func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string) (model.Instance, bool, error) {
+	if spec.ParentID != 0 || spec.ParentStep != "" {
+		return model.Instance{}, false, model.Invalid("parent_id", "sub-workflows are started by their parent's workflow step, not through the start API")
+	}
 	spec, err := s.Prepare(ctx, spec, key)
 	if err != nil {
 		return model.Instance{}, false, err

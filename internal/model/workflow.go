@@ -58,9 +58,11 @@ type InstanceSpec struct {
 	// Filled by the server from the template, not by callers.
 	ConcurrencyKey    string `json:"-"`
 	ConcurrencyPolicy string `json:"-"`
-	ParentID          int64  `json:"-"`
-	ParentStep        string `json:"-"`
 	Trigger           string `json:"-"` // the trigger that started it
+	// Set by workers for sub-workflows (in an advance); the start API
+	// refuses them.
+	ParentID   int64  `json:"parent_id,omitempty"`
+	ParentStep string `json:"parent_step,omitempty"`
 }
 
 // Instance is one run of a workflow template.

@@ -36,15 +36,13 @@ func (s *Server) cleaner(ctx context.Context) {
 // purge deletes what finished before now - retention.
 func (s *Server) purge(ctx context.Context) {
 	before := s.cfg.Clock.Now().Add(-s.cfg.Retention)
-	if ws, ok := s.store.(store.WorkflowStore); ok {
-		n, err := ws.InstancePurge(ctx, before)
-		if err != nil && ctx.Err() == nil {
-			s.cfg.Log.Warn("instance purge failed", "err", err)
-		} else if n > 0 {
-			s.cfg.Log.Info("purged finished workflow instances", "count", n, "finished_before", before)
-		}
+	n, err := s.store.InstancePurge(ctx, before)
+	if err != nil && ctx.Err() == nil {
+		s.cfg.Log.Warn("instance purge failed", "err", err)
+	} else if n > 0 {
+		s.cfg.Log.Info("purged finished workflow instances", "count", n, "finished_before", before)
 	}
-	n, err := s.store.JobPurge(ctx, before)
+	n, err = s.store.JobPurge(ctx, before)
 	if err != nil && ctx.Err() == nil {
 		s.cfg.Log.Warn("job purge failed", "err", err)
 	} else if n > 0 {

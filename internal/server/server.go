@@ -136,12 +136,9 @@ func (s *Server) Run(ctx context.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.wake = wake.NewHub()
 	s.jobs = jobs.New(jobs.Config{Store: st, Clock: s.cfg.Clock, Log: log, Tick: s.cfg.Tick, RescueEvery: s.cfg.RescueEvery, Wake: s.wake})
-	var flows *instances.Service
-	if ws, ok := st.(store.WorkflowStore); ok {
-		flows = instances.New(instances.Config{Store: ws, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType})
-	}
+	flows := instances.New(instances.Config{Store: st, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType})
 	var trig *triggers.Service
-	if ts, ok := st.(store.TriggerStore); ok && flows != nil {
+	if ts, ok := st.(store.TriggerStore); ok {
 		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log})
 	}
 	s.api = api.New(api.Config{

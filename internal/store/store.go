@@ -38,6 +38,8 @@ type Store interface {
 	ProcessorStore
 	IdempotencyStore
 	LeaseStore
+	TemplateStore
+	InstanceStore
 }
 
 // Capabilities describes optional engine features.

@@ -60,33 +60,49 @@ func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.T
 	if len(specs) == 0 {
 		return []store.Inserted{}, nil
 	}
-	var cols insertColumns
-	for i, sp := range specs {
-		sp = sp.WithDefaults()
-		if err := validateSpec(i, sp); err != nil {
-			return nil, fmt.Errorf("postgres: insert jobs: %w", err)
-		}
-		cols.add(sp, now)
+	cols, err := newInsertColumns(specs, now)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: insert jobs: %w", err)
 	}
-
 	var out []store.Inserted
-	err := s.tx(ctx, "insert jobs", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, insertJobsSQL, cols.args(now)...)
-		if err != nil {
-			return err
-		}
-		var notified int64
-		created, err := collectJobs(rows, &notified)
-		if err != nil {
-			return err
-		}
-		out, err = matchInserted(ctx, tx, cols.keys, created)
+	err = s.tx(ctx, "insert jobs", func(tx pgx.Tx) error {
+		out, err = insertJobs(ctx, tx, cols, now)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// newInsertColumns validates specs (defaults applied) and lays them out as
+// the parameters of insertJobsSQL.
+func newInsertColumns(specs []model.JobSpec, now time.Time) (*insertColumns, error) {
+	cols := &insertColumns{}
+	for i, sp := range specs {
+		sp = sp.WithDefaults()
+		if err := validateSpec(i, sp); err != nil {
+			return nil, err
+		}
+		cols.add(sp, now)
+	}
+	return cols, nil
+}
+
+// insertJobs is JobInsert inside tx, for a validated batch (also used by
+// InstanceAdvance, so that a workflow's jobs are submitted exactly as any
+// other).
+func insertJobs(ctx context.Context, tx pgx.Tx, cols *insertColumns, now time.Time) ([]store.Inserted, error) {
+	rows, err := tx.Query(ctx, insertJobsSQL, cols.args(now)...)
+	if err != nil {
+		return nil, err
+	}
+	var notified int64
+	created, err := collectJobs(rows, &notified)
+	if err != nil {
+		return nil, err
+	}
+	return matchInserted(ctx, tx, cols.keys, created)
 }
 
 // matchInserted pairs the specs of a batch (by their keys) with the jobs

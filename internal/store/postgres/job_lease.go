@@ -119,7 +119,9 @@ func (s *Store) repeatOrConflict(ctx context.Context, op string, id, epoch int64
 //   - a requeued job notifies at once even though its back-off has not
 //     passed: the woken claim finds nothing and waits again, which is
 //     cheaper than a timer per job.
-const completeSQL = `
+//   - a job that ended (not requeued) wakes its workflow instance in the
+//     same statement (wakeJobOwnersCTE).
+var completeSQL = `
 WITH cur AS (
 	SELECT id,
 		CASE WHEN $3::text = '' THEN 'succeeded'
@@ -150,8 +152,8 @@ WITH cur AS (
 	RETURNING ` + "%s" + `
 ), notified AS (
 	SELECT pg_notify('` + notifyChannel + `', type) FROM upd WHERE state = 'queued'
-)
-SELECT *, (SELECT count(*) FROM notified) FROM upd`
+)` + wakeJobOwnersCTE("upd", "$6::timestamptz") + `
+SELECT *, (SELECT count(*) FROM notified) + (SELECT count(*) FROM woken_notified) FROM upd`
 
 var completeSQLFull = fmt.Sprintf(completeSQL, jobColsOf("j"))
 
@@ -169,8 +171,17 @@ func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Ti
 		result = &r
 	}
 	digest := completionDigest(c)
-	var notified int64
-	j, err := scanJob(s.pool.QueryRow(ctx, completeSQLFull, c.ID, c.Epoch, c.Error, c.Permanent, result, now, digest), &notified)
+	var (
+		j        model.Job
+		notified int64
+	)
+	// retry: the instance this job wakes may be locked by a transaction
+	// that waits for this job (rare; see wakeJobOwnersCTE).
+	err := s.retry(ctx, func() error {
+		var err error
+		j, err = scanJob(s.pool.QueryRow(ctx, completeSQLFull, c.ID, c.Epoch, c.Error, c.Permanent, result, now, digest), &notified)
+		return err
+	})
 	if err == nil {
 		return j, nil
 	}
@@ -185,8 +196,9 @@ const releaseDigest = "release"
 
 // releaseSQL gives a running job back without counting the attempt. A job
 // whose cancel was asked is canceled instead: queuing it again would only
-// have the next processor start it and be told to stop.
-const releaseSQL = `
+// have the next processor start it and be told to stop; that end wakes its
+// workflow instance.
+var releaseSQL = `
 WITH upd AS (
 	UPDATE jobs SET
 		state          = CASE WHEN cancel_asked THEN 'canceled' ELSE 'queued' END,
@@ -201,8 +213,8 @@ WITH upd AS (
 	RETURNING ` + "%s" + `
 ), notified AS (
 	SELECT pg_notify('` + notifyChannel + `', type) FROM upd WHERE state = 'queued'
-)
-SELECT *, (SELECT count(*) FROM notified) FROM upd`
+)` + wakeJobOwnersCTE("upd", "$3::timestamptz") + `
+SELECT *, (SELECT count(*) FROM notified) + (SELECT count(*) FROM woken_notified) FROM upd`
 
 var releaseSQLFull = fmt.Sprintf(releaseSQL, jobCols)
 
@@ -211,8 +223,15 @@ var releaseSQLFull = fmt.Sprintf(releaseSQL, jobCols)
 // repeat of the release that took effect returns the job unchanged.
 func (s *Store) JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error) {
 	const op = "release job"
-	var notified int64
-	j, err := scanJob(s.pool.QueryRow(ctx, releaseSQLFull, id, epoch, now), &notified)
+	var (
+		j        model.Job
+		notified int64
+	)
+	err := s.retry(ctx, func() error {
+		var err error
+		j, err = scanJob(s.pool.QueryRow(ctx, releaseSQLFull, id, epoch, now), &notified)
+		return err
+	})
 	if err == nil {
 		return j, nil
 	}

@@ -19,7 +19,8 @@ import (
 //     fails, any other is queued again at once (the next claim counts the
 //     attempt).
 //   - each type that got claimable jobs back is notified once.
-const rescueSQL = `
+//   - the instances of the jobs that failed or were canceled are woken.
+var rescueSQL = `
 WITH expired AS (
 	SELECT id,
 		CASE WHEN cancel_asked THEN 'canceled'
@@ -42,12 +43,12 @@ WITH expired AS (
 		updated_at  = $1
 	FROM expired e
 	WHERE j.id = e.id
-	RETURNING j.type, j.state
+	RETURNING j.type, j.state, j.instance_id
 ), notified AS (
 	SELECT pg_notify('` + notifyChannel + `', t.type)
 	FROM (SELECT DISTINCT type FROM upd WHERE state = 'queued') t
-)
-SELECT state, type, count(*), (SELECT count(*) FROM notified)
+)` + wakeJobOwnersCTE("upd", "$1::timestamptz") + `
+SELECT state, type, count(*), (SELECT count(*) FROM notified) + (SELECT count(*) FROM woken_notified)
 FROM upd
 GROUP BY state, type`
 
@@ -56,26 +57,30 @@ GROUP BY state, type`
 // cancel was asked. Types lists, sorted, the types that got claimable jobs
 // back.
 func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResult, error) {
-	rows, err := s.pool.Query(ctx, rescueSQL, now)
-	if err != nil {
-		return store.RescueResult{}, s.wrap("rescue jobs", err)
-	}
 	var (
 		res             store.RescueResult
 		state, typ      string
 		count, notified int
 	)
-	_, err = pgx.ForEachRow(rows, []any{&state, &typ, &count, &notified}, func() error {
-		switch state {
-		case "queued":
-			res.Requeued += count
-			res.Types = append(res.Types, typ)
-		case "failed":
-			res.Failed += count
-		case "canceled":
-			res.Canceled += count
+	err := s.retry(ctx, func() error {
+		res = store.RescueResult{}
+		rows, err := s.pool.Query(ctx, rescueSQL, now)
+		if err != nil {
+			return err
 		}
-		return nil
+		_, err = pgx.ForEachRow(rows, []any{&state, &typ, &count, &notified}, func() error {
+			switch state {
+			case "queued":
+				res.Requeued += count
+				res.Types = append(res.Types, typ)
+			case "failed":
+				res.Failed += count
+			case "canceled":
+				res.Canceled += count
+			}
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return store.RescueResult{}, s.wrap("rescue jobs", err)

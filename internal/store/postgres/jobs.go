@@ -116,6 +116,22 @@ func whereClause(conds []string) string {
 	return " WHERE " + strings.Join(conds, " AND ")
 }
 
+// cancelJobSQL cancels a queued job at once and asks a running one to stop,
+// in one statement for both live states; a running job already asked is
+// left alone so that a repeated cancel changes nothing. A queued job's
+// cancel is its end: it wakes the job's workflow instance.
+var cancelJobSQL = `
+WITH upd AS (
+	UPDATE jobs SET
+		state        = CASE WHEN state = 'queued' THEN 'canceled' ELSE state END,
+		finished_at  = CASE WHEN state = 'queued' THEN $2::timestamptz ELSE finished_at END,
+		cancel_asked = true,
+		updated_at   = $2
+	WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND NOT cancel_asked))
+	RETURNING ` + jobCols + `
+)` + wakeJobOwnersCTE("upd", "$2::timestamptz") + `
+SELECT *, (SELECT count(*) FROM woken_notified) FROM upd`
+
 // JobCancel cancels a queued job at once and asks a running one to stop.
 // A canceled job is returned unchanged; a succeeded or failed one is
 // model.ErrConflict.
@@ -124,16 +140,15 @@ func (s *Store) JobCancel(ctx context.Context, id int64, now time.Time) (model.J
 	// A job can move between queued and running between the update and
 	// the read below (a claim, a release); then the update is tried again.
 	for range 3 {
-		// One statement for both live states; a running job already asked
-		// is left alone so that a repeated cancel changes nothing.
-		j, err := scanJob(s.pool.QueryRow(ctx, `
-			UPDATE jobs SET
-				state        = CASE WHEN state = 'queued' THEN 'canceled' ELSE state END,
-				finished_at  = CASE WHEN state = 'queued' THEN $2::timestamptz ELSE finished_at END,
-				cancel_asked = true,
-				updated_at   = $2
-			WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND NOT cancel_asked))
-			RETURNING `+jobCols, id, now))
+		var (
+			j        model.Job
+			notified int64
+		)
+		err := s.retry(ctx, func() error {
+			var err error
+			j, err = scanJob(s.pool.QueryRow(ctx, cancelJobSQL, id, now), &notified)
+			return err
+		})
 		if err == nil {
 			return j, nil
 		}

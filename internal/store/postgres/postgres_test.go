@@ -13,3 +13,11 @@ func TestConformance(t *testing.T) {
 	db := newTestDB(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return db.open(t) })
 }
+
+// TestWorkflowConformance runs the shared workflow suite (templates,
+// instances, and the wake-ups the job methods owe to instances) the same
+// way.
+func TestWorkflowConformance(t *testing.T) {
+	db := newTestDB(t)
+	storetest.RunWorkflow(t, func(t *testing.T) store.WorkflowStore { return db.open(t) })
+}

@@ -42,11 +42,18 @@ type Store struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
+	// retries counts transactions run again after the server aborted them
+	// (a deadlock broken, a serialization failure): with the lock order
+	// the package keeps, it stays 0 in the concurrency tests.
+	retries atomic.Int64
 	// done is closed by Close; it ends running WatchJobs calls.
 	done chan struct{}
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.WorkflowStore = (*Store)(nil)
+)
 
 // Open connects to the database named by dsn (a postgres:// URL or a
 // key=value connection string, as pgx accepts, including pool_max_conns),
@@ -125,21 +132,32 @@ func (s *Store) tx(ctx context.Context, op string, fn func(tx pgx.Tx) error) err
 // the other party finish): the caller should not see an accident of
 // timing. fn must therefore be safe to run more than once.
 func (s *Store) txOpts(ctx context.Context, op string, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	return s.wrap(op, s.retry(ctx, func() error {
+		return pgx.BeginTxFunc(ctx, s.pool, opts, fn)
+	}))
+}
+
+// retry runs fn, one transaction (or one statement outside a transaction,
+// which is its own), again while it fails with an error after which the
+// server rolled it back and a new try may succeed: a deadlock broken or a
+// serialization failure. Up to 4 tries, after a short random pause each.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := range 4 {
 		if attempt > 0 {
+			s.retries.Add(1)
 			select {
 			case <-ctx.Done():
-				return s.wrap(op, err)
+				return err
 			case <-time.After(time.Duration(attempt) * (10*time.Millisecond + rand.N(20*time.Millisecond))):
 			}
 		}
-		err = pgx.BeginTxFunc(ctx, s.pool, opts, fn)
+		err = fn()
 		if !retryable(err) {
 			break
 		}
 	}
-	return s.wrap(op, err)
+	return err
 }
 
 // errClosed is returned by a store after Close.

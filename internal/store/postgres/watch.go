@@ -39,8 +39,12 @@ SELECT type FROM t WHERE type IS NOT NULL`
 // connection (not one of the pool's). When that connection is lost (a
 // database restart, a fail-over, a network cut) it reconnects with capped,
 // jittered back-off, and after reconnecting calls fn once for every type
-// with queued jobs, since notifications sent meanwhile were lost. fn runs
-// on WatchJobs' goroutine and should not block.
+// with queued jobs and once with "@instances", since notifications sent
+// meanwhile were lost. fn runs on WatchJobs' goroutine and should not
+// block.
+//
+// Besides job types, fn receives "@instances" when workflow instances may
+// have become due (created, woken by an event, canceled, released).
 func (s *Store) WatchJobs(ctx context.Context, fn func(jobType string)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -108,6 +112,9 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, fn func(string)
 		for _, t := range types {
 			fn(t)
 		}
+		// Instances may have become due meanwhile too; workers look again
+		// (a spurious wake-up costs one claim that finds nothing).
+		fn(instancesPayload)
 	}
 	for {
 		wctx, cancel := context.WithTimeout(ctx, watchIdle)

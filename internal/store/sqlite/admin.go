@@ -14,31 +14,44 @@ import (
 func (s *Store) JobCancel(ctx context.Context, id int64, now time.Time) (model.Job, error) {
 	var j model.Job
 	err := s.write(ctx, "cancel", func(tx *sql.Tx) error {
-		f, err := loadFence(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		switch {
-		case f.state == model.JobQueued:
-			j, err = scanJob(tx.QueryRowContext(ctx, `
-				UPDATE jobs SET state = 'canceled', finished_at = ?, updated_at = ?
-				WHERE id = ? RETURNING `+jobCols, ms(now), ms(now), id))
-		case f.state == model.JobRunning && !f.cancelAsked:
-			// The holder learns it from its next heartbeat.
-			j, err = scanJob(tx.QueryRowContext(ctx, `
-				UPDATE jobs SET cancel_asked = 1, updated_at = ?
-				WHERE id = ? RETURNING `+jobCols, ms(now), id))
-		case f.state == model.JobRunning, f.state == model.JobCanceled:
-			j, err = getJob(ctx, tx, id) // already asked, or done: unchanged
-		default:
-			err = fmt.Errorf("job %d is %s: %w", id, f.state, model.ErrConflict)
-		}
+		var err error
+		j, err = cancelJob(ctx, tx, id, now)
 		return err
 	})
 	if err != nil {
 		return model.Job{}, err
 	}
 	return j, nil
+}
+
+// cancelJob is JobCancel within tx. A queued job of a workflow instance
+// that ends here wakes its instance in the same transaction.
+func cancelJob(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (model.Job, error) {
+	f, err := loadFence(ctx, tx, id)
+	if err != nil {
+		return model.Job{}, err
+	}
+	var j model.Job
+	switch {
+	case f.state == model.JobQueued:
+		j, err = scanJob(tx.QueryRowContext(ctx, `
+			UPDATE jobs SET state = 'canceled', finished_at = ?, updated_at = ?
+			WHERE id = ? RETURNING `+jobCols, ms(now), ms(now), id))
+		if err == nil {
+			err = wakeInstance(ctx, tx, j.InstanceID, now)
+		}
+	case f.state == model.JobRunning && !f.cancelAsked:
+		// The holder learns it from its next heartbeat; the instance
+		// learns the end from the holder's report.
+		j, err = scanJob(tx.QueryRowContext(ctx, `
+			UPDATE jobs SET cancel_asked = 1, updated_at = ?
+			WHERE id = ? RETURNING `+jobCols, ms(now), id))
+	case f.state == model.JobRunning, f.state == model.JobCanceled:
+		j, err = getJob(ctx, tx, id) // already asked, or done: unchanged
+	default:
+		err = fmt.Errorf("job %d is %s: %w", id, f.state, model.ErrConflict)
+	}
+	return j, err
 }
 
 // JobSetPriority changes the priority of a queued or running job.
@@ -78,7 +91,7 @@ func (s *Store) JobSetPriorityByInstance(ctx context.Context, instanceID int64, 
 		var err error
 		n, err = execCount(ctx, tx, `
 			UPDATE jobs SET priority = ?, updated_at = ?
-			WHERE instance_id = ? AND state = 'queued' AND priority <> ?`,
+			WHERE instance_id = ? AND instance_id <> 0 AND state = 'queued' AND priority <> ?`,
 			priority, ms(now), instanceID, priority)
 		return err
 	})

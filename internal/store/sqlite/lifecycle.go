@@ -120,7 +120,10 @@ func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Ti
 			WHERE id = ?
 			RETURNING `+jobCols,
 			string(state), nullJSON(c.Result), c.Error, runAfter, finished, ms(now), string(state), c.ID))
-		return err
+		if err != nil || !state.Final() {
+			return err // a retry is no event for the instance: the job goes on
+		}
+		return wakeInstance(ctx, tx, j.InstanceID, now)
 	})
 	if err != nil {
 		return model.Job{}, err
@@ -165,7 +168,10 @@ func (s *Store) JobRelease(ctx context.Context, id, epoch int64, now time.Time) 
 				finished_at = ?, updated_at = ? WHERE id = ? RETURNING ` + jobCols
 		}
 		j, err = scanJob(tx.QueryRowContext(ctx, query, ms(now), ms(now), id))
-		return err
+		if err != nil || !f.cancelAsked {
+			return err
+		}
+		return wakeInstance(ctx, tx, j.InstanceID, now) // it ended: canceled
 	})
 	if err != nil {
 		return model.Job{}, err
@@ -186,6 +192,19 @@ func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResul
 	var res store.RescueResult
 	err := s.write(ctx, "rescue", func(tx *sql.Tx) error {
 		res = store.RescueResult{}
+		// The jobs about to end (canceled or failed below) wake their live
+		// instances, before the updates make them unrecognisable. Requeued
+		// jobs go on and wake nobody. instance_id <> 0 skips jobs outside
+		// workflows.
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE instances SET wake_at = ?1, wake_seq = wake_seq + 1, updated_at = ?1
+			WHERE state IN `+liveStates+` AND id IN (
+				SELECT instance_id FROM jobs
+				WHERE state = 'running' AND lease_until < ?1 AND instance_id <> 0
+				  AND (cancel_asked OR attempt >= max_attempts))`,
+			ms(now)); err != nil {
+			return fmt.Errorf("wake instances: %w", err)
+		}
 		n, err := execCount(ctx, tx, `
 			UPDATE jobs SET state = 'canceled', lease_until = NULL, finished_at = ?, updated_at = ?
 			WHERE state = 'running' AND lease_until < ? AND cancel_asked`,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -222,5 +223,54 @@ func TestClientRidesOverDeadServer(t *testing.T) {
 	}
 	if n := countJobs(t, live); n != 50 {
 		t.Fatalf("%d jobs, want 50", n)
+	}
+}
+
+// TestRetentionPurges: finished jobs are purged after the retention by the
+// server holding the cleaner lease; unfinished ones stay.
+func TestRetentionPurges(t *testing.T) {
+	srv, err := server.New(server.Config{DB: "sqlite:" + filepath.Join(t.TempDir(), "dpe.db"), Listen: "127.0.0.1:0",
+		Retention: time.Millisecond, CleanEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-srv.Ready()
+	c, err := client.New(client.Config{URLs: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	finished, err := c.SubmitJob(ctx, model.JobSpec{Type: "noop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := c.Claim(ctx, model.ClaimRequest{Processor: "p", Slots: map[string]int{"noop": 1}})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	if _, err := c.Complete(ctx, model.Completion{ID: jobs[0].ID, Epoch: jobs[0].Epoch}); err != nil {
+		t.Fatal(err)
+	}
+	queued, err := c.SubmitJob(ctx, model.JobSpec{Type: "noop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.GetJob(ctx, finished.ID)
+		if errors.Is(err, model.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("finished job not purged: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := c.GetJob(ctx, queued.ID); err != nil {
+		t.Fatalf("queued job: %v", err)
 	}
 }

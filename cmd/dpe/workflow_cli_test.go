@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+// TestWorkflowCLI drives templates and workflows through the CLI against
+// `dpe up`: import of the examples (twice: the second is a no-op), export,
+// start --wait of the ingest example on real files, the exit code of a
+// failing workflow, lists in JSON.
+func TestWorkflowCLI(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	srv := "http://" + addr
+	up := startDPE(t, "dpe up", dir, "up", "--data", filepath.Join(dir, "data"), "--listen", addr)
+	up.waitLine("dpe is up", 60*time.Second)
+	dpe := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runDPE(t, dir, append(args, "--server", srv)...)
+	}
+
+	examples := filepath.Join(repo, "examples", "templates")
+	out, errOut, code := dpe("template", "import", examples)
+	if code != 0 || strings.Count(out, "imported") != 3 {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = dpe("template", "import", examples)
+	if code != 0 || strings.Count(out, "unchanged") != 3 {
+		t.Fatalf("re-import is not a no-op: exit %d\n%s", code, out)
+	}
+	out, _, code = dpe("template", "export", "ingest")
+	if code != 0 || !strings.Contains(out, "name: ingest") || !strings.Contains(out, "version: 1") {
+		t.Fatalf("export: exit %d\n%s", code, out)
+	}
+	// The export imports back as the same template.
+	exported := filepath.Join(dir, "exported.yaml")
+	if err := os.WriteFile(exported, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code = dpe("template", "import", exported); code != 0 || !strings.Contains(out, "unchanged") {
+		t.Fatalf("exported template re-imported as new: exit %d\n%s", code, out)
+	}
+
+	// Ingest a real file into an archive folder.
+	in := filepath.Join(dir, "inbox", "take1.wav")
+	if err := os.MkdirAll(filepath.Dir(in), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, []byte(strings.Repeat("pcm", 1000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "archive")
+	out, errOut, code = dpe("workflow", "start", "ingest", "--name", "take1", "--arg", "path="+in, "--arg", "archive="+archive, "--wait")
+	if code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("ingest: exit %d\n%s\n%s\n%s", code, out, errOut, up.output())
+	}
+	if _, err := os.Stat(filepath.Join(archive, "take1.wav")); err != nil {
+		t.Fatalf("archived file: %v", err)
+	}
+	if _, err := os.Stat(in); !os.IsNotExist(err) {
+		t.Fatalf("source still there: %v", err)
+	}
+	// Starting the same name again returns the existing instance.
+	out, _, code = dpe("workflow", "start", "ingest", "--name", "take1", "--arg", "path="+in)
+	if code != 0 || !strings.Contains(out, "already exists") {
+		t.Fatalf("second start: exit %d\n%s", code, out)
+	}
+
+	// try/catch recovers from the failing job.
+	if out, errOut, code = dpe("workflow", "start", "recover", "--wait"); code != 0 {
+		t.Fatalf("recover: exit %d\n%s%s", code, out, errOut)
+	}
+	// A failing workflow exits 3: fanout refuses an empty list.
+	out, _, code = dpe("workflow", "start", "fanout", "--args-json", `{"files": []}`, "--wait")
+	if code != exitNotGreen || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("failing workflow: exit %d, want %d\n%s", code, exitNotGreen, out)
+	}
+	// A bad argument is refused with the field named, exit 1, nothing started.
+	_, errOut, code = dpe("workflow", "start", "fanout", "--arg", "nosuch=1")
+	if code != exitError || !strings.Contains(errOut, "nosuch") {
+		t.Fatalf("bad arg: exit %d\n%s", code, errOut)
+	}
+
+	out, _, code = dpe("workflow", "list", "-o", "json")
+	var page model.Page[model.Instance]
+	if code != 0 || json.Unmarshal([]byte(out), &page) != nil || page.Total != 3 {
+		t.Fatalf("workflow list: exit %d\n%s", code, out)
+	}
+	out, _, code = dpe("workflow", "show", "take1")
+	if code != 0 || !strings.Contains(out, "sum") || !strings.Contains(out, "succeeded") {
+		t.Fatalf("show: exit %d\n%s", code, out)
+	}
+	if err := up.stop(30 * time.Second); err != nil {
+		t.Fatalf("dpe up did not stop cleanly: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -291,3 +292,48 @@ func TestPriorityReordersQueuedJobs(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestConcurrencyKey: policy skip refuses a second instance of a busy key
+// (409) and accepts other keys; policy queue starts the next one only when
+// the running one ends.
+func TestConcurrencyKey(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		c := stack(t, dsn, true)
+		importTemplate(t, c, `
+name: once
+concurrency: skip
+concurrency_key: args.file
+args:
+  file: {type: string, required: true}
+steps:
+  - {id: work, job: noop, params: {sleep: 300ms}}
+`)
+		first := start(t, c, model.InstanceSpec{Template: "once", Name: "a1", Args: []byte(`{"file":"a"}`)})
+		err := c.Do(context.Background(), "POST", "/v1/workflows", model.InstanceSpec{Template: "once", Name: "a2", Args: []byte(`{"file":"a"}`)}, nil)
+		if !errors.Is(err, model.ErrConflict) {
+			t.Fatalf("second start of a busy key: %v, want 409", err)
+		}
+		other := start(t, c, model.InstanceSpec{Template: "once", Name: "b1", Args: []byte(`{"file":"b"}`)})
+		for _, id := range []int64{first.ID, other.ID} {
+			if d := waitFor(t, c, id, 30*time.Second, final); d.Instance.State != model.InstanceSucceeded {
+				t.Fatalf("instance %d %s", id, d.Instance.State)
+			}
+		}
+		// Once the first ended, the key is free again.
+		start(t, c, model.InstanceSpec{Template: "once", Name: "a3", Args: []byte(`{"file":"a"}`)})
+
+		importTemplate(t, c, `
+name: inline
+concurrency: queue
+steps:
+  - {id: work, job: noop, params: {sleep: 200ms}}
+`)
+		q1 := start(t, c, model.InstanceSpec{Template: "inline", Name: "q1"})
+		q2 := start(t, c, model.InstanceSpec{Template: "inline", Name: "q2"})
+		d2 := waitFor(t, c, q2.ID, 30*time.Second, final)
+		d1 := detail(t, c, q1.ID)
+		if d1.Instance.FinishedAt == nil || d2.Instance.StartedAt == nil || d2.Instance.StartedAt.Before(*d1.Instance.FinishedAt) {
+			t.Fatalf("queued instance started at %v, before the first ended at %v", d2.Instance.StartedAt, d1.Instance.FinishedAt)
+		}
+	})
+}

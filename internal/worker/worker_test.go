@@ -173,10 +173,23 @@ steps:
       - {id: note, log: "finally after ${{ vars.recovered }}"}
   - {id: pause, delay: 300ms}
   - {id: sub, workflow: child, args: {x: 21}}
+  - id: nested
+    try:
+      - id: par
+        parallel:
+          - id: loop
+            foreach: "['a', 'b', 'c']"
+            concurrency: 2
+            do:
+              - {id: inner, job: noop, params: {fail: "${{ item == 'c' }}"}, retry: {max_attempts: 1}}
+          - {id: side, job: noop}
+    catch:
+      - {id: caught, set: {caught: "${{ error.step }}"}}
 output:
   size: "${{ vars.size }}"
   recovered: "${{ vars.recovered }}"
   doubled: "${{ steps.sub.result.doubled }}"
+  caught: "${{ vars.caught }}"
 `
 
 const childTemplate = `
@@ -205,17 +218,17 @@ func TestEveryActivityKind(t *testing.T) {
 		if err := json.Unmarshal(d.Instance.Output, &out); err != nil {
 			t.Fatal(err)
 		}
-		if out["size"] != "big" || out["recovered"] != "bad" || out["doubled"] != float64(42) {
+		if out["size"] != "big" || out["recovered"] != "bad" || out["doubled"] != float64(42) || out["caught"] != "inner" {
 			t.Fatalf("output %s", d.Instance.Output)
 		}
-		// One job per job step: first, 3 × each, a, b1, bad — and the
-		// child's own.
+		// One job per job step: first, 3 × each, a, b1, bad, 3 × inner,
+		// side (the child's own job belongs to the child).
 		var page model.Page[model.Job]
 		if err := c.Do(context.Background(), "GET", fmt.Sprintf("/v1/jobs?workflow=%d&limit=100", inst.ID), nil, &page); err != nil {
 			t.Fatal(err)
 		}
-		if page.Total != 7 {
-			t.Fatalf("%d jobs of the instance, want 7", page.Total)
+		if page.Total != 11 {
+			t.Fatalf("%d jobs of the instance, want 11", page.Total)
 		}
 		// Starting the same name again returns the same instance.
 		again := start(t, c, model.InstanceSpec{Template: "kinds", Name: "kinds-1"})

@@ -97,7 +97,21 @@ func (s *Service) Fire(ctx context.Context, name string, req model.FireRequest) 
 		waiting := false
 		for i, f := range req.Fires {
 			rec := model.TriggerRecord{Trigger: name, Key: f.Key, Event: "fire", Instance: f.Instance.Name, At: s.clock.Now()}
+			// A fire another copy already started is "existing", whatever
+			// overlap and throttle say now. The read goes through the
+			// store, outside this transaction: holding the trigger's lock,
+			// it sees what the other copy committed.
+			var prior model.Instance
+			if !f.Skip && f.Instance.Name != "" {
+				inst, err := s.flows.GetByName(ctx, f.Instance.Name)
+				if err != nil && !errors.Is(err, model.ErrNotFound) {
+					return err
+				}
+				prior = inst
+			}
 			switch {
+			case prior.ID != 0:
+				rec.Action, rec.InstanceID = model.RecordExisting, prior.ID
 			case f.Skip:
 				rec.Action, rec.Reason = model.RecordSkipped, f.Reason
 			case req.DryRun:

@@ -17,8 +17,9 @@ const liveStates = `('pending', 'running')`
 const finalStates = `('succeeded', 'failed', 'canceled')`
 
 // instCols lists the instances columns in the order scanInstance reads them.
+// "trigger" is quoted: it is an SQL keyword (CREATE TRIGGER).
 const instCols = `id, name, template, version, args, priority, state, progress, current, vars, output,
-	error, cancel_asked, concurrency_key, concurrency_policy, parent_id, parent_step, worker, epoch,
+	error, cancel_asked, concurrency_key, concurrency_policy, parent_id, parent_step, "trigger", worker, epoch,
 	lease_until, wake_at, wake_seq, created_at, started_at, finished_at, updated_at`
 
 // scanInstance reads one row of instCols.
@@ -32,7 +33,7 @@ func scanInstance(sc scanner) (model.Instance, error) {
 	)
 	err := sc.Scan(&in.ID, &in.Name, &in.Template, &in.Version, &args, &in.Priority, &state, &in.Progress,
 		&current, &vars, &output, &in.Error, &in.CancelAsked, &in.ConcurrencyKey, &in.ConcurrencyPolicy,
-		&in.ParentID, &in.ParentStep, &in.Worker, &in.Epoch, &lease, &wake, &in.WakeSeq,
+		&in.ParentID, &in.ParentStep, &in.Trigger, &in.Worker, &in.Epoch, &lease, &wake, &in.WakeSeq,
 		&created, &started, &finished, &updated)
 	if err != nil {
 		return model.Instance{}, err

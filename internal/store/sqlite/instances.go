@@ -39,6 +39,8 @@ func (s *Store) InstanceCreate(ctx context.Context, spec model.InstanceSpec, now
 // stored version of the template, so that an instance never changes
 // version under its worker; with no template stored it stays 0 (the
 // service checks templates, the store does not).
+// spec.Trigger is stored as given: TriggerTx.InstanceCreate sets it, and
+// ActiveInstances counts by it.
 func createInstance(ctx context.Context, tx *sql.Tx, spec model.InstanceSpec, now time.Time) (model.Instance, bool, error) {
 	in, err := scanInstance(tx.QueryRowContext(ctx, `SELECT `+instCols+` FROM instances WHERE name = ?`, spec.Name))
 	switch {
@@ -75,11 +77,11 @@ func createInstance(ctx context.Context, tx *sql.Tx, spec model.InstanceSpec, no
 	}
 	in, err = scanInstance(tx.QueryRowContext(ctx, `
 		INSERT INTO instances (name, template, version, args, priority, state, concurrency_key,
-			concurrency_policy, parent_id, parent_step, wake_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)
+			concurrency_policy, parent_id, parent_step, "trigger", wake_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING `+instCols,
 		spec.Name, spec.Template, version, args, spec.Priority, spec.ConcurrencyKey, spec.ConcurrencyPolicy,
-		spec.ParentID, spec.ParentStep, ms(now), ms(now), ms(now)))
+		spec.ParentID, spec.ParentStep, spec.Trigger, ms(now), ms(now), ms(now)))
 	if err != nil {
 		return model.Instance{}, false, err
 	}

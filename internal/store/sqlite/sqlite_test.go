@@ -44,6 +44,12 @@ func TestWorkflowConformance(t *testing.T) {
 	})
 }
 
+func TestTriggerConformance(t *testing.T) {
+	storetest.RunTrigger(t, func(t *testing.T) storetest.TriggerEngine {
+		return openAt(t, filepath.Join(t.TempDir(), "dpe.db"))
+	})
+}
+
 func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dpe.db")
 	s, err := Open(t.Context(), path, nil)

@@ -35,16 +35,21 @@ type env struct {
 }
 
 var commands = map[string]command{
-	"up":        {"run server and processor in one process on embedded SQLite", runUp},
-	"server":    {"run a server on a core database", runServer},
-	"processor": {"run a job processor", runProcessor},
-	"worker":    {"run a workflow worker (standby or concurrent)", runWorker},
-	"template":  {"import, export, list and delete workflow templates", runTemplate},
-	"workflow":  {"start, list, show, cancel, re-prioritise and wait for workflow instances", runWorkflow},
-	"job":       {"submit, list, show, cancel and re-prioritise jobs", runJob},
-	"type":      {"list job types and set their cluster-wide limits", runType},
-	"status":    {"show the server, core database, processors and job counts", runStatus},
-	"version":   {"print the version", runVersion},
+	"up":            {"run server and processor in one process on embedded SQLite", runUp},
+	"server":        {"run a server on a core database", runServer},
+	"processor":     {"run a job processor", runProcessor},
+	"worker":        {"run a workflow worker (standby or concurrent)", runWorker},
+	"template":      {"import, export, list and delete workflow templates", runTemplate},
+	"workflow":      {"start, list, show, cancel, re-prioritise and wait for workflow instances", runWorkflow},
+	"scheduler":     {"run the schedules of a config file (standby or concurrent)", runScheduler},
+	"folderwatcher": {"run the folder watchers of a config file (standby or concurrent)", runFolderWatcher},
+	"tablewatcher":  {"run the table watchers of a config file (standby or concurrent)", runTableWatcher},
+	"schedule":      {"fire a schedule now: schedule fire NAME --config FILE", runSchedule},
+	"trigger":       {"list triggers, their active copy, last event and error; show records", runTrigger},
+	"job":           {"submit, list, show, cancel and re-prioritise jobs", runJob},
+	"type":          {"list job types and set their cluster-wide limits", runType},
+	"status":        {"show the server, core database, processors and job counts", runStatus},
+	"version":       {"print the version", runVersion},
 }
 
 func main() {
@@ -112,7 +117,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nglobal flags: --server URL[,URL...] (env DPE_SERVER), --token (env DPE_TOKEN), -o table|json\nrun 'dpe COMMAND -h' for a command's flags")
 }

@@ -57,6 +57,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			limited = append(limited, tl)
 		}
 	}
+	if len(st.Triggers) > 0 {
+		fmt.Fprintf(e.stdout, "\ntriggers (%d)\n", len(st.Triggers))
+		printTriggers(e, st.Triggers)
+	}
 	if len(limited) > 0 {
 		fmt.Fprintln(e.stdout, "\ntype limits")
 		t := newTable(e.stdout, "TYPE", "MAX RUNNING", "RATE/S", "BURST")

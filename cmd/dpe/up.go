@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/server"
 )
 
@@ -23,6 +25,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	g.register(fs, e)
 	data := fs.String("data", "./dpe-data", "data directory (core database, inbox)")
 	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
+	cfgPath := fs.String("config", "", "configuration file: schedules, folder_watchers, table_watchers, processor quotas")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and instances this long after they end (0: keep forever)")
 	var pf processorFlags
 	pf.register(fs)
@@ -41,6 +44,12 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	log := g.logger(e)
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	cfg := &config.File{}
+	if *cfgPath != "" {
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	absData, err := filepath.Abs(*data)
 	if err != nil {
@@ -64,11 +73,17 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	proc, err := pf.build(c, log.With("role", "processor"), upQuota)
+	quota := maps.Clone(upQuota)
+	maps.Copy(quota, cfg.Processor.Quota)
+	proc, err := pf.build(c, log.With("role", "processor"), quota)
 	if err != nil {
 		return err
 	}
 	wk, err := wf.build(c, log.With("role", "worker"))
+	if err != nil {
+		return err
+	}
+	roles, err := upTriggers(c, cfg, absData, log)
 	if err != nil {
 		return err
 	}
@@ -87,18 +102,26 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		stopSrv()
 		return <-srvDone
 	}
+	if err := importExamples(ctx, c); err != nil {
+		stopSrv()
+		return errors.Join(err, <-srvDone)
+	}
 	fmt.Fprintf(e.stdout, "dpe is up: %s  (core DB %s)\n", srv.URL(), dsn)
+	fmt.Fprintf(e.stdout, "inbox: files dropped into %s start the ingest workflow (archive %s)\n",
+		filepath.Join(absData, "inbox"), filepath.Join(absData, "archive"))
 	fmt.Fprintf(e.stdout, "try: go run ./cmd/dpe job submit util.checksum --param path=README.md --wait --server %s\n", srv.URL())
 
 	// The processor and the worker stop first (they drain through the
 	// server), then the server.
 	rolesCtx, stopRoles := context.WithCancel(ctx)
 	defer stopRoles()
-	roleDone := make(chan error, 2)
-	go func() { roleDone <- proc.Run(rolesCtx) }()
-	go func() { roleDone <- wk.Run(rolesCtx) }()
+	roles = append(roles, proc.Run, wk.Run)
+	roleDone := make(chan error, len(roles))
+	for _, run := range roles {
+		go func() { roleDone <- run(rolesCtx) }()
+	}
 	var errs []error
-	running := 2
+	running := len(roles)
 	select {
 	case err := <-srvDone:
 		errs = append(errs, err)

@@ -177,5 +177,12 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	st.Triggers = []model.Trigger{}
+	if a.triggers != nil {
+		if st.Triggers, err = a.triggerList(r.Context()); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, st)
 }

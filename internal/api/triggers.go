@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -65,26 +66,35 @@ func (a *API) triggerError(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listTriggers(w http.ResponseWriter, r *http.Request) {
-	list, err := a.triggers.List(r.Context())
+	list, err := a.triggerList(r.Context())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	// Name the active copy of standby triggers: the holder of their lease.
-	leases, err := a.store.LeaseList(r.Context(), "trigger/")
+	writeJSON(w, http.StatusOK, model.Items[model.Trigger]{Items: list})
+}
+
+// triggerList lists the triggers with the active copy of standby ones: the
+// holder of a live lease "trigger/<name>" or "trigger/<group>/<name>".
+func (a *API) triggerList(ctx context.Context) ([]model.Trigger, error) {
+	list, err := a.triggers.List(ctx)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return nil, err
+	}
+	leases, err := a.store.LeaseList(ctx, "trigger/")
+	if err != nil {
+		return nil, err
 	}
 	now := a.clock.Now()
 	for i := range list {
 		for _, l := range leases {
-			if strings.TrimPrefix(l.Name, "trigger/") == list[i].Name && l.Holder != "" && l.Until.After(now) {
+			n := strings.TrimPrefix(l.Name, "trigger/")
+			if (n == list[i].Name || strings.HasSuffix(n, "/"+list[i].Name)) && l.Holder != "" && l.Until.After(now) {
 				list[i].Active = l.Holder
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, model.Items[model.Trigger]{Items: list})
+	return list, nil
 }
 
 func (a *API) getTrigger(w http.ResponseWriter, r *http.Request) {

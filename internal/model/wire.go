@@ -69,6 +69,7 @@ type Status struct {
 	Processors []Processor      `json:"processors"`
 	Types      []TypeLimit      `json:"types"`
 	Jobs       map[JobState]int `json:"jobs"` // count per state
+	Triggers   []Trigger        `json:"triggers"`
 }
 
 // ServerInfo describes the answering server.

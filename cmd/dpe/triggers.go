@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/config"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/trigger"
+	"github.com/dpe-engine/dpe/internal/trigger/folder"
+	"github.com/dpe-engine/dpe/internal/trigger/schedule"
+	tablewatch "github.com/dpe-engine/dpe/internal/trigger/table"
+)
+
+// triggerFlags are the flags of the trigger roles.
+type triggerFlags struct {
+	config string
+	mode   string
+	group  string
+	ttl    time.Duration
+	id     string
+}
+
+func (tf *triggerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&tf.config, "config", "", "configuration file (its schedules, folder_watchers or table_watchers)")
+	fs.StringVar(&tf.mode, "mode", trigger.Concurrent, "standby (one copy active per group) or concurrent (all copies active; events still start one instance)")
+	fs.StringVar(&tf.group, "group", "", "standby group (default: each trigger's name)")
+	fs.DurationVar(&tf.ttl, "lease-ttl", 10*time.Second, "standby lease: a standby takes over within this (at least 2s)")
+	fs.StringVar(&tf.id, "id", "", "this copy's id (default host-pid-random)")
+}
+
+func (tf *triggerFlags) modeOf() trigger.Mode {
+	return trigger.Mode{Mode: tf.mode, Group: tf.group, TTL: tf.ttl, Holder: tf.id}
+}
+
+// triggerSetup parses the flags of a trigger role and loads its config.
+func triggerSetup(e *env, name string, args []string) (*globals, *triggerFlags, *config.File, error) {
+	fs := newFlags(name, e)
+	var g globals
+	g.register(fs, e)
+	var tf triggerFlags
+	tf.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(pos) > 0 {
+		return nil, nil, nil, usagef("unexpected argument %q", pos[0])
+	}
+	if err := g.check(); err != nil {
+		return nil, nil, nil, err
+	}
+	if tf.config == "" {
+		return nil, nil, nil, usagef("--config FILE is required")
+	}
+	if err := tf.modeOf().Validate(name); err != nil {
+		return nil, nil, nil, usagef("%v", err)
+	}
+	f, err := config.Load(tf.config)
+	if err != nil {
+		return nil, nil, nil, usagef("%v", err)
+	}
+	return &g, &tf, f, nil
+}
+
+func runScheduler(ctx context.Context, e *env, args []string) error {
+	g, tf, f, err := triggerSetup(e, "scheduler", args)
+	if err != nil {
+		return err
+	}
+	if len(f.Schedules) == 0 {
+		return usagef("%s: no schedules", tf.config)
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	s, err := schedule.New(schedule.Options{Client: c, Schedules: f.Schedules, Mode: tf.modeOf(), Log: g.logger(e)})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	return s.Run(ctx)
+}
+
+func runFolderWatcher(ctx context.Context, e *env, args []string) error {
+	g, tf, f, err := triggerSetup(e, "folderwatcher", args)
+	if err != nil {
+		return err
+	}
+	if len(f.FolderWatchers) == 0 {
+		return usagef("%s: no folder_watchers", tf.config)
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	w, err := folder.New(folder.Options{Client: c, Watchers: f.FolderWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	return w.Run(ctx)
+}
+
+func runTableWatcher(ctx context.Context, e *env, args []string) error {
+	g, tf, f, err := triggerSetup(e, "tablewatcher", args)
+	if err != nil {
+		return err
+	}
+	if len(f.TableWatchers) == 0 {
+		return usagef("%s: no table_watchers", tf.config)
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	w, err := tablewatch.New(tablewatch.Options{Client: c, Watchers: f.TableWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer w.Close()
+	// Unknown tables or columns are refused at start, before any polling.
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := w.Check(cctx); err != nil {
+		return usagef("%v", err)
+	}
+	return w.Run(ctx)
+}
+
+// runSchedule is `dpe schedule fire NAME --config FILE`.
+func runSchedule(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "fire" {
+		return usagef("want: dpe schedule fire NAME --config FILE")
+	}
+	fs := newFlags("schedule fire", e)
+	var g globals
+	g.register(fs, e)
+	cfgPath := fs.String("config", "", "configuration file holding the schedule")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	if len(pos) != 1 || *cfgPath == "" {
+		return usagef("want: dpe schedule fire NAME --config FILE")
+	}
+	f, err := config.Load(*cfgPath)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	for _, s := range f.Schedules {
+		if s.Name != pos[0] {
+			continue
+		}
+		c, err := g.client(e)
+		if err != nil {
+			return err
+		}
+		res, err := schedule.FireNow(ctx, c, s, time.Now())
+		if err != nil {
+			return err
+		}
+		if g.json() {
+			return printJSON(e.stdout, res)
+		}
+		for _, r := range res.Records {
+			fmt.Fprintf(e.stdout, "%s %s: %s %s\n", r.Trigger, r.Key, r.Action, r.Instance)
+		}
+		return nil
+	}
+	return usagef("%s: no schedule named %q", *cfgPath, pos[0])
+}
+
+// runTrigger is `dpe trigger list` and `dpe trigger records NAME`.
+func runTrigger(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "records") {
+		return usagef("want: dpe trigger list, or dpe trigger records NAME [--limit N]")
+	}
+	verb := args[0]
+	fs := newFlags("trigger "+verb, e)
+	var g globals
+	g.register(fs, e)
+	limit := fs.Int("limit", 50, "records: how many, newest first")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	if verb == "list" {
+		var list model.Items[model.Trigger]
+		if err := c.Do(ctx, "GET", "/v1/triggers", nil, &list); err != nil {
+			return err
+		}
+		if g.json() {
+			return printJSON(e.stdout, list)
+		}
+		printTriggers(e, list.Items)
+		return nil
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one trigger NAME")
+	}
+	var recs model.Items[model.TriggerRecord]
+	if err := c.Do(ctx, "GET", "/v1/triggers/"+url.PathEscape(pos[0])+"/records?limit="+strconv.Itoa(*limit), nil, &recs); err != nil {
+		return err
+	}
+	if g.json() {
+		return printJSON(e.stdout, recs)
+	}
+	t := newTable(e.stdout, "AT", "KEY", "ACTION", "INSTANCE", "REASON")
+	for _, r := range recs.Items {
+		t.row(r.At.Local().Format(time.DateTime), r.Key, r.Action, dash(r.Instance), dash(r.Reason))
+	}
+	t.flush()
+	return nil
+}
+
+func printTriggers(e *env, list []model.Trigger) {
+	t := newTable(e.stdout, "NAME", "KIND", "ACTIVE", "MIRRORED", "LAST EVENT", "ERROR")
+	for _, tr := range list {
+		last := "-"
+		if tr.LastEventAt != nil {
+			last = tr.LastEventAt.Local().Format(time.DateTime)
+		}
+		t.row(tr.Name, tr.Kind, dash(tr.Active), tr.Mirrored, last, dash(tr.LastError))
+	}
+	t.flush()
+}

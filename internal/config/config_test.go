@@ -1,0 +1,95 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/dpe-engine/dpe/internal/model"
+)
+
+func TestParseRefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, doc string
+		line      int
+		want      string
+	}{
+		{"unknown top-level field", "schedule:\n  - name: x\n", 1, "schedule"},
+		{"unknown schedule field", "schedules:\n  - name: a\n    cron: '* * * * *'\n    template: t\n    croon: x\n", 5, "croon"},
+		{"bad cron", "schedules:\n  - name: a\n    cron: '61 * * * *'\n    template: t\n", 2, "cron"},
+		{"unknown time zone", "schedules:\n  - name: a\n    cron: '* * * * *'\n    timezone: Mars/Base\n    template: t\n", 2, "Mars/Base"},
+		{"missing folder", "folder_watchers:\n  - name: in\n    path: /no/such/dir\n    on: {created: {template: t}}\n", 2, "/no/such/dir"},
+		{"unsafe identifier", "table_watchers:\n  - name: m\n    dsn: sqlite:/tmp/x.db\n    table: 'music; drop table x'\n    key: [id]\n    on: {created: {template: t}}\n", 2, "unsafe"},
+		{"duplicate trigger name", "schedules:\n  - {name: a, cron: '* * * * *', template: t}\n  - {name: a, cron: '* * * * *', template: t}\n", 3, "already used"},
+		{"wrong type", "processor:\n  quota: {util.copy: many}\n", 2, "many"},
+		{"zero quota", "processor:\n  quota: {util.copy: 0}\n", 0, "processor.quota.util.copy"},
+		{"relative location root", "locations:\n  archive: [relative/dir]\n", 0, "absolute"},
+		{"not YAML", "schedules: [\n", 1, "did not find"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("dpe.yaml", []byte(strings.ReplaceAll(tc.doc, "/tmp/x.db", dir+"/x.db")))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want a *config.Error", err)
+			}
+			if !errors.Is(err, model.ErrInvalid) {
+				t.Fatalf("%v does not match ErrInvalid", err)
+			}
+			if tc.line != 0 && ce.Line != tc.line {
+				t.Fatalf("line %d, want %d: %v", ce.Line, tc.line, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "dpe.yaml") {
+				t.Fatalf("%q lacks %q or the file name", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseDesignExample(t *testing.T) {
+	dir := t.TempDir()
+	doc := `
+schedules:
+  - name: nightly-purge
+    cron: "0 2 * * *"
+    timezone: Europe/Berlin
+    template: purge
+    args: {older_than: 720h}
+    misfire: once
+    overlap: allow
+folder_watchers:
+  - name: inbox
+    path: ` + dir + `
+    include: ["*.wav", "*.mp3"]
+    exclude: ["*.part"]
+    recursive: true
+    poll: 2s
+    stable_for: 5s
+    on:
+      created: {template: ingest, args: {path: "${{ event.path }}"}}
+      deleted: {template: forget, args: {path: "${{ event.path }}"}}
+table_watchers:
+  - name: music
+    dsn: postgres://content@db1/content
+    table: music
+    key: [id]
+    version_column: modified
+    poll: 2s
+    full_pass_every: 30
+    filter: "row.category == 'news'"
+    on:
+      created: {template: new-entry, args: {id: "${{ row.id }}"}}
+locations:
+  archive: [/mnt/archive-a, /mnt/archive-b]
+processor:
+  quota: {util.copy: 4, audio.loudness: 2}
+`
+	f, err := Parse("dpe.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Schedules) != 1 || len(f.FolderWatchers) != 1 || len(f.TableWatchers) != 1 || f.Processor.Quota["util.copy"] != 4 {
+		t.Fatalf("parsed %+v", f)
+	}
+}

@@ -85,7 +85,8 @@ func (s *Service) Fire(ctx context.Context, name string, req model.FireRequest) 
 
 	var recs []model.TriggerRecord
 	started := false
-	err := s.store.TriggerDo(ctx, name, req.Kind, s.clock.Now(), func(tx store.TriggerTx) error {
+	now := s.clock.Now()
+	err := s.store.TriggerDo(ctx, name, req.Kind, now, func(tx store.TriggerTx) error {
 		recs = recs[:0]
 		active := 0
 		if req.Overlap == "skip" || req.Throttle > 0 {
@@ -96,7 +97,7 @@ func (s *Service) Fire(ctx context.Context, name string, req model.FireRequest) 
 		}
 		waiting := false
 		for i, f := range req.Fires {
-			rec := model.TriggerRecord{Trigger: name, Key: f.Key, Event: "fire", Instance: f.Instance.Name, At: s.clock.Now()}
+			rec := model.TriggerRecord{Trigger: name, Key: f.Key, Event: "fire", Instance: f.Instance.Name, At: now}
 			// A fire another copy already started is "existing", whatever
 			// overlap and throttle say now. The read goes through the
 			// store, outside this transaction: holding the trigger's lock,

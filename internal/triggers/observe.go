@@ -78,9 +78,12 @@ func (s *Service) Observe(ctx context.Context, name string, o model.Observation)
 
 	var recs []model.TriggerRecord
 	started := false
-	err := s.store.TriggerDo(ctx, name, o.Kind, s.clock.Now(), func(tx store.TriggerTx) error {
+	// One time for the whole request: the store stamps mirror entries
+	// with TriggerDo's now, and a pass's start must be on the same clock
+	// reading, or entries this very page touched would look stale.
+	now := s.clock.Now()
+	err := s.store.TriggerDo(ctx, name, o.Kind, now, func(tx store.TriggerTx) error {
 		recs = recs[:0]
-		now := s.clock.Now()
 		st := readState(tx.Trigger().State)
 		var baselined bool
 		_ = json.Unmarshal(st["baselined"], &baselined)

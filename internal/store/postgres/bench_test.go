@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,4 +60,68 @@ func BenchmarkClaimComplete(b *testing.B) {
 		n += len(jobs)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkWatcherPass measures one full pass of a folder watcher over
+// 100,000 unchanged files, as the trigger service runs it: 100 pages of
+// 1,000 (MirrorGet, then MirrorTouch of what is known), then the deletion
+// check of the completed pass (MirrorStale), per b.N.
+func BenchmarkWatcherPass(b *testing.B) {
+	s := newTestDB(b).open(b)
+	const files, pageSize = 100_000, 1000
+	pages := make([][]store.MirrorEntry, files/pageSize)
+	for p := range pages {
+		pages[p] = make([]store.MirrorEntry, pageSize)
+		for i := range pageSize {
+			key := fmt.Sprintf("/data/inbox/show-%03d/take-%04d.wav", p, i)
+			pages[p][i] = store.MirrorEntry{Key: key, Fingerprint: "size=48000000,mtime=1764072000",
+				Data: []byte(`{"path":"` + key + `","size":48000000}`)}
+		}
+	}
+	now := time.Now()
+	for _, page := range pages {
+		err := s.TriggerDo(b.Context(), "inbox", model.TriggerFolder, now, func(tx store.TriggerTx) error {
+			return tx.MirrorPut(page)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	keys := make([][]string, len(pages))
+	for p, page := range pages {
+		for _, e := range page {
+			keys[p] = append(keys[p], e.Key)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		pass := now
+		for p := range pages {
+			err := s.TriggerDo(b.Context(), "inbox", model.TriggerFolder, now, func(tx store.TriggerTx) error {
+				m, err := tx.MirrorGet(keys[p])
+				if err != nil {
+					return err
+				}
+				if len(m) != pageSize {
+					return fmt.Errorf("page %d: %d known, want %d", p, len(m), pageSize)
+				}
+				if err := tx.MirrorTouch(keys[p]); err != nil {
+					return err
+				}
+				if p < len(pages)-1 {
+					return nil
+				}
+				stale, err := tx.MirrorStale(pass, 5000)
+				if err == nil && len(stale) != 0 {
+					err = fmt.Errorf("%d stale entries after a full pass", len(stale))
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/pass")
 }

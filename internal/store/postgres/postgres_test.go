@@ -21,3 +21,10 @@ func TestWorkflowConformance(t *testing.T) {
 	db := newTestDB(t)
 	storetest.RunWorkflow(t, func(t *testing.T) store.WorkflowStore { return db.open(t) })
 }
+
+// TestTriggerConformance runs the shared trigger suite (trigger rows,
+// mirrors, records and the instances TriggerDo creates) the same way.
+func TestTriggerConformance(t *testing.T) {
+	db := newTestDB(t)
+	storetest.RunTrigger(t, func(t *testing.T) storetest.TriggerEngine { return db.open(t) })
+}

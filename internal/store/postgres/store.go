@@ -3,7 +3,9 @@
 // redundant plants: any number of servers share one database, claims use
 // FOR UPDATE SKIP LOCKED so no job goes to two processors, and LISTEN/NOTIFY
 // on the channel "dpe_jobs" wakes long-polling claims on every server when
-// jobs become claimable.
+// jobs become claimable. Triggers (TriggerDo) hold a row lock per trigger
+// for the whole transaction that consumes their events, so the copies of a
+// trigger on several servers take turns.
 //
 // Every method takes its time from the caller (never the database's now())
 // so that tests and the services control the clock. The schema lives in
@@ -74,6 +76,12 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "dpe"
 	}
+	return openConfig(ctx, cfg, log)
+}
+
+// openConfig is Open from a parsed pool configuration (tests add a tracer
+// to it); log must not be nil.
+func openConfig(ctx context.Context, cfg *pgxpool.Config, log *slog.Logger) (*Store, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, wrap("open", err)

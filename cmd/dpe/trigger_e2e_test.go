@@ -202,11 +202,15 @@ schedules:
 	t.Logf("after the takeover: %d consecutive fire times, last %s", len(times), last.Format(time.TimeOnly))
 }
 
-// countEvents counts the note instances of a folder watcher by event.
+// countEvents counts the note instances of a watcher by event; watcher is
+// "name" for a folder watcher or "table/name" for a table watcher.
 func countEvents(got map[string]model.Instance, watcher string) map[string]int {
+	if !strings.Contains(watcher, "/") {
+		watcher = "folder/" + watcher
+	}
 	n := map[string]int{}
 	for name := range got {
-		rest, ok := strings.CutPrefix(name, "folder/"+watcher+"/")
+		rest, ok := strings.CutPrefix(name, watcher+"/")
 		if !ok {
 			continue
 		}

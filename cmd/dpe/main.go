@@ -45,6 +45,7 @@ var commands = map[string]command{
 	"folderwatcher": {"run the folder watchers of a config file (standby or concurrent)", runFolderWatcher},
 	"tablewatcher":  {"run the table watchers of a config file (standby or concurrent)", runTableWatcher},
 	"schedule":      {"fire a schedule now: schedule fire NAME --config FILE", runSchedule},
+	"locations":     {"check the roots of the configured locations: locations check --config FILE", runLocations},
 	"trigger":       {"list triggers, their active copy, last event and error; show records", runTrigger},
 	"job":           {"submit, list, show, cancel and re-prioritise jobs", runJob},
 	"type":          {"list job types and set their cluster-wide limits", runType},

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/handlers"
-	"github.com/dpe-engine/dpe/internal/paths"
+	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/processor"
 )
 
@@ -35,7 +36,7 @@ func (p *processorFlags) register(fs *flag.FlagSet) {
 }
 
 // build makes the processor; defaults fill types missing from the quota.
-func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[string]int) (*processor.Processor, error) {
+func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[string]int, set *location.Set) (*processor.Processor, error) {
 	quota, err := p.quota.ints()
 	if err != nil {
 		return nil, err
@@ -48,14 +49,16 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 	if len(quota) == 0 {
 		return nil, usagef("--quota: give at least one TYPE=N (types: %v)", sortedKeys(handlers.Builtins(handlers.Config{ExecAllowed: true})))
 	}
-	guard, err := paths.NewGuard(p.allow)
+	// The location roots are allowed roots too; loc:NAME/path resolves
+	// through the set's health-checked fail-over.
+	guard, err := locationGuard(p.allow, set, log)
 	if err != nil {
 		return nil, usagef("--allow-path: %v", err)
 	}
 	if guard.Unconfined() {
 		log.Warn("no --allow-path given: file handlers accept any path (development set-up)")
 	}
-	hs := handlers.Builtins(handlers.Config{Guard: guard, Log: log, ExecAllowed: true})
+	hs := handlers.Builtins(handlers.Config{Guard: guard, Log: log, ExecAllowed: true, Locations: set})
 	for t := range quota {
 		if _, ok := hs[t]; !ok {
 			return nil, usagef("--quota %s: no handler for this job type (built in: %v)", t, sortedKeys(hs))
@@ -77,6 +80,7 @@ func runProcessor(ctx context.Context, e *env, args []string) error {
 	g.register(fs, e)
 	var pf processorFlags
 	pf.register(fs)
+	cfgPath := fs.String("config", "", "configuration file: its locations and processor sections")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -91,7 +95,19 @@ func runProcessor(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	proc, err := pf.build(c, g.logger(e), nil)
+	var set *location.Set
+	var quota map[string]int
+	if *cfgPath != "" {
+		f, err := config.Load(*cfgPath)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if set, err = newLocationSet(*cfgPath, f, location.Options{}); err != nil {
+			return err
+		}
+		quota = f.Processor.Quota
+	}
+	proc, err := pf.build(c, g.logger(e), quota, set)
 	if err != nil {
 		return err
 	}

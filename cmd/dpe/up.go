@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/config"
+	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/server"
 )
 
 // upQuota is the processor quota of `dpe up` for types not given by --quota.
 var upQuota = map[string]int{
-	"noop": 8, "util.copy": 2, "util.move": 2, "util.delete": 4,
+	"noop": 8, "util.sync": 1, "util.copy": 2, "util.move": 2, "util.delete": 4,
 	"util.checksum": 2, "util.mkdir": 4, "exec": 2,
 }
 
@@ -75,7 +76,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	quota := maps.Clone(upQuota)
 	maps.Copy(quota, cfg.Processor.Quota)
-	proc, err := pf.build(c, log.With("role", "processor"), quota)
+	set, err := newLocationSet(*cfgPath, cfg, location.Options{})
+	if err != nil {
+		return err
+	}
+	proc, err := pf.build(c, log.With("role", "processor"), quota, set)
 	if err != nil {
 		return err
 	}

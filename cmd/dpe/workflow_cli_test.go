@@ -33,8 +33,9 @@ func TestWorkflowCLI(t *testing.T) {
 	// dpe up imported the examples already: importing them again changes
 	// nothing.
 	examples := filepath.Join(repo, "examples", "templates")
+	files, _ := filepath.Glob(filepath.Join(examples, "*.yaml"))
 	out, errOut, code := dpe("template", "import", examples)
-	if code != 0 || strings.Count(out, "unchanged") != 3 {
+	if code != 0 || len(files) < 3 || strings.Count(out, "unchanged") != len(files) {
 		t.Fatalf("re-import is not a no-op: exit %d\n%s%s", code, out, errOut)
 	}
 	out, _, code = dpe("template", "export", "ingest")

@@ -43,7 +43,7 @@ func (h *copyHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	to, err := h.cfg.resolve("to", p.To)
+	to, err := h.cfg.resolveTarget("to", p.To)
 	if err != nil {
 		return nil, err
 	}

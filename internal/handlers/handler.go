@@ -1,8 +1,9 @@
 // Package handlers holds the built-in job types (DESIGN §3): noop, the
-// util.* file operations and exec. Each handler decodes its params with the
-// jobtype spec the server validated them against, confines every path to
-// the processor's allowed roots, stops promptly when its context ends, and
-// is idempotent, because a job may run again after its processor died.
+// util.* file operations, util.sync (DESIGN §6) and exec. Each handler
+// decodes its params with the jobtype spec the server validated them
+// against, confines every path to the processor's allowed roots, stops
+// promptly when its context ends, and is idempotent, because a job may run
+// again after its processor died.
 package handlers
 
 import (
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/paths"
 )
 
@@ -53,6 +55,12 @@ type Config struct {
 	// Clock paces progress reports and times exec runs; nil is the
 	// system clock.
 	Clock clock.Clock
+	// Locations are the named locations (DESIGN §6): util.sync mirrors
+	// them, and write targets named loc:NAME/... go to their first
+	// writable root (see resolveTarget). Nil: util.sync fails with "no
+	// locations configured". Loc: paths in params are read through
+	// Guard.Locations, which the processor sets to Locations.Resolve.
+	Locations *location.Set
 }
 
 // withDefaults fills in the nil fields that have a default.
@@ -80,6 +88,7 @@ func Builtins(cfg Config) map[string]Handler {
 		jobtype.Delete:   &deleteHandler{cfg: cfg, spec: specs[jobtype.Delete]},
 		jobtype.Checksum: &checksumHandler{cfg: cfg, spec: specs[jobtype.Checksum]},
 		jobtype.Mkdir:    &mkdirHandler{cfg: cfg, spec: specs[jobtype.Mkdir]},
+		jobtype.Sync:     &syncHandler{cfg: cfg, spec: specs[jobtype.Sync]},
 	}
 	if cfg.ExecAllowed {
 		m[jobtype.Exec] = &execHandler{cfg: cfg, spec: specs[jobtype.Exec]}

@@ -31,7 +31,7 @@ func (h *mkdirHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err := decode(h.spec, t.Params, &p); err != nil {
 		return nil, err
 	}
-	path, err := h.cfg.resolve("path", p.Path)
+	path, err := h.cfg.resolveTarget("path", p.Path)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/location"
 )
 
 // decode validates params against spec and unmarshals them into v. Bad
@@ -29,13 +30,24 @@ func decode(spec jobtype.Spec, params json.RawMessage, v any) error {
 }
 
 // resolve confines the path of param field through the guard. A refused
-// path is a permanent error naming the field.
+// path is a permanent error naming the field; a location whose roots are
+// all down (location.ErrNoHealthyRoot) is an outage, retried.
 func (c Config) resolve(field, p string) (string, error) {
 	r, err := c.Guard.Resolve(p)
 	if err != nil {
-		return "", Permanent(fmt.Errorf("params.%s: %w", field, err))
+		return "", pathErr(field, err)
 	}
 	return r, nil
+}
+
+// pathErr wraps the error of resolving param field: permanent, unless it
+// is an outage that another attempt may not meet.
+func pathErr(field string, err error) error {
+	err = fmt.Errorf("params.%s: %w", field, err)
+	if errors.Is(err, location.ErrNoHealthyRoot) {
+		return err
+	}
+	return Permanent(err)
 }
 
 // fsErr marks file system errors that another attempt would hit again

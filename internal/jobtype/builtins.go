@@ -8,6 +8,7 @@ const (
 	Delete   = "util.delete"
 	Checksum = "util.checksum"
 	Mkdir    = "util.mkdir"
+	Sync     = "util.sync"
 	Exec     = "exec"
 )
 
@@ -65,6 +66,17 @@ func Builtins() map[string]Spec {
 			Doc:  "Creates a directory and its missing parents.",
 			Params: []Param{
 				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "directory to create"},
+			},
+		},
+		{
+			Name: Sync,
+			Doc: "Mirrors the master root of a location to its replicas (DESIGN §6): copies files that are " +
+				"missing or differ (size, then checksum), verifies each copy, and reports what it found.",
+			Params: []Param{
+				{Name: "location", Kind: KindString, Required: true, Doc: "name of the location (the locations section of the config)"},
+				{Name: "delete", Kind: KindBool, Doc: "delete files on the replicas that the master does not have (else they are reported and kept)", Default: false},
+				{Name: "dry_run", Kind: KindBool, Doc: "compare and report only: change nothing", Default: false},
+				{Name: "algorithm", Kind: KindString, Enum: []string{"sha256", "md5"}, Doc: "checksum used to compare and verify files", Default: "sha256"},
 			},
 		},
 		{

@@ -13,7 +13,7 @@ import (
 // builtinJobTypes are the job types every dpe processor serves.
 var builtinJobTypes = map[string]bool{
 	"noop": true, "util.copy": true, "util.move": true, "util.delete": true,
-	"util.checksum": true, "util.mkdir": true, "exec": true,
+	"util.checksum": true, "util.mkdir": true, "exec": true, "util.sync": true,
 }
 
 // testOptions knows the built-in job types and the templates "other-template"

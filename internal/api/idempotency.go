@@ -19,21 +19,26 @@ import (
 // repeat, so a claim whose answer was lost returns the same jobs instead of
 // leaving them leased to nobody.
 
-// recorder captures an answer to store it.
+// recorder holds an answer back until it is stored, so a server that dies
+// between storing and answering leaves a replayable answer, not a claim
+// whose jobs nobody knows about.
 type recorder struct {
-	http.ResponseWriter
+	header http.Header
 	status int
 	body   bytes.Buffer
 }
 
-func (r *recorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.status = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
+// send writes the held answer to w.
+func (r *recorder) send(w http.ResponseWriter) {
+	for k, v := range r.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body.Bytes())
 }
 
 func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
@@ -65,19 +70,19 @@ func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &recorder{header: http.Header{}, status: http.StatusOK}
 		h(rec, r)
 		// Answers that may differ on retry (server or database trouble) are
 		// not stored: the retry must do the work.
-		if rec.status >= 500 || rec.status == 499 {
-			return
+		if rec.status < 500 && rec.status != 499 {
+			resp := store.Response{Fingerprint: fp, Status: rec.status, Body: rec.body.Bytes()}
+			// Stored before it is sent, and even when the caller went away:
+			// its retry must find it.
+			if _, err := a.store.IdempotencyPut(context.WithoutCancel(r.Context()), key, resp, a.clock.Now()); err != nil {
+				a.log.Warn("cannot store idempotent answer", "key", key, "err", err)
+			}
 		}
-		resp := store.Response{Fingerprint: fp, Status: rec.status, Body: rec.body.Bytes()}
-		// The answer is stored even when the caller went away: its retry
-		// must find it.
-		if _, err := a.store.IdempotencyPut(context.WithoutCancel(r.Context()), key, resp, a.clock.Now()); err != nil {
-			a.log.Warn("cannot store idempotent answer", "key", key, "err", err)
-		}
+		rec.send(w)
 	}
 }
 

@@ -109,6 +109,7 @@ func (a *API) routes() {
 	a.handle("POST /v1/jobs/{id}/priority", a.setPriority)
 	a.handle("POST /v1/jobs/{id}/progress", a.progress)
 	a.handle("POST /v1/jobs/{id}/complete", a.complete)
+	a.handle("POST /v1/completions", a.completeMany)
 	a.handle("POST /v1/jobs/{id}/release", a.idempotent(a.release))
 	a.handle("POST /v1/claims", a.idempotent(a.claim))
 	a.handle("POST /v1/heartbeats", a.heartbeat)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -72,6 +73,42 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *API) completeMany(w http.ResponseWriter, r *http.Request) {
+	var b model.CompletionBatch
+	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	cs := make([]model.Completion, len(b.Completions))
+	for i, c := range b.Completions {
+		cs[i] = c.Completion
+		cs[i].ID = c.ID
+	}
+	res, err := a.jobs.CompleteMany(r.Context(), cs)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := model.CompletionResults{Results: make([]model.CompletionResult, len(res))}
+	for i, x := range res {
+		cr := model.CompletionResult{ID: cs[i].ID, Status: http.StatusOK}
+		switch {
+		case x.Err == nil:
+			j := x.Job
+			cr.Job = &j
+		case errors.Is(x.Err, model.ErrConflict):
+			cr.Status, cr.Error = http.StatusConflict, x.Err.Error()
+		case errors.Is(x.Err, model.ErrNotFound):
+			cr.Status, cr.Error = http.StatusNotFound, x.Err.Error()
+		default:
+			a.writeError(w, r, x.Err)
+			return
+		}
+		out.Results[i] = cr
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) release(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -66,4 +67,22 @@ func (c *Client) Release(ctx context.Context, id, epoch int64, opts ...CallOptio
 		return nil, err
 	}
 	return &j, nil
+}
+
+// CompleteMany reports many outcomes in one call (group commit). The
+// answer has one result per completion, in order: Status 200 with the job,
+// or 409 (the lease was lost: drop the work) or 404.
+func (c *Client) CompleteMany(ctx context.Context, comps []model.Completion, opts ...CallOption) ([]model.CompletionResult, error) {
+	b := model.CompletionBatch{Completions: make([]model.BatchCompletion, len(comps))}
+	for i, comp := range comps {
+		b.Completions[i] = model.BatchCompletion{ID: comp.ID, Completion: comp}
+	}
+	var out model.CompletionResults
+	if err := c.Do(ctx, "POST", "/v1/completions", b, &out, opts...); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(comps) {
+		return nil, fmt.Errorf("POST /v1/completions: %d results for %d completions", len(out.Results), len(comps))
+	}
+	return out.Results, nil
 }

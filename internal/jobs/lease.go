@@ -149,6 +149,41 @@ func (s *Service) Complete(ctx context.Context, c model.Completion) (model.Job, 
 	return j, nil
 }
 
+// MaxCompletions caps one group-commit call.
+const MaxCompletions = 1000
+
+// CompleteMany records many outcomes in one transaction. Each item's
+// result is what Complete would answer alone: its job, or an error
+// matching model.ErrConflict (stale epoch) or model.ErrNotFound.
+func (s *Service) CompleteMany(ctx context.Context, cs []model.Completion) ([]store.CompleteResult, error) {
+	if len(cs) == 0 {
+		return []store.CompleteResult{}, nil
+	}
+	if len(cs) > MaxCompletions {
+		return nil, model.Invalid("completions", "at most %d per call, got %d", MaxCompletions, len(cs))
+	}
+	for i, c := range cs {
+		if c.ID <= 0 {
+			return nil, model.Invalid(fmt.Sprintf("completions[%d].id", i), "required")
+		}
+		if c.Epoch <= 0 {
+			return nil, model.Invalid(fmt.Sprintf("completions[%d].epoch", i), "required (the epoch of the claim)")
+		}
+	}
+	res, err := s.store.JobCompleteMany(ctx, cs, s.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("complete %d jobs: %w", len(cs), err)
+	}
+	seen := map[string]bool{}
+	for _, r := range res {
+		if r.Err == nil && !seen[r.Job.Type] {
+			seen[r.Job.Type] = true
+			s.wake.Signal(r.Job.Type)
+		}
+	}
+	return res, nil
+}
+
 // Release gives a held job back to the queue (a draining processor).
 func (s *Service) Release(ctx context.Context, id, epoch int64) (model.Job, error) {
 	if epoch <= 0 {

@@ -82,3 +82,29 @@ type ServerInfo struct {
 	Started time.Time `json:"started_at"`
 	Now     time.Time `json:"now"`
 }
+
+// CompletionBatch is the body of POST /v1/completions: many outcomes in
+// one call, applied in one transaction (group commit).
+type CompletionBatch struct {
+	Completions []BatchCompletion `json:"completions"`
+}
+
+// BatchCompletion is one outcome of a CompletionBatch.
+type BatchCompletion struct {
+	ID int64 `json:"id"`
+	Completion
+}
+
+// CompletionResult is the outcome of one BatchCompletion: Status 200 with
+// the job, or 409 (stale epoch: drop the work) or 404 with Error.
+type CompletionResult struct {
+	ID     int64  `json:"id"`
+	Status int    `json:"status"`
+	Job    *Job   `json:"job,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// CompletionResults answers a CompletionBatch, in order.
+type CompletionResults struct {
+	Results []CompletionResult `json:"results"`
+}

@@ -65,6 +65,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.HandleFunc("POST /v1/heartbeats", fs.heartbeats)
 	mux.HandleFunc("POST /v1/jobs/{id}/progress", fs.progress)
 	mux.HandleFunc("POST /v1/jobs/{id}/complete", fs.complete)
+	mux.HandleFunc("POST /v1/completions", fs.completeMany)
 	mux.HandleFunc("POST /v1/jobs/{id}/release", fs.release)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -295,33 +296,62 @@ func (fs *fakeServer) complete(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &c) {
 		return
 	}
-	id := pathID(r)
-	c.ID = id
+	c.ID = pathID(r)
+	status, body := fs.completeOne(c, r.Header.Get("Idempotency-Key"))
+	writeJSON(w, status, body)
+}
+
+// completeMany is the group-commit endpoint: each item is answered as
+// completeOne would; a 5xx for any item fails the whole call, as a failed
+// transaction would.
+func (fs *fakeServer) completeMany(w http.ResponseWriter, r *http.Request) {
+	var b model.CompletionBatch
+	if !decode(w, r, &b) {
+		return
+	}
+	out := model.CompletionResults{}
+	for _, bc := range b.Completions {
+		c := bc.Completion
+		c.ID = bc.ID
+		status, body := fs.completeOne(c, r.Header.Get("Idempotency-Key"))
+		if status >= 500 || status == http.StatusUnprocessableEntity {
+			writeJSON(w, status, body)
+			return
+		}
+		cr := model.CompletionResult{ID: c.ID, Status: status}
+		if j, ok := body.(model.Job); ok {
+			cr.Job = &j
+		} else if p, ok := body.(model.Problem); ok {
+			cr.Error = p.Detail
+		}
+		out.Results = append(out.Results, cr)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (fs *fakeServer) completeOne(c model.Completion, key string) (int, any) {
+	id := c.ID
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.completes[id]++
 	if fs.completeHook != nil {
 		if st := fs.completeHook(id, fs.completes[id]); st != 0 {
-			fs.record(event{kind: "complete-refused", id: id, key: r.Header.Get("Idempotency-Key")})
-			writeJSON(w, st, model.Problem{Title: http.StatusText(st), Status: st})
-			return
+			fs.record(event{kind: "complete-refused", id: id, key: key})
+			return st, model.Problem{Title: http.StatusText(st), Status: st}
 		}
 	}
 	if fs.resultXorError && len(c.Result) > 0 && c.Error != "" {
-		writeJSON(w, http.StatusUnprocessableEntity, model.Problem{Title: "invalid input", Status: 422,
-			Detail: "give a result or an error, not both", Field: "result"})
-		return
+		return http.StatusUnprocessableEntity, model.Problem{Title: "invalid input", Status: 422,
+			Detail: "give a result or an error, not both", Field: "result"}
 	}
 	j := fs.jobs[id]
 	if j != nil && j.job.State.Final() && j.job.Epoch == c.Epoch {
 		// A repeat of the report that took effect (its answer was lost):
 		// answered like the first time, as the real store does.
-		writeJSON(w, http.StatusOK, j.job)
-		return
+		return http.StatusOK, j.job
 	}
 	if fs.lease(id, c.Epoch) == model.LeaseLost {
-		writeJSON(w, http.StatusConflict, model.Problem{Title: "Conflict", Status: 409, Detail: "stale epoch"})
-		return
+		return http.StatusConflict, model.Problem{Title: "Conflict", Status: 409, Detail: "stale epoch"}
 	}
 	switch {
 	case c.Error == "":
@@ -332,8 +362,8 @@ func (fs *fakeServer) complete(w http.ResponseWriter, r *http.Request) {
 		j.job.State = model.JobFailed
 	}
 	j.job.Result, j.job.Error = c.Result, c.Error
-	fs.record(event{kind: "complete", id: id, comp: c, key: r.Header.Get("Idempotency-Key")})
-	writeJSON(w, http.StatusOK, j.job)
+	fs.record(event{kind: "complete", id: id, comp: c, key: key})
+	return http.StatusOK, j.job
 }
 
 func (fs *fakeServer) release(w http.ResponseWriter, r *http.Request) {

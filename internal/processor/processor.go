@@ -91,6 +91,7 @@ type Processor struct {
 	host  string
 	types []string // served types, sorted
 
+	completer    *completer               // group commit of outcomes
 	freed        map[string]chan struct{} // per type: a slot came free
 	progressWake chan struct{}
 	presenceWake chan struct{}
@@ -187,6 +188,7 @@ func New(cfg Config) (*Processor, error) {
 	cfg.Quota = maps.Clone(cfg.Quota)
 	cfg.Labels = maps.Clone(cfg.Labels)
 	p := &Processor{
+		completer:    newCompleter(cfg.Client),
 		cfg:          cfg,
 		c:            cfg.Client,
 		log:          cfg.Log.With("processor", cfg.ID),

@@ -421,14 +421,21 @@ func TestOutcomeKeptThroughOutage(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	keys := map[string]bool{}
+	// Outcomes go by group commit, one key per batch call: a resent
+	// outcome is made idempotent by the store's exact-repeat rule, so what
+	// matters is that it was refused during the outage, kept, and applied
+	// exactly once after it.
+	refused, applied := 0, 0
 	for _, e := range evs {
-		if e.id == id && (e.kind == "complete" || e.kind == "complete-refused") {
-			keys[e.key] = true
+		if e.id == id && e.kind == "complete-refused" {
+			refused++
+		}
+		if e.id == id && e.kind == "complete" {
+			applied++
 		}
 	}
-	if len(keys) != 1 {
-		t.Errorf("%d idempotency keys over the retries, want 1", len(keys))
+	if refused < 2 || applied != 1 {
+		t.Errorf("refused %d times, applied %d times; want several refusals and one application", refused, applied)
 	}
 	if s := p.Stats(); s.Completed != 1 || s.Dropped != 0 {
 		t.Errorf("stats %+v", s)

@@ -94,7 +94,9 @@ func (p *Processor) send(r *report) error {
 	if r.comp == nil {
 		_, err = p.c.Release(p.ioCtx, r.hj.job.ID, r.hj.job.Epoch, key)
 	} else {
-		_, err = p.c.Complete(p.ioCtx, *r.comp, key)
+		// Outcomes go by group commit; the store's exact-repeat rule
+		// makes a resent outcome idempotent without the report's key.
+		err = p.completer.complete(p.ioCtx, *r.comp)
 	}
 	return err
 }

@@ -48,6 +48,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.log.Warn("cannot reach the servers yet; will keep trying", "err", err)
 	}
 	var bg sync.WaitGroup
+	bg.Go(func() { p.completer.run(ioCtx) })
 	bg.Go(func() { p.heartbeatLoop(ioCtx) })
 	bg.Go(func() { p.progressLoop(ioCtx) })
 	bg.Go(func() { p.presenceLoop(ioCtx) })

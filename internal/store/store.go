@@ -58,6 +58,12 @@ type Inserted struct {
 	Existing bool
 }
 
+// CompleteResult is the outcome of one completion of JobCompleteMany.
+type CompleteResult struct {
+	Job model.Job
+	Err error // nil, or wraps model.ErrConflict / model.ErrNotFound
+}
+
 // ClaimParams asks for jobs for one processor.
 type ClaimParams struct {
 	Processor string
@@ -114,6 +120,13 @@ type JobStore interface {
 	// model.ErrConflict, except an exact repeat of the report that already
 	// took effect, which returns the job unchanged.
 	JobComplete(ctx context.Context, c model.Completion, now time.Time) (model.Job, error)
+	// JobCompleteMany applies many completions in one transaction (group
+	// commit: a processor's finished jobs, or several processors' at once).
+	// Each gets exactly the outcome JobComplete would give it alone, in
+	// order: its job, or its error (model.ErrConflict for a stale epoch,
+	// model.ErrNotFound) in the result; one bad completion does not fail
+	// the others. The returned error is for the transaction as a whole.
+	JobCompleteMany(ctx context.Context, cs []model.Completion, now time.Time) ([]CompleteResult, error)
 	// JobRelease gives a running job back to the queue without counting
 	// the attempt (a processor draining). Stale epoch: model.ErrConflict.
 	JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error)

@@ -41,6 +41,12 @@ FOR UPDATE`
 //     processor's labels (an empty selector matches every processor).
 //   - picked is a CTE because a locking SELECT is never inlined: it runs
 //     exactly once, so LIMIT bounds the rows locked and updated.
+//   - The update matches id = ANY(ARRAY(SELECT id FROM picked)): the
+//     planner cannot know how many rows picked returns (its LIMIT is a
+//     per-type value), and with a join it would hash-join over a full
+//     scan of jobs — every row ever kept, finished ones included (925 ms
+//     a claim with a million rows). An array of ids makes it a primary
+//     key lookup per claimed job.
 const claimSQL = `
 WITH want AS (
 	SELECT w.type,
@@ -71,8 +77,7 @@ UPDATE jobs j SET
 	progress    = 0,
 	message     = '',
 	updated_at  = $4
-FROM picked
-WHERE j.id = picked.id
+WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING `
 
 var claimSQLFull = claimSQL + jobColsOf("j")

@@ -142,9 +142,12 @@ func wakeInstance(ctx context.Context, tx *sql.Tx, id int64, now time.Time) erro
 	if id == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `
-		UPDATE instances SET wake_at = ?, wake_seq = wake_seq + 1, updated_at = ?
-		WHERE id = ? AND state IN `+liveStates,
-		ms(now), ms(now), id)
+	_, err := tx.ExecContext(ctx, wakeSQL, ms(now), ms(now), id)
 	return err
 }
+
+// wakeSQL wakes instance id (third ?) at wake_at = updated_at = the first
+// two, when it is live.
+const wakeSQL = `
+	UPDATE instances SET wake_at = ?, wake_seq = wake_seq + 1, updated_at = ?
+	WHERE id = ? AND state IN ` + liveStates

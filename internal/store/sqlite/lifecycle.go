@@ -70,81 +70,30 @@ type fence struct {
 	backoffMax    time.Duration
 }
 
+// fenceSQL reads the fence of the job with id ?.
+const fenceSQL = `
+	SELECT state, epoch, reported_epoch, cancel_asked, attempt, max_attempts, backoff, backoff_max
+	FROM jobs WHERE id = ?`
+
 // loadFence reads the fence of a job (model.ErrNotFound when missing).
 func loadFence(ctx context.Context, tx *sql.Tx, id int64) (fence, error) {
+	return scanFence(tx.QueryRowContext(ctx, fenceSQL, id), id)
+}
+
+// scanFence scans the fenceSQL row of job id (model.ErrNotFound when there
+// is none).
+func scanFence(row *sql.Row, id int64) (fence, error) {
 	var (
 		f                   fence
 		state               string
 		backoff, backoffMax int64
 	)
-	err := tx.QueryRowContext(ctx, `
-		SELECT state, epoch, reported_epoch, cancel_asked, attempt, max_attempts, backoff, backoff_max
-		FROM jobs WHERE id = ?`, id).
-		Scan(&state, &f.epoch, &f.reportedEpoch, &f.cancelAsked, &f.attempt, &f.maxAttempts, &backoff, &backoffMax)
+	err := row.Scan(&state, &f.epoch, &f.reportedEpoch, &f.cancelAsked, &f.attempt, &f.maxAttempts, &backoff, &backoffMax)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, fmt.Errorf("job %d: %w", id, model.ErrNotFound)
 	}
 	f.state, f.backoff, f.backoffMax = model.JobState(state), time.Duration(backoff), time.Duration(backoffMax)
 	return f, err
-}
-
-// JobComplete records the outcome of the attempt with c.Epoch.
-func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Time) (model.Job, error) {
-	var j model.Job
-	err := s.write(ctx, "complete", func(tx *sql.Tx) error {
-		f, err := loadFence(ctx, tx, c.ID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case f.state == model.JobRunning && f.epoch == c.Epoch:
-			// The report of the current attempt.
-		case f.state != model.JobRunning && f.reportedEpoch != 0 && f.reportedEpoch == c.Epoch && f.epoch == c.Epoch:
-			// A report of this epoch already took effect and nothing
-			// claimed the job since: a retry of the same report (its
-			// answer was lost). Answer it like the first time.
-			j, err = getJob(ctx, tx, c.ID)
-			return err
-		default:
-			return fmt.Errorf("job %d is %s at epoch %d, report is for epoch %d: %w",
-				c.ID, f.state, f.epoch, c.Epoch, model.ErrConflict)
-		}
-
-		state, runAfter, finished := outcome(f, c, now)
-		// reported_epoch = epoch marks this report as applied. error takes
-		// the report's, so a success clears an earlier attempt's error.
-		j, err = scanJob(tx.QueryRowContext(ctx, `
-			UPDATE jobs SET state = ?, result = ?, error = ?, run_after = COALESCE(?, run_after),
-				finished_at = ?, lease_until = NULL, reported_epoch = epoch, updated_at = ?,
-				progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END
-			WHERE id = ?
-			RETURNING `+jobCols,
-			string(state), nullJSON(c.Result), c.Error, runAfter, finished, ms(now), string(state), c.ID))
-		if err != nil || !state.Final() {
-			return err // a retry is no event for the instance: the job goes on
-		}
-		return wakeInstance(ctx, tx, j.InstanceID, now)
-	})
-	if err != nil {
-		return model.Job{}, err
-	}
-	return j, nil
-}
-
-// outcome decides where a reported attempt leaves the job: its state, a new
-// run_after (nil: unchanged) and finished_at (nil: not final).
-func outcome(f fence, c model.Completion, now time.Time) (state model.JobState, runAfter, finished any) {
-	switch {
-	case c.Error == "":
-		// Success wins over a cancel asked meanwhile: the work is done.
-		return model.JobSucceeded, nil, ms(now)
-	case f.cancelAsked:
-		return model.JobCanceled, nil, ms(now)
-	case c.Permanent || f.attempt >= f.maxAttempts:
-		return model.JobFailed, nil, ms(now)
-	default:
-		return model.JobQueued, ms(now.Add(model.RetryDelay(f.backoff, f.backoffMax, f.attempt))), nil
-	}
 }
 
 // JobRelease gives a running job back to the queue, uncounting the

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) {
 }
 
 // openAt opens a store on path and closes it when the test ends.
-func openAt(t *testing.T, path string) *Store {
+func openAt(t testing.TB, path string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path, nil)
 	if err != nil {

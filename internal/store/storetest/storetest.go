@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobClaimConcurrent", testJobClaimConcurrent},
 		{"JobHeartbeat", testJobHeartbeat},
 		{"JobComplete", testJobComplete},
+		{"JobCompleteMany", testJobCompleteMany},
 		{"JobRelease", testJobRelease},
 		{"JobRescue", testJobRescue},
 		{"JobCancel", testJobCancel},

@@ -66,6 +66,13 @@ func startDPE(t *testing.T, name, dir string, args ...string) *proc {
 	cmd := exec.Command(dpeBinary(t), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "DPE_LOG_LEVEL=info")
+	return startCmd(t, name, cmd)
+}
+
+// startCmd starts a process (dpe, HAProxy) under the test harness: its output is collected and shown when the test
+// fails, and it is killed at cleanup.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

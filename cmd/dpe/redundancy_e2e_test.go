@@ -252,41 +252,6 @@ func logProblems(t *testing.T, ps ...*proc) {
 	}
 }
 
-// startCmd starts a process that is not dpe (HAProxy) under the same
-// harness as startDPE: its output is collected and shown when the test
-// fails, and it is killed at cleanup.
-func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
-	t.Helper()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), line: make(chan string, 1024)}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go p.collect(&wg, stdout, true)
-	go p.collect(&wg, stderr, false)
-	go func() {
-		wg.Wait()
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("--- output of %s:\n%s", name, p.output())
-		}
-	})
-	return p
-}
-
 // haproxyBinary finds haproxy, or skips the test (fails when strict).
 func haproxyBinary(t *testing.T) string {
 	t.Helper()

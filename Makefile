@@ -16,3 +16,17 @@ build:
 
 fmt:
 	gofmt -w .
+
+# bench: performance numbers of issue #6 on a fresh PostgreSQL database and a
+# fresh SQLite file (under 10 minutes). BENCHFLAGS=-quick for a short run;
+# DPE_BENCH_POSTGRES names the PostgreSQL server. Writes bench/results.json.
+bench:
+	$(GO) run ./bench $(BENCHFLAGS)
+
+# chaos: the fault-injection suite of issue #5 (cmd/dpe TestChaos) for 5
+# minutes instead of the 45 s of `make test`: servers behind HAProxy,
+# processors, workers, schedulers and folder watchers SIGKILLed at random,
+# PostgreSQL restarted, a processor frozen past its lease; prints the
+# CHAOS lines. Needs haproxy and the PostgreSQL server binaries.
+chaos:
+	DPE_CHAOS_DURATION=5m $(GO) test -race -count=1 -run TestChaos -v -timeout 30m ./cmd/dpe/

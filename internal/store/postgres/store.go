@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,12 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		// The parse error may quote the DSN; pgconn redacts the password.
 		return nil, fmt.Errorf("postgres: parse DSN: %w", model.Invalid("db", "%v", err))
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default, max(4, NumCPU), queues a busy server's requests
+		// behind four connections; group commit and claims need more in
+		// flight. pool_max_conns in the DSN overrides this.
+		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout

@@ -101,8 +101,9 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 
-	// Wait until p0 holds running jobs; freeze it (SIGSTOP) so the snapshot
-	// of what it holds stays true, then SIGKILL it.
+	// Wait until p0 holds running jobs; freeze it (SIGSTOP), give requests
+	// it had in flight time to land, then snapshot what it still holds:
+	// those are exactly the jobs only a lease expiry can free.
 	var held []model.Job
 	deadline := time.Now().Add(60 * time.Second)
 	for len(held) == 0 {
@@ -110,6 +111,7 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 			t.Fatal("p0 never held a job")
 		}
 		_ = procs[0].cmd.Process.Signal(syscall.SIGSTOP)
+		time.Sleep(300 * time.Millisecond)
 		var page model.Page[model.Job]
 		if err := c.Do(ctx, "GET", "/v1/jobs?state=running&limit=1000", nil, &page); err != nil {
 			t.Fatal(err)

@@ -113,7 +113,15 @@ func (s *Service) Progress(ctx context.Context, b model.Heartbeat) (model.Heartb
 	if err := checkProgress(b.Progress, "progress"); err != nil {
 		return model.HeartbeatResult{}, err
 	}
-	res, err := s.store.JobHeartbeat(ctx, []model.Heartbeat{b}, DefaultLeaseTTL, s.clock.Now())
+	// The lease is renewed by the caller's TTL, never a fixed default:
+	// a progress call must not stretch a short lease (a hung processor
+	// would keep its jobs for 30 s instead of its --lease-ttl; found by
+	// the chaos suite).
+	ttl, err := leaseTTL(b.LeaseTTL, "lease_ttl")
+	if err != nil {
+		return model.HeartbeatResult{}, err
+	}
+	res, err := s.store.JobHeartbeat(ctx, []model.Heartbeat{b}, ttl, s.clock.Now())
 	if err != nil {
 		return model.HeartbeatResult{}, fmt.Errorf("progress: %w", err)
 	}

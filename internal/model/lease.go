@@ -23,6 +23,10 @@ type Heartbeat struct {
 	Epoch    int64  `json:"epoch"`
 	Progress *int   `json:"progress,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// LeaseTTL renews the lease by this much on a single progress call
+	// (POST /v1/jobs/{id}/progress); batched heartbeats carry theirs in
+	// the request. Zero: the default 30 s.
+	LeaseTTL Duration `json:"lease_ttl,omitempty"`
 }
 
 // LeaseStatus is the server's answer to one heartbeat.

@@ -72,7 +72,8 @@ func (p *Processor) dueProgress(now time.Time) (due []model.Heartbeat, next time
 		}
 		hj.sent = progressMark{progress: hj.progress, message: hj.message, at: now}
 		pct := hj.progress
-		due = append(due, model.Heartbeat{ID: hj.job.ID, Epoch: hj.job.Epoch, Progress: &pct, Message: hj.message})
+		due = append(due, model.Heartbeat{ID: hj.job.ID, Epoch: hj.job.Epoch, Progress: &pct, Message: hj.message,
+			LeaseTTL: model.Duration(p.cfg.LeaseTTL)})
 	}
 	return due, next
 }

@@ -104,13 +104,23 @@ func (a *API) routes() {
 	a.handle("POST /v1/jobs", a.submitJob)
 	a.handle("POST /v1/jobs/batch", a.submitBatch)
 	a.handle("GET /v1/jobs", a.listJobs)
-	a.handle("GET /v1/jobs/{id}", a.getJob)
-	a.handle("POST /v1/jobs/{id}/cancel", a.cancelJob)
-	a.handle("POST /v1/jobs/{id}/priority", a.setPriority)
-	a.handle("POST /v1/jobs/{id}/progress", a.progress)
-	a.handle("POST /v1/jobs/{id}/complete", a.complete)
+	a.handle("GET /v1/jobs/{id}", withID(a, a.jobs.Get))
+	a.handle("POST /v1/jobs/{id}/cancel", withID(a, a.jobs.Cancel))
+	a.handle("POST /v1/jobs/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req model.PriorityRequest) (model.Job, error) {
+		return a.jobs.SetPriority(ctx, id, req.Priority)
+	}))
+	a.handle("POST /v1/jobs/{id}/progress", withIDBody(a, func(ctx context.Context, id int64, b model.Heartbeat) (model.HeartbeatResult, error) {
+		b.ID = id
+		return a.jobs.Progress(ctx, b)
+	}))
+	a.handle("POST /v1/jobs/{id}/complete", withIDBody(a, func(ctx context.Context, id int64, c model.Completion) (model.Job, error) {
+		c.ID = id
+		return a.jobs.Complete(ctx, c)
+	}))
 	a.handle("POST /v1/completions", a.completeMany)
-	a.handle("POST /v1/jobs/{id}/release", a.idempotent(a.release))
+	a.handle("POST /v1/jobs/{id}/release", a.idempotent(withIDBody(a, func(ctx context.Context, id int64, req model.ReleaseRequest) (model.Job, error) {
+		return a.jobs.Release(ctx, id, req.Epoch)
+	})))
 	a.handle("POST /v1/claims", a.idempotent(a.claim))
 	a.handle("POST /v1/heartbeats", a.heartbeat)
 	a.handle("PUT /v1/processors/{id}", a.putProcessor)
@@ -196,6 +206,46 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// withID serves a route on {id}: it parses the id, calls fn and answers
+// its value as JSON, or its error as a problem.
+func withID[T any](a *API, fn func(ctx context.Context, id int64) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		v, err := fn(r.Context(), id)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// withIDBody is withID for routes that also take a JSON body.
+func withIDBody[B, T any](a *API, fn func(ctx context.Context, id int64, body B) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		var body B
+		if p := decode(w, r, MaxBody, &body); p != nil {
+			writeProblem(w, *p)
+			return
+		}
+		v, err := fn(r.Context(), id, body)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
 }
 
 // pathID parses the {id} path value.

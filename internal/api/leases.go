@@ -35,46 +35,6 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, model.HeartbeatResponse{Jobs: res})
 }
 
-func (a *API) progress(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var b model.Heartbeat
-	if p := decode(w, r, MaxBody, &b); p != nil {
-		writeProblem(w, *p)
-		return
-	}
-	b.ID = id
-	res, err := a.jobs.Progress(r.Context(), b)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
-}
-
-func (a *API) complete(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var c model.Completion
-	if p := decode(w, r, MaxBody, &c); p != nil {
-		writeProblem(w, *p)
-		return
-	}
-	c.ID = id
-	j, err := a.jobs.Complete(r.Context(), c)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, j)
-}
-
 func (a *API) completeMany(w http.ResponseWriter, r *http.Request) {
 	var b model.CompletionBatch
 	if p := decode(w, r, MaxBatchBody, &b); p != nil {
@@ -109,25 +69,6 @@ func (a *API) completeMany(w http.ResponseWriter, r *http.Request) {
 		out.Results[i] = cr
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (a *API) release(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var req model.ReleaseRequest
-	if p := decode(w, r, MaxBody, &req); p != nil {
-		writeProblem(w, *p)
-		return
-	}
-	j, err := a.jobs.Release(r.Context(), id, req.Epoch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, j)
 }
 
 func (a *API) putProcessor(w http.ResponseWriter, r *http.Request) {

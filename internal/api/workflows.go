@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -20,12 +21,14 @@ func (a *API) workflowRoutes() {
 
 	a.handle("POST /v1/workflows", a.startWorkflow)
 	a.handle("GET /v1/workflows", a.listWorkflows)
-	a.handle("GET /v1/workflows/{id}", a.getWorkflow)
-	a.handle("POST /v1/workflows/{id}/cancel", a.cancelWorkflow)
-	a.handle("POST /v1/workflows/{id}/priority", a.prioritizeWorkflow)
+	a.handle("GET /v1/workflows/{id}", withID(a, a.flows.Detail))
+	a.handle("POST /v1/workflows/{id}/cancel", withID(a, a.flows.Cancel))
+	a.handle("POST /v1/workflows/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req model.PriorityRequest) (model.Instance, error) {
+		return a.flows.SetPriority(ctx, id, req.Priority)
+	}))
 
 	a.handle("POST /v1/worker/claims", a.idempotent(a.claimInstances))
-	a.handle("GET /v1/worker/instances/{id}", a.getWorkflow)
+	a.handle("GET /v1/worker/instances/{id}", withID(a, a.flows.Detail))
 	a.handle("POST /v1/worker/instances/{id}/advance", a.advance)
 	a.handle("POST /v1/worker/heartbeats", a.workerHeartbeat)
 	a.handle("POST /v1/worker/releases", a.workerRelease)
@@ -163,53 +166,6 @@ func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
-}
-
-func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	d, err := a.flows.Detail(r.Context(), id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
-}
-
-func (a *API) cancelWorkflow(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	inst, err := a.flows.Cancel(r.Context(), id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inst)
-}
-
-func (a *API) prioritizeWorkflow(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var req model.PriorityRequest
-	if p := decode(w, r, MaxBody, &req); p != nil {
-		writeProblem(w, *p)
-		return
-	}
-	inst, err := a.flows.SetPriority(r.Context(), id, req.Priority)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inst)
 }
 
 func (a *API) claimInstances(w http.ResponseWriter, r *http.Request) {

@@ -27,9 +27,13 @@ func (a *API) workflowRoutes() {
 		return a.flows.SetPriority(ctx, id, req.Priority)
 	}))
 
-	a.handle("POST /v1/worker/claims", a.idempotent(a.claimInstances))
+	// Not behind a.idempotent: a repeated claim returns again the due
+	// instances the worker holds, so an answer lost in transit loses
+	// nothing (and a claim costs no idempotency write).
+	a.handle("POST /v1/worker/claims", a.claimInstances)
 	a.handle("GET /v1/worker/instances/{id}", withID(a, a.flows.Detail))
 	a.handle("POST /v1/worker/instances/{id}/advance", a.advance)
+	a.handle("POST /v1/worker/advances", a.advanceMany)
 	a.handle("POST /v1/worker/heartbeats", a.workerHeartbeat)
 	a.handle("POST /v1/worker/releases", a.workerRelease)
 
@@ -174,12 +178,48 @@ func (a *API) claimInstances(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
-	list, err := a.flows.Claim(r.Context(), req)
+	ans, err := a.flows.ClaimDetailed(r.Context(), req)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, model.Items[model.Instance]{Items: list})
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// advanceMany applies a batch of decisions with one commit; each gets its
+// own status, as POST /v1/worker/instances/{id}/advance would have
+// answered it (200, 404, 409, 422).
+func (a *API) advanceMany(w http.ResponseWriter, r *http.Request) {
+	var b model.AdvanceBatch
+	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	res, err := a.flows.AdvanceMany(r.Context(), b.Advances)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := model.AdvanceResults{Results: make([]model.AdvanceResult, len(res))}
+	for i, x := range res {
+		ar := model.AdvanceResult{InstanceID: b.Advances[i].InstanceID, Status: http.StatusOK}
+		switch {
+		case x.Err == nil:
+			inst := x.Instance
+			ar.Instance = &inst
+		case errors.Is(x.Err, model.ErrConflict):
+			ar.Status, ar.Error = http.StatusConflict, x.Err.Error()
+		case errors.Is(x.Err, model.ErrNotFound):
+			ar.Status, ar.Error = http.StatusNotFound, x.Err.Error()
+		case errors.Is(x.Err, model.ErrInvalid):
+			ar.Status, ar.Error = http.StatusUnprocessableEntity, x.Err.Error()
+		default:
+			a.writeError(w, r, x.Err)
+			return
+		}
+		out.Results[i] = ar
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) advance(w http.ResponseWriter, r *http.Request) {

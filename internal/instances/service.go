@@ -39,7 +39,8 @@ type Store interface {
 const (
 	MaxWait         = 60 * time.Second
 	DefaultLeaseTTL = 30 * time.Second
-	MaxClaim        = 100
+	MaxClaim        = 500 // instances per worker claim
+	MaxAdvances     = 500 // advances per batch
 	MaxNameLen      = 1024
 )
 

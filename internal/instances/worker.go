@@ -58,79 +58,143 @@ func (s *Service) Claim(ctx context.Context, req model.InstanceClaimRequest) ([]
 	return out, nil
 }
 
+// ClaimDetailed is Claim answering with each claimed instance's detail
+// too (InstanceClaimRequest.Detail), read after the claim committed: a
+// worker decides without one more call per instance.
+func (s *Service) ClaimDetailed(ctx context.Context, req model.InstanceClaimRequest) (model.InstanceClaimAnswer, error) {
+	list, err := s.Claim(ctx, req)
+	if err != nil || !req.Detail || len(list) == 0 {
+		return model.InstanceClaimAnswer{Items: list}, err
+	}
+	ids := make([]int64, len(list))
+	for i, inst := range list {
+		ids[i] = inst.ID
+	}
+	ds, err := s.store.InstanceDetails(ctx, ids)
+	if err != nil {
+		// The leases are taken: the worker claims them again (they stay
+		// due) once the database answers.
+		return model.InstanceClaimAnswer{}, fmt.Errorf("details of %d claimed instances: %w", len(ids), err)
+	}
+	return model.InstanceClaimAnswer{Items: list, Details: ds}, nil
+}
+
 // Detail returns an instance with its steps and the jobs and children its
 // running steps wait for.
 func (s *Service) Detail(ctx context.Context, id int64) (model.InstanceDetail, error) {
-	inst, err := s.Get(ctx, id)
+	ds, err := s.store.InstanceDetails(ctx, []int64{id})
 	if err != nil {
-		return model.InstanceDetail{}, err
+		return model.InstanceDetail{}, fmt.Errorf("instance %d: %w", id, err)
 	}
-	steps, err := s.store.InstanceSteps(ctx, id)
-	if err != nil {
-		return model.InstanceDetail{}, fmt.Errorf("steps of instance %d: %w", id, err)
+	if len(ds) == 0 {
+		return model.InstanceDetail{}, fmt.Errorf("instance %d: %w", id, model.ErrNotFound)
 	}
-	d := model.InstanceDetail{Instance: inst, Steps: steps}
-	if d.Steps == nil {
-		d.Steps = []model.Step{}
-	}
-	for _, st := range steps {
-		if st.State != model.StepRunning {
-			continue
-		}
-		if st.JobID != 0 {
-			j, err := s.store.JobGet(ctx, st.JobID)
-			if err != nil && !errors.Is(err, model.ErrNotFound) {
-				return d, fmt.Errorf("job %d of instance %d: %w", st.JobID, id, err)
-			}
-			if err == nil {
-				d.Jobs = append(d.Jobs, j)
-			}
-		}
-		if st.ChildID != 0 {
-			c, err := s.store.InstanceGet(ctx, st.ChildID)
-			if err != nil && !errors.Is(err, model.ErrNotFound) {
-				return d, fmt.Errorf("child %d of instance %d: %w", st.ChildID, id, err)
-			}
-			if err == nil {
-				d.Children = append(d.Children, c)
-			}
-		}
-	}
-	return d, nil
+	return ds[0], nil
 }
 
 // Advance applies a worker's decision under its lease epoch. A stale epoch
 // is model.ErrConflict: the worker lost the instance and must drop it.
 func (s *Service) Advance(ctx context.Context, a model.Advance) (model.Instance, error) {
-	if a.Worker == "" {
-		return model.Instance{}, model.Invalid("worker", "required")
-	}
-	if a.Epoch <= 0 {
-		return model.Instance{}, model.Invalid("epoch", "required (the epoch of the claim)")
-	}
-	if !a.State.Valid() || a.State == model.InstancePending {
-		return model.Instance{}, model.Invalid("state", "must be running, succeeded, failed or canceled, got %q", a.State)
-	}
-	if a.Progress < 0 || a.Progress > 100 {
-		return model.Instance{}, model.Invalid("progress", "must be between 0 and 100")
-	}
-	for i, j := range a.Jobs {
-		if j.InstanceID != a.InstanceID || j.Key == "" || j.Step == "" {
-			return model.Instance{}, model.Invalid("jobs["+strconv.Itoa(i)+"]", "a workflow job needs the instance id, its step and a key")
-		}
+	if err := checkAdvance(a); err != nil {
+		return model.Instance{}, err
 	}
 	inst, err := s.store.InstanceAdvance(ctx, a, s.clock.Now())
 	if err != nil {
 		return inst, fmt.Errorf("advance instance %d: %w", a.InstanceID, err)
 	}
+	s.signalAdvanced(a, inst)
+	return inst, nil
+}
+
+// AdvanceMany applies many decisions with one commit (group commit); each
+// result is what Advance would have answered for it. An advance that is
+// invalid, or whose instance appears earlier in the batch, is refused on
+// its own. When the batch fails for another reason than the database
+// being unreachable (one advance's work refused, say), each advance is
+// tried again in its own transaction, so that one bad decision cannot hold
+// back the others.
+func (s *Service) AdvanceMany(ctx context.Context, as []model.Advance) ([]store.AdvanceResult, error) {
+	if len(as) > MaxAdvances {
+		return nil, model.Invalid("advances", "at most %d per call, got %d", MaxAdvances, len(as))
+	}
+	out := make([]store.AdvanceResult, len(as))
+	var idx []int
+	var batch []model.Advance
+	seen := make(map[int64]bool, len(as))
+	for i, a := range as {
+		err := checkAdvance(a)
+		if err == nil && seen[a.InstanceID] {
+			err = model.Invalid("advances["+strconv.Itoa(i)+"].instance_id", "instance %d appears twice in the batch", a.InstanceID)
+		}
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		seen[a.InstanceID] = true
+		idx = append(idx, i)
+		batch = append(batch, a)
+	}
+	if len(batch) == 0 {
+		return out, nil
+	}
+	now := s.clock.Now()
+	res, err := s.store.InstanceAdvanceMany(ctx, batch, now)
+	if err != nil {
+		if errors.Is(err, model.ErrUnavailable) || ctx.Err() != nil {
+			return nil, fmt.Errorf("advance %d instances: %w", len(batch), err)
+		}
+		res = make([]store.AdvanceResult, len(batch))
+		for k, a := range batch {
+			res[k].Instance, res[k].Err = s.store.InstanceAdvance(ctx, a, now)
+			if errors.Is(res[k].Err, model.ErrUnavailable) {
+				return nil, fmt.Errorf("advance instance %d: %w", a.InstanceID, res[k].Err)
+			}
+		}
+	}
+	for k, r := range res {
+		i := idx[k]
+		if r.Err != nil {
+			out[i].Err = fmt.Errorf("advance instance %d: %w", batch[k].InstanceID, r.Err)
+			continue
+		}
+		out[i] = r
+		s.signalAdvanced(batch[k], r.Instance)
+	}
+	return out, nil
+}
+
+// checkAdvance refuses an advance no store should see.
+func checkAdvance(a model.Advance) error {
+	if a.Worker == "" {
+		return model.Invalid("worker", "required")
+	}
+	if a.Epoch <= 0 {
+		return model.Invalid("epoch", "required (the epoch of the claim)")
+	}
+	if !a.State.Valid() || a.State == model.InstancePending {
+		return model.Invalid("state", "must be running, succeeded, failed or canceled, got %q", a.State)
+	}
+	if a.Progress < 0 || a.Progress > 100 {
+		return model.Invalid("progress", "must be between 0 and 100")
+	}
+	for i, j := range a.Jobs {
+		if j.InstanceID != a.InstanceID || j.Key == "" || j.Step == "" {
+			return model.Invalid("jobs["+strconv.Itoa(i)+"]", "a workflow job needs the instance id, its step and a key")
+		}
+	}
+	return nil
+}
+
+// signalAdvanced wakes the long polls an applied advance concerns: the
+// claims of its jobs' types, and workers when it created children or
+// ended (a parent or a queued instance to wake).
+func (s *Service) signalAdvanced(a model.Advance, inst model.Instance) {
 	for _, j := range a.Jobs {
 		s.wake.Signal(j.Type)
 	}
 	if len(a.Children) > 0 || inst.State.Final() {
-		// New children to drive; a parent or a queued instance to wake.
 		s.wake.Signal(wake.Instances)
 	}
-	return inst, nil
 }
 
 // Heartbeat renews a worker's instance leases and names the lost ones.

@@ -178,6 +178,38 @@ type InstanceClaimRequest struct {
 	Limit     int            `json:"limit,omitempty"`
 	LeaseTTL  Duration       `json:"lease_ttl,omitempty"`
 	Wait      Duration       `json:"wait,omitempty"`
+	// Detail asks for each claimed instance's InstanceDetail in the
+	// answer (InstanceClaimAnswer.Details), saving a call per instance.
+	Detail bool `json:"detail,omitempty"`
+}
+
+// InstanceClaimAnswer answers POST /v1/worker/claims: the claimed
+// instances and, when the request asked for Detail, their details in the
+// same order.
+type InstanceClaimAnswer struct {
+	Items   []Instance       `json:"items"`
+	Details []InstanceDetail `json:"details,omitempty"`
+}
+
+// AdvanceBatch is the body of POST /v1/worker/advances: many decisions in
+// one call, applied in one transaction (group commit).
+type AdvanceBatch struct {
+	Advances []Advance `json:"advances"`
+}
+
+// AdvanceResult is the outcome of one Advance of an AdvanceBatch: Status
+// 200 with the instance as it now is, or 409 (the lease is lost: drop the
+// instance), 404 or 422 with Error.
+type AdvanceResult struct {
+	InstanceID int64     `json:"instance_id"`
+	Status     int       `json:"status"`
+	Instance   *Instance `json:"instance,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// AdvanceResults answers an AdvanceBatch, in order.
+type AdvanceResults struct {
+	Results []AdvanceResult `json:"results"`
 }
 
 // InstanceDetail is an instance with what a worker needs to decide: its

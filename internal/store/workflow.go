@@ -96,9 +96,29 @@ type InstanceStore interface {
 	// or a lease now held by another worker is model.ErrConflict and
 	// changes nothing.
 	InstanceAdvance(ctx context.Context, a model.Advance, now time.Time) (model.Instance, error)
+	// InstanceAdvanceMany applies many decisions, each as InstanceAdvance
+	// does, in one transaction (group commit). An advance refused on its
+	// own (model.ErrConflict, model.ErrNotFound, model.ErrInvalid) changes
+	// nothing and is reported in its result while the others apply; any
+	// other failure fails the call and nothing changes. Results are in
+	// the order given.
+	InstanceAdvanceMany(ctx context.Context, as []model.Advance, now time.Time) ([]AdvanceResult, error)
+	// InstanceDetails returns, for each id that exists, the instance with
+	// its step records (by path) and the jobs and children its running
+	// steps wait for, in the order given. Each instance is read before its
+	// steps, jobs and children, so these are never older than the
+	// instance's WakeSeq says.
+	InstanceDetails(ctx context.Context, ids []int64) ([]model.InstanceDetail, error)
 	// InstancePurge deletes final instances that finished before the time,
 	// with their steps and jobs, returning how many instances.
 	InstancePurge(ctx context.Context, finishedBefore time.Time) (int, error)
+}
+
+// AdvanceResult is the outcome of one advance of InstanceAdvanceMany:
+// the instance as it now is, or why the advance was refused.
+type AdvanceResult struct {
+	Instance model.Instance
+	Err      error
 }
 
 // WorkflowStore is the name the workflow conformance suite uses for Store.

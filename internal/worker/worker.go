@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path"
 	"strconv"
@@ -49,9 +50,12 @@ type Config struct {
 	LeaseTTL     time.Duration // instance leases (default 30s)
 	GroupTTL     time.Duration // standby lease (default 10s)
 	PollWait     time.Duration // long-poll (default 20s)
-	Parallel     int           // decisions at once (default 8)
-	Log          *slog.Logger
-	Clock        clock.Clock // the time decisions see (default clock.Real)
+	// Batch caps the instances of one claim, whose decisions are then
+	// committed together in one call and one transaction (default 200).
+	Batch    int
+	Parallel int // decisions computed at once (default 8)
+	Log      *slog.Logger
+	Clock    clock.Clock // the time decisions see (default clock.Real)
 }
 
 // Worker drives workflow instances.
@@ -61,7 +65,6 @@ type Worker struct {
 
 	mu      sync.Mutex
 	held    map[int64]string // instance id → template, while leased
-	busy    map[int64]bool   // deciding now
 	tplMu   sync.Mutex
 	tpls    map[string]*template.Template
 	served  []string // template names matching cfg.Templates; nil = all
@@ -108,6 +111,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.PollWait <= 0 {
 		cfg.PollWait = 20 * time.Second
 	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 200
+	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
 	}
@@ -125,7 +131,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	return &Worker{
 		cfg: cfg, log: cfg.Log.With("worker", cfg.ID),
-		held: map[int64]string{}, busy: map[int64]bool{}, tpls: map[string]*template.Template{},
+		held: map[int64]string{}, tpls: map[string]*template.Template{},
 	}, nil
 }
 
@@ -145,21 +151,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	return e.Run(ctx, func(ctx context.Context, _ store.Lease) error { return w.active(ctx) })
 }
 
-// active is the worker's duty while it may drive instances.
+// active is the worker's duty while it may drive instances: claim the
+// instances that need attention with what deciding needs (one call),
+// decide them all, commit the decisions together (one call, one
+// transaction), and again. Each round waits for the previous one's
+// commit, so an instance is never decided twice at once.
 func (w *Worker) active(ctx context.Context) error {
 	var wg sync.WaitGroup
 	hctx, stopHB := context.WithCancel(ctx)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		w.heartbeats(hctx)
-	}()
-	sem := make(chan struct{}, w.cfg.Parallel)
+	wg.Go(func() { w.heartbeats(hctx) })
 	for ctx.Err() == nil {
 		if err := w.refreshServed(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("cannot list templates", "err", err)
 		}
-		list, err := w.claim(ctx)
+		ans, err := w.claim(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("claim failed", "err", err)
@@ -167,28 +172,14 @@ func (w *Worker) active(ctx context.Context) error {
 			}
 			continue
 		}
-		for _, inst := range list {
-			w.mu.Lock()
-			w.held[inst.ID] = inst.Template
-			if w.busy[inst.ID] {
-				w.mu.Unlock()
-				continue
+		w.hold(ans.Items)
+		if advs := w.decideAll(ctx, ans.Details); len(advs) > 0 {
+			if err := w.commit(ctx, advs); err != nil && ctx.Err() == nil {
+				// The instances stay held and due: the next claim
+				// returns them and they are decided again.
+				w.log.Warn("cannot commit decisions", "instances", len(advs), "err", err)
+				sleep(ctx, time.Second)
 			}
-			w.busy[inst.ID] = true
-			w.mu.Unlock()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				w.unbusy(inst.ID)
-				continue
-			}
-			wg.Add(1)
-			go func(inst model.Instance) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				defer w.unbusy(inst.ID)
-				w.drive(ctx, inst)
-			}(inst)
 		}
 	}
 	stopHB()
@@ -197,14 +188,98 @@ func (w *Worker) active(ctx context.Context) error {
 	return nil
 }
 
-func (w *Worker) unbusy(id int64) {
+// hold records claimed instances as leased (for heartbeats and quotas).
+func (w *Worker) hold(list []model.Instance) {
 	w.mu.Lock()
-	delete(w.busy, id)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	for _, inst := range list {
+		w.held[inst.ID] = inst.Template
+	}
+}
+
+// decideAll decides the claimed instances, Parallel at a time, and
+// returns the advances to commit in claim order. Instances no longer
+// this worker's, or ended, are forgotten.
+func (w *Worker) decideAll(ctx context.Context, ds []model.InstanceDetail) []model.Advance {
+	advs := make([]*model.Advance, len(ds))
+	sem := make(chan struct{}, w.cfg.Parallel)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		if d.Instance.Worker != w.cfg.ID || d.Instance.State.Final() {
+			w.forget(d.Instance.ID)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			advs[i] = w.decide(ctx, d)
+		})
+	}
+	wg.Wait()
+	var out []model.Advance
+	for _, a := range advs {
+		if a != nil {
+			out = append(out, *a)
+		}
+	}
+	return out
+}
+
+// decide computes one instance's next advance; nil when it cannot (the
+// reason is logged; the instance stays due and is tried again).
+func (w *Worker) decide(ctx context.Context, d model.InstanceDetail) *model.Advance {
+	log := w.log.With("instance", d.Instance.ID, "name", d.Instance.Name)
+	tpl, err := w.template(ctx, d.Instance.Template, d.Instance.Version)
+	if err != nil {
+		log.Warn("cannot load template", "err", err)
+		return nil
+	}
+	in := workflow.Input{Template: tpl, Instance: d.Instance, Steps: d.Steps, Now: w.cfg.Clock.Now(),
+		Jobs: map[int64]model.Job{}, Children: map[int64]model.Instance{}}
+	for _, j := range d.Jobs {
+		in.Jobs[j.ID] = j
+	}
+	for _, c := range d.Children {
+		in.Children[c.ID] = c
+	}
+	adv, err := workflow.Decide(in)
+	if err != nil {
+		log.Error("cannot decide", "err", err)
+		return nil
+	}
+	return &adv
+}
+
+// commit sends the advances in one call (group commit) and applies each
+// answer: an ended instance or a lost lease is forgotten.
+func (w *Worker) commit(ctx context.Context, advs []model.Advance) error {
+	var res model.AdvanceResults
+	if err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/advances", model.AdvanceBatch{Advances: advs}, &res); err != nil {
+		return err
+	}
+	if len(res.Results) != len(advs) {
+		return fmt.Errorf("%d results for %d advances", len(res.Results), len(advs))
+	}
+	for i, r := range res.Results {
+		id := advs[i].InstanceID
+		switch {
+		case r.Status == http.StatusOK && r.Instance != nil:
+			if r.Instance.State.Final() {
+				w.log.Info("instance ended", "instance", id, "name", r.Instance.Name, "state", r.Instance.State, "error", r.Instance.Error)
+				w.forget(id)
+			}
+		case r.Status == http.StatusConflict || r.Status == http.StatusNotFound:
+			w.log.Info("instance lease lost; dropping it", "instance", id, "err", r.Error)
+			w.forget(id)
+		default:
+			w.log.Error("decision refused", "instance", id, "status", r.Status, "err", r.Error)
+		}
+	}
+	return nil
 }
 
 // claim asks for due instances within the free capacity.
-func (w *Worker) claim(ctx context.Context) ([]model.Instance, error) {
+func (w *Worker) claim(ctx context.Context) (model.InstanceClaimAnswer, error) {
 	w.mu.Lock()
 	perTpl := map[string]int{}
 	for _, t := range w.held {
@@ -212,8 +287,9 @@ func (w *Worker) claim(ctx context.Context) ([]model.Instance, error) {
 	}
 	req := model.InstanceClaimRequest{
 		Worker: w.cfg.ID, Templates: w.served, Slots: map[string]int{},
-		Default: max(0, w.cfg.MaxInstances-len(w.held)), Limit: w.cfg.Parallel * 4,
+		Default: max(0, w.cfg.MaxInstances-len(w.held)), Limit: w.cfg.Batch,
 		LeaseTTL: model.Duration(w.cfg.LeaseTTL), Wait: model.Duration(w.cfg.PollWait),
+		Detail: true,
 	}
 	for t, q := range w.cfg.Quota {
 		req.Slots[t] = max(0, q-perTpl[t])
@@ -222,11 +298,24 @@ func (w *Worker) claim(ctx context.Context) ([]model.Instance, error) {
 	w.mu.Unlock()
 	if none {
 		sleep(ctx, w.cfg.PollWait)
-		return nil, nil
+		return model.InstanceClaimAnswer{}, nil
 	}
-	var out model.Items[model.Instance]
+	var out model.InstanceClaimAnswer
 	err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/claims", req, &out, client.WithAttemptTimeout(w.cfg.PollWait+15*time.Second))
-	return out.Items, err
+	if err == nil && len(out.Details) != len(out.Items) {
+		// Instances purged between the claim and the read of their
+		// details: nothing to drive.
+		got := make(map[int64]bool, len(out.Details))
+		for _, d := range out.Details {
+			got[d.Instance.ID] = true
+		}
+		for _, inst := range out.Items {
+			if !got[inst.ID] {
+				w.forget(inst.ID)
+			}
+		}
+	}
+	return out, err
 }
 
 // refreshServed resolves the template patterns to names.
@@ -251,59 +340,6 @@ func (w *Worker) refreshServed(ctx context.Context) error {
 	w.served, w.servedN = names, len(names) == 0
 	w.mu.Unlock()
 	return nil
-}
-
-// drive decides and commits one instance. One decision goes as far as the
-// instance can without waiting (instant steps run within it), so the next
-// look comes with the next event or timer.
-func (w *Worker) drive(ctx context.Context, inst model.Instance) {
-	log := w.log.With("instance", inst.ID, "name", inst.Name)
-	var d model.InstanceDetail
-	if err := w.cfg.Client.Do(ctx, "GET", "/v1/worker/instances/"+strconv.FormatInt(inst.ID, 10), nil, &d); err != nil {
-		if ctx.Err() == nil {
-			log.Warn("cannot load instance", "err", err)
-		}
-		return
-	}
-	if d.Instance.Worker != w.cfg.ID || d.Instance.State.Final() {
-		w.forget(inst.ID)
-		return
-	}
-	tpl, err := w.template(ctx, d.Instance.Template, d.Instance.Version)
-	if err != nil {
-		log.Warn("cannot load template", "err", err)
-		return
-	}
-	in := workflow.Input{Template: tpl, Instance: d.Instance, Steps: d.Steps, Now: w.cfg.Clock.Now(),
-		Jobs: map[int64]model.Job{}, Children: map[int64]model.Instance{}}
-	for _, j := range d.Jobs {
-		in.Jobs[j.ID] = j
-	}
-	for _, c := range d.Children {
-		in.Children[c.ID] = c
-	}
-	adv, err := workflow.Decide(in)
-	if err != nil {
-		log.Error("cannot decide", "err", err)
-		return
-	}
-	var after model.Instance
-	err = w.cfg.Client.Do(ctx, "POST", "/v1/worker/instances/"+strconv.FormatInt(inst.ID, 10)+"/advance", adv, &after)
-	if errors.Is(err, model.ErrConflict) {
-		log.Info("instance lease lost; dropping it", "err", err)
-		w.forget(inst.ID)
-		return
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("cannot commit decision", "err", err)
-		}
-		return
-	}
-	if after.State.Final() {
-		log.Info("instance ended", "state", after.State, "error", after.Error)
-		w.forget(inst.ID)
-	}
 }
 
 func (w *Worker) forget(id int64) {

@@ -120,6 +120,18 @@ func prepareAdvance(a model.Advance, now time.Time) (*advance, error) {
 // retried after a deadlock), so it changes nothing in a but the copy of the
 // steps it fills ids into.
 func (a *advance) apply(ctx context.Context, tx pgx.Tx) (model.Instance, error) {
+	cur, err := a.fence(ctx, tx)
+	if err != nil {
+		return model.Instance{}, err
+	}
+	return a.write(ctx, tx, cur)
+}
+
+// fence takes the advance's locks and checks that a.Worker still holds
+// the instance at a.Epoch: model.ErrConflict or model.ErrNotFound when
+// not. It writes nothing, so a refused advance of a batch leaves the
+// transaction as it was.
+func (a *advance) fence(ctx context.Context, tx pgx.Tx) (model.Instance, error) {
 	// Lock order, the same everywhere so that no two transactions wait on
 	// each other in a cycle: jobs before instances (the job methods lock a
 	// job, then wake its instance), children before their parent (a
@@ -149,7 +161,11 @@ func (a *advance) apply(ctx context.Context, tx pgx.Tx) (model.Instance, error) 
 		return model.Instance{}, fmt.Errorf("instance %d is held by %q with epoch %d, not by %q with epoch %d: %w",
 			a.InstanceID, cur.Worker, cur.Epoch, a.Worker, a.Epoch, model.ErrConflict)
 	}
+	return cur, nil
+}
 
+// write applies the advance to the instance cur, locked and fenced.
+func (a *advance) write(ctx context.Context, tx pgx.Tx, cur model.Instance) (model.Instance, error) {
 	steps := append([]model.Step(nil), a.Steps...)
 	ids := newStepIDs(steps)
 	notify := false // some instance became due: tell the workers
@@ -281,32 +297,45 @@ RETURNING ` + instanceCols
 
 // update writes the instance's new state; cur is its locked row.
 func (a *advance) update(ctx context.Context, tx pgx.Tx, cur model.Instance) (model.Instance, error) {
+	r := a.row(cur)
+	return scanInstance(tx.QueryRow(ctx, advanceInstanceSQL, a.InstanceID,
+		r.state, a.Progress, a.current, rawJSON(a.Vars), rawJSON(a.Output), a.Error,
+		r.started, r.finished, r.wakeAt, r.worker, r.leaseUntil, a.now))
+}
+
+// instanceRow is what an advance writes into the instance's row besides
+// the decided fields given as they are.
+type instanceRow struct {
+	state                     string
+	started, finished, wakeAt *time.Time
+	worker                    string
+	leaseUntil                *time.Time
+}
+
+// row computes the instance's new times and lease from its locked row.
+func (a *advance) row(cur model.Instance) instanceRow {
 	final := a.State.Final()
-	started := cur.StartedAt
-	if started == nil && a.State != model.InstancePending {
-		started = &a.now
+	r := instanceRow{state: string(a.State), started: cur.StartedAt, wakeAt: a.WakeAt,
+		worker: cur.Worker, leaseUntil: cur.LeaseUntil}
+	if r.started == nil && a.State != model.InstancePending {
+		r.started = &a.now
 	}
-	var finished *time.Time
 	if final {
-		finished = &a.now
+		r.finished = &a.now
 	}
 	// WakeAt as decided only when no event came in since the decision
 	// (the row is locked: no event can come in now); else due at once.
-	wakeAt := a.WakeAt
 	if cur.WakeSeq != a.WakeSeq {
-		wakeAt = &a.now
+		r.wakeAt = &a.now
 	}
-	worker, leaseUntil := cur.Worker, cur.LeaseUntil
 	if final {
 		// A final instance needs nobody's attention again.
-		wakeAt = nil
+		r.wakeAt = nil
 	}
 	if final || a.Release {
-		worker, leaseUntil = "", nil
+		r.worker, r.leaseUntil = "", nil
 	}
-	return scanInstance(tx.QueryRow(ctx, advanceInstanceSQL, a.InstanceID,
-		string(a.State), a.Progress, a.current, rawJSON(a.Vars), rawJSON(a.Output), a.Error,
-		started, finished, wakeAt, worker, leaseUntil, a.now))
+	return r
 }
 
 // wakeFollowersSQL wakes the oldest pending instance of a concurrency key

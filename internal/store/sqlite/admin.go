@@ -13,7 +13,7 @@ import (
 // JobCancel cancels a queued job at once and asks a running one to stop.
 func (s *Store) JobCancel(ctx context.Context, id int64, now time.Time) (model.Job, error) {
 	var j model.Job
-	err := s.write(ctx, "cancel", func(tx *sql.Tx) error {
+	err := s.write(ctx, "cancel", func(tx *txn) error {
 		var err error
 		j, err = cancelJob(ctx, tx, id, now)
 		return err
@@ -26,7 +26,7 @@ func (s *Store) JobCancel(ctx context.Context, id int64, now time.Time) (model.J
 
 // cancelJob is JobCancel within tx. A queued job of a workflow instance
 // that ends here wakes its instance in the same transaction.
-func cancelJob(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (model.Job, error) {
+func cancelJob(ctx context.Context, tx *txn, id int64, now time.Time) (model.Job, error) {
 	f, err := loadFence(ctx, tx, id)
 	if err != nil {
 		return model.Job{}, err
@@ -57,7 +57,7 @@ func cancelJob(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (model.
 // JobSetPriority changes the priority of a queued or running job.
 func (s *Store) JobSetPriority(ctx context.Context, id int64, priority int, now time.Time) (model.Job, error) {
 	var j model.Job
-	err := s.write(ctx, "set priority", func(tx *sql.Tx) error {
+	err := s.write(ctx, "set priority", func(tx *txn) error {
 		var err error
 		j, err = scanJob(tx.QueryRowContext(ctx, `
 			UPDATE jobs SET priority = ?, updated_at = ?
@@ -87,7 +87,7 @@ func (s *Store) JobSetPriorityByInstance(ctx context.Context, instanceID int64, 
 		return 0, s.fail("set instance priority", model.Invalid("instance_id", "must be positive"))
 	}
 	var n int
-	err := s.write(ctx, "set instance priority", func(tx *sql.Tx) error {
+	err := s.write(ctx, "set instance priority", func(tx *txn) error {
 		var err error
 		n, err = execCount(ctx, tx, `
 			UPDATE jobs SET priority = ?, updated_at = ?
@@ -101,7 +101,7 @@ func (s *Store) JobSetPriorityByInstance(ctx context.Context, instanceID int64, 
 // JobCounts counts jobs per state; states without jobs are absent.
 func (s *Store) JobCounts(ctx context.Context) (map[model.JobState]int, error) {
 	counts := map[model.JobState]int{}
-	err := s.read(ctx, "count jobs", func(tx *sql.Tx) error {
+	err := s.read(ctx, "count jobs", func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs GROUP BY state`)
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func (s *Store) JobCounts(ctx context.Context) (map[model.JobState]int, error) {
 // JobPurge deletes final jobs that finished before the time.
 func (s *Store) JobPurge(ctx context.Context, finishedBefore time.Time) (int, error) {
 	var n int
-	err := s.write(ctx, "purge jobs", func(tx *sql.Tx) error {
+	err := s.write(ctx, "purge jobs", func(tx *txn) error {
 		var err error
 		n, err = execCount(ctx, tx, `
 			DELETE FROM jobs

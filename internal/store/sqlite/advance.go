@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // InstanceAdvance applies a worker's decision in one transaction, under
@@ -25,27 +26,13 @@ import (
 // instance of the concurrency key.
 func (s *Store) InstanceAdvance(ctx context.Context, a model.Advance, now time.Time) (model.Instance, error) {
 	var out model.Instance
-	err := s.write(ctx, "advance", func(tx *sql.Tx) error {
+	err := s.write(ctx, "advance", func(tx *txn) error {
 		wakeSeq, err := fenceAdvance(ctx, tx, a)
 		if err != nil {
 			return err
 		}
-		if err := submitWork(ctx, tx, a, now); err != nil {
-			return err
-		}
-		if err := cancelWork(ctx, tx, a, now); err != nil {
-			return err
-		}
-		if out, err = applyAdvance(ctx, tx, a, wakeSeq, now); err != nil {
-			return err
-		}
-		if !out.State.Final() {
-			return nil
-		}
-		if err := wakeInstance(ctx, tx, out.ParentID, now); err != nil {
-			return fmt.Errorf("wake parent %d: %w", out.ParentID, err)
-		}
-		return wakeNextOfKey(ctx, tx, out.ConcurrencyKey, now)
+		out, err = writeAdvance(ctx, tx, a, wakeSeq, now)
+		return err
 	})
 	if err != nil {
 		return model.Instance{}, err
@@ -53,10 +40,60 @@ func (s *Store) InstanceAdvance(ctx context.Context, a model.Advance, now time.T
 	return out, nil
 }
 
+// InstanceAdvanceMany applies the advances in one write transaction (one
+// commit, one fsync), each as InstanceAdvance does. An advance refused by
+// its fence changes nothing and is reported in its result; any other
+// failure rolls the whole batch back.
+func (s *Store) InstanceAdvanceMany(ctx context.Context, as []model.Advance, now time.Time) ([]store.AdvanceResult, error) {
+	const op = "advance batch"
+	out := make([]store.AdvanceResult, len(as))
+	err := s.write(ctx, op, func(tx *txn) error {
+		for i, a := range as {
+			wakeSeq, err := fenceAdvance(ctx, tx, a)
+			if errors.Is(err, model.ErrConflict) || errors.Is(err, model.ErrNotFound) {
+				out[i] = store.AdvanceResult{Err: s.fail(op, err)}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			inst, err := writeAdvance(ctx, tx, a, wakeSeq, now)
+			if err != nil {
+				return fmt.Errorf("instance %d: %w", a.InstanceID, err)
+			}
+			out[i] = store.AdvanceResult{Instance: inst}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// writeAdvance applies a fenced advance: its work, its cancels, the
+// instance's new state and, when that is final, the wake-ups it owes.
+func writeAdvance(ctx context.Context, tx *txn, a model.Advance, wakeSeq int64, now time.Time) (model.Instance, error) {
+	if err := submitWork(ctx, tx, a, now); err != nil {
+		return model.Instance{}, err
+	}
+	if err := cancelWork(ctx, tx, a, now); err != nil {
+		return model.Instance{}, err
+	}
+	out, err := applyAdvance(ctx, tx, a, wakeSeq, now)
+	if err != nil || !out.State.Final() {
+		return out, err
+	}
+	if err := wakeInstance(ctx, tx, out.ParentID, now); err != nil {
+		return model.Instance{}, fmt.Errorf("wake parent %d: %w", out.ParentID, err)
+	}
+	return out, wakeNextOfKey(ctx, tx, out.ConcurrencyKey, now)
+}
+
 // fenceAdvance checks that a's worker still holds the instance at a's
 // epoch and returns the instance's WakeSeq before the advance changes
 // anything (the advance's own cancels may raise it).
-func fenceAdvance(ctx context.Context, tx *sql.Tx, a model.Advance) (int64, error) {
+func fenceAdvance(ctx context.Context, tx *txn, a model.Advance) (int64, error) {
 	var (
 		worker, state  string
 		epoch, wakeSeq int64
@@ -80,7 +117,7 @@ func fenceAdvance(ctx context.Context, tx *sql.Tx, a model.Advance) (int64, erro
 // submitWork inserts the advance's jobs and children, upserts its steps
 // and links each job and child to the step of its path (whether that step
 // is in this advance or stored by an earlier one).
-func submitWork(ctx context.Context, tx *sql.Tx, a model.Advance, now time.Time) error {
+func submitWork(ctx context.Context, tx *txn, a model.Advance, now time.Time) error {
 	type link struct {
 		path   string
 		column string
@@ -95,6 +132,9 @@ func submitWork(ctx context.Context, tx *sql.Tx, a model.Advance, now time.Time)
 		links = append(links, link{in.Job.Step, "job_id", in.Job.ID})
 	}
 	for i, spec := range a.Children {
+		if spec.ParentID == 0 {
+			spec.ParentID = a.InstanceID // as the PostgreSQL engine does
+		}
 		child, _, err := createInstance(ctx, tx, spec, now)
 		if err != nil {
 			return fmt.Errorf("child %d (%s): %w", i, spec.Name, err)
@@ -132,7 +172,7 @@ ON CONFLICT (instance_id, path) DO UPDATE SET
 	child_id = COALESCE(NULLIF(excluded.child_id, 0), steps.child_id)`
 
 // upsertStep stores one step record. A step without StartedAt started now.
-func upsertStep(ctx context.Context, tx *sql.Tx, instanceID int64, st model.Step, now time.Time) error {
+func upsertStep(ctx context.Context, tx *txn, instanceID int64, st model.Step, now time.Time) error {
 	started := st.StartedAt
 	if started.IsZero() {
 		started = now
@@ -145,7 +185,7 @@ func upsertStep(ctx context.Context, tx *sql.Tx, instanceID int64, st model.Step
 // cancelWork asks the advance's jobs and children to stop, as JobCancel
 // and InstanceCancel do. Jobs and children already final or gone (purged)
 // need nothing: the decision to stop them stands either way.
-func cancelWork(ctx context.Context, tx *sql.Tx, a model.Advance, now time.Time) error {
+func cancelWork(ctx context.Context, tx *txn, a model.Advance, now time.Time) error {
 	for _, id := range a.CancelJobs {
 		if _, err := cancelJob(ctx, tx, id, now); err != nil && !errors.Is(err, model.ErrNotFound) && !errors.Is(err, model.ErrConflict) {
 			return fmt.Errorf("cancel job %d: %w", id, err)
@@ -164,7 +204,7 @@ func cancelWork(ctx context.Context, tx *sql.Tx, a model.Advance, now time.Time)
 // an event came in meanwhile and the instance stays due (WakeAt = now)
 // instead of sleeping until a.WakeAt. StartedAt is set on the first
 // advance, whatever its state; FinishedAt on a final one.
-func applyAdvance(ctx context.Context, tx *sql.Tx, a model.Advance, wakeSeq int64, now time.Time) (model.Instance, error) {
+func applyAdvance(ctx context.Context, tx *txn, a model.Advance, wakeSeq int64, now time.Time) (model.Instance, error) {
 	current, err := encodeList(a.Current)
 	if err != nil {
 		return model.Instance{}, err
@@ -195,7 +235,7 @@ func applyAdvance(ctx context.Context, tx *sql.Tx, a model.Advance, wakeSeq int6
 // wakeNextOfKey wakes the oldest pending instance of a concurrency key
 // once an instance of it ended: with policy queue, the one next in line.
 // A seek on instances_key (concurrency_key, state, id).
-func wakeNextOfKey(ctx context.Context, tx *sql.Tx, key string, now time.Time) error {
+func wakeNextOfKey(ctx context.Context, tx *txn, key string, now time.Time) error {
 	if key == "" {
 		return nil
 	}

@@ -52,7 +52,7 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 	if err != nil {
 		return nil, s.fail("claim", err)
 	}
-	err = s.write(ctx, "claim", func(tx *sql.Tx) error {
+	err = s.write(ctx, "claim", func(tx *txn) error {
 		for _, typ := range types {
 			jobs, err := claimType(ctx, tx, typ, p.Slots[typ], labels, p)
 			if err != nil {
@@ -73,7 +73,7 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 }
 
 // claimType claims up to n jobs of one type, cut down by the type's limits.
-func claimType(ctx context.Context, tx *sql.Tx, typ string, n int, labels string, p store.ClaimParams) ([]model.Job, error) {
+func claimType(ctx context.Context, tx *txn, typ string, n int, labels string, p store.ClaimParams) ([]model.Job, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -127,7 +127,7 @@ type limit struct {
 }
 
 // loadLimit reads the limits of a type; an unknown type has none.
-func loadLimit(ctx context.Context, tx *sql.Tx, typ string) (limit, error) {
+func loadLimit(ctx context.Context, tx *txn, typ string) (limit, error) {
 	var l limit
 	err := tx.QueryRowContext(ctx, `SELECT max_running, rate, burst, tokens, tokens_at FROM types WHERE name = ?`, typ).
 		Scan(&l.maxRunning, &l.rate, &l.burst, &l.tokens, &l.lastAt)

@@ -124,7 +124,7 @@ func scanJobs(rows *sql.Rows) ([]model.Job, error) {
 	return jobs, rows.Err()
 }
 
-// queryer is a *sql.Tx or *sql.DB.
+// queryer is a *txn or *sql.DB.
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -15,7 +15,7 @@ import (
 // one, applied by the same code as JobCompleteMany.
 func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Time) (model.Job, error) {
 	var j model.Job
-	err := s.write(ctx, "complete", func(tx *sql.Tx) error {
+	err := s.write(ctx, "complete", func(tx *txn) error {
 		var refused, err error
 		j, refused, err = newCompleter(ctx, tx, now, false).complete(c)
 		if err != nil {
@@ -40,7 +40,7 @@ func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now 
 	if len(cs) == 0 {
 		return out, nil
 	}
-	err := s.write(ctx, "complete many", func(tx *sql.Tx) error {
+	err := s.write(ctx, "complete many", func(tx *txn) error {
 		out = out[:0]
 		cm := newCompleter(ctx, tx, now, len(cs) > 1)
 		for i, c := range cs {
@@ -75,7 +75,7 @@ const completeSQL = `
 // they are run directly.
 type completer struct {
 	ctx     context.Context
-	tx      *sql.Tx
+	tx      *txn
 	now     time.Time
 	prepare bool
 
@@ -83,7 +83,7 @@ type completer struct {
 }
 
 // newCompleter returns a completer for completions reported at now.
-func newCompleter(ctx context.Context, tx *sql.Tx, now time.Time, prepare bool) *completer {
+func newCompleter(ctx context.Context, tx *txn, now time.Time, prepare bool) *completer {
 	return &completer{ctx: ctx, tx: tx, now: now, prepare: prepare}
 }
 

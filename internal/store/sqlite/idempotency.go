@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -40,7 +39,7 @@ func getResponse(ctx context.Context, q queryer, key string) (store.Response, er
 // returns the stored one.
 func (s *Store) IdempotencyPut(ctx context.Context, key string, r store.Response, now time.Time) (store.Response, error) {
 	var stored store.Response
-	err := s.write(ctx, "put idempotency key", func(tx *sql.Tx) error {
+	err := s.write(ctx, "put idempotency key", func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO idempotency (idem_key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (idem_key) DO NOTHING`,
@@ -60,7 +59,7 @@ func (s *Store) IdempotencyPut(ctx context.Context, key string, r store.Response
 // IdempotencyPurge forgets the answers stored before the time.
 func (s *Store) IdempotencyPurge(ctx context.Context, before time.Time) (int, error) {
 	var n int
-	err := s.write(ctx, "purge idempotency keys", func(tx *sql.Tx) error {
+	err := s.write(ctx, "purge idempotency keys", func(tx *txn) error {
 		var err error
 		n, err = execCount(ctx, tx, `DELETE FROM idempotency WHERE created_at < ?`, ms(before))
 		return err

@@ -16,7 +16,7 @@ import (
 // model.ErrConflict.
 func (s *Store) InstanceCancel(ctx context.Context, id int64, now time.Time) (model.Instance, error) {
 	var out model.Instance
-	err := s.write(ctx, "cancel instance", func(tx *sql.Tx) error {
+	err := s.write(ctx, "cancel instance", func(tx *txn) error {
 		var err error
 		out, err = cancelInstance(ctx, tx, id, now)
 		return err
@@ -28,7 +28,7 @@ func (s *Store) InstanceCancel(ctx context.Context, id int64, now time.Time) (mo
 }
 
 // cancelInstance is InstanceCancel within tx.
-func cancelInstance(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (model.Instance, error) {
+func cancelInstance(ctx context.Context, tx *txn, id int64, now time.Time) (model.Instance, error) {
 	in, err := scanInstance(tx.QueryRowContext(ctx, `
 		UPDATE instances SET cancel_asked = 1, wake_at = ?, wake_seq = wake_seq + 1, updated_at = ?
 		WHERE id = ? AND state IN `+liveStates+`
@@ -53,7 +53,7 @@ func cancelInstance(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (m
 // processor already). A final instance is model.ErrConflict.
 func (s *Store) InstanceSetPriority(ctx context.Context, id int64, priority int, now time.Time) (model.Instance, error) {
 	var out model.Instance
-	err := s.write(ctx, "set instance priority", func(tx *sql.Tx) error {
+	err := s.write(ctx, "set instance priority", func(tx *txn) error {
 		var err error
 		out, err = scanInstance(tx.QueryRowContext(ctx, `
 			UPDATE instances SET priority = ?, updated_at = ?
@@ -89,7 +89,7 @@ func (s *Store) InstanceSetPriority(ctx context.Context, id int64, priority int,
 // transaction holds the write lock.
 func (s *Store) InstancePurge(ctx context.Context, finishedBefore time.Time) (int, error) {
 	var n int
-	err := s.write(ctx, "purge instances", func(tx *sql.Tx) error {
+	err := s.write(ctx, "purge instances", func(tx *txn) error {
 		const old = `SELECT id FROM instances WHERE finished_at < ? AND state IN ` + finalStates
 		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE instance_id <> 0 AND instance_id IN (`+old+`)`,
 			ms(finishedBefore)); err != nil {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -32,7 +31,7 @@ func (s *Store) InstanceClaim(ctx context.Context, p store.InstanceClaimParams) 
 		return nil, s.fail("claim instances", model.Invalid("worker", "required"))
 	}
 	out := []model.Instance{}
-	err := s.write(ctx, "claim instances", func(tx *sql.Tx) error {
+	err := s.write(ctx, "claim instances", func(tx *txn) error {
 		out = out[:0]
 		ids, err := pickInstances(ctx, tx, p)
 		if err != nil {
@@ -69,7 +68,7 @@ func (s *Store) InstanceClaim(ctx context.Context, p store.InstanceClaimParams) 
 // template is not expressible as one LIMIT. When Default is 0 the query is
 // narrowed to held instances and templates with a free slot, so that the
 // walk does not read a backlog it may not take.
-func pickInstances(ctx context.Context, tx *sql.Tx, p store.InstanceClaimParams) ([]int64, error) {
+func pickInstances(ctx context.Context, tx *txn, p store.InstanceClaimParams) ([]int64, error) {
 	query, args := candidateQuery(p)
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -153,7 +152,7 @@ func (s *Store) InstanceHeartbeat(ctx context.Context, worker string, ids []int6
 	if len(ids) == 0 {
 		return lost, nil
 	}
-	err := s.write(ctx, "instance heartbeat", func(tx *sql.Tx) error {
+	err := s.write(ctx, "instance heartbeat", func(tx *txn) error {
 		lost = lost[:0]
 		for _, id := range ids {
 			n, err := execCount(ctx, tx, `
@@ -181,7 +180,7 @@ func (s *Store) InstanceRelease(ctx context.Context, worker string, ids []int64,
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.write(ctx, "release instances", func(tx *sql.Tx) error {
+	return s.write(ctx, "release instances", func(tx *txn) error {
 		args := []any{ms(now), worker}
 		for _, id := range ids {
 			args = append(args, id)

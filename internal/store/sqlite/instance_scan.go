@@ -138,7 +138,7 @@ func scanTemplate(sc scanner) (model.Template, error) {
 // event counted (so an advance decided before it keeps the instance due).
 // Final and missing instances are left alone; id 0 (no instance) is a
 // no-op.
-func wakeInstance(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+func wakeInstance(ctx context.Context, tx *txn, id int64, now time.Time) error {
 	if id == 0 {
 		return nil
 	}

@@ -23,7 +23,7 @@ func (s *Store) InstanceCreate(ctx context.Context, spec model.InstanceSpec, now
 		out      model.Instance
 		existing bool
 	)
-	err := s.write(ctx, "create instance", func(tx *sql.Tx) error {
+	err := s.write(ctx, "create instance", func(tx *txn) error {
 		var err error
 		out, existing, err = createInstance(ctx, tx, spec, now)
 		return err
@@ -41,7 +41,7 @@ func (s *Store) InstanceCreate(ctx context.Context, spec model.InstanceSpec, now
 // service checks templates, the store does not).
 // spec.Trigger is stored as given: TriggerTx.InstanceCreate sets it, and
 // ActiveInstances counts by it.
-func createInstance(ctx context.Context, tx *sql.Tx, spec model.InstanceSpec, now time.Time) (model.Instance, bool, error) {
+func createInstance(ctx context.Context, tx *txn, spec model.InstanceSpec, now time.Time) (model.Instance, bool, error) {
 	in, err := scanInstance(tx.QueryRowContext(ctx, `SELECT `+instCols+` FROM instances WHERE name = ?`, spec.Name))
 	switch {
 	case err == nil:
@@ -116,7 +116,7 @@ func (s *Store) InstanceGetByName(ctx context.Context, name string) (model.Insta
 // order, or model.ErrNotFound when the instance does not exist.
 func (s *Store) InstanceSteps(ctx context.Context, id int64) ([]model.Step, error) {
 	out := []model.Step{}
-	err := s.read(ctx, "instance steps", func(tx *sql.Tx) error {
+	err := s.read(ctx, "instance steps", func(tx *txn) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE id = ?)`, id).Scan(&exists); err != nil {
 			return err
@@ -155,7 +155,7 @@ func (s *Store) InstanceList(ctx context.Context, f model.InstanceFilter) (model
 		limit = defaultListLimit
 	}
 	var page model.Page[model.Instance]
-	err := s.read(ctx, "list instances", func(tx *sql.Tx) error {
+	err := s.read(ctx, "list instances", func(tx *txn) error {
 		// Total ignores the cursor: it counts the whole result.
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM instances WHERE `+where, args...).Scan(&page.Total); err != nil {
 			return err

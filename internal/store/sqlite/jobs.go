@@ -25,7 +25,7 @@ func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.T
 	if len(specs) == 0 {
 		return out, nil
 	}
-	err := s.write(ctx, "insert jobs", func(tx *sql.Tx) error {
+	err := s.write(ctx, "insert jobs", func(tx *txn) error {
 		for i, spec := range specs {
 			in, err := insertJob(ctx, tx, spec.WithDefaults(), now)
 			if err != nil {
@@ -42,7 +42,7 @@ func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.T
 }
 
 // insertJob creates one job or finds the one holding its key.
-func insertJob(ctx context.Context, tx *sql.Tx, spec model.JobSpec, now time.Time) (store.Inserted, error) {
+func insertJob(ctx context.Context, tx *txn, spec model.JobSpec, now time.Time) (store.Inserted, error) {
 	var key any // NULL: no key, never a duplicate
 	if spec.Key != "" {
 		key = spec.Key
@@ -98,7 +98,7 @@ func (s *Store) JobList(ctx context.Context, f model.JobFilter) (model.Page[mode
 		limit = defaultListLimit
 	}
 	var page model.Page[model.Job]
-	err := s.read(ctx, "list jobs", func(tx *sql.Tx) error {
+	err := s.read(ctx, "list jobs", func(tx *txn) error {
 		// Total ignores the cursor: it counts the whole result, not what
 		// is left of it.
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, args...).Scan(&page.Total); err != nil {

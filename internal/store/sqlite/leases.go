@@ -18,7 +18,7 @@ import (
 func (s *Store) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (store.Lease, error) {
 	l := store.Lease{Name: name, Holder: holder, Until: fromMS(ms(now.Add(ttl)))}
 	var held store.Lease
-	err := s.write(ctx, "acquire lease", func(tx *sql.Tx) error {
+	err := s.write(ctx, "acquire lease", func(tx *txn) error {
 		cur := store.Lease{Name: name}
 		var until int64
 		err := tx.QueryRowContext(ctx, `SELECT holder, epoch, until_at FROM leases WHERE name = ?`, name).
@@ -52,7 +52,7 @@ func (s *Store) LeaseAcquire(ctx context.Context, name, holder string, ttl time.
 
 // LeaseRelease frees the lease if holder holds it.
 func (s *Store) LeaseRelease(ctx context.Context, name, holder string) error {
-	return s.write(ctx, "release lease", func(tx *sql.Tx) error {
+	return s.write(ctx, "release lease", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE leases SET holder = '', until_at = 0 WHERE name = ? AND holder = ? AND holder <> ''`,
 			name, holder)
 		return err
@@ -63,7 +63,7 @@ func (s *Store) LeaseRelease(ctx context.Context, name, holder string) error {
 // released ones included (Holder empty).
 func (s *Store) LeaseList(ctx context.Context, prefix string) ([]store.Lease, error) {
 	out := []store.Lease{}
-	err := s.read(ctx, "list leases", func(tx *sql.Tx) error {
+	err := s.read(ctx, "list leases", func(tx *txn) error {
 		// substr, not LIKE or GLOB: the prefix is compared as plain text,
 		// so '%', '_' or '*' in it match only themselves.
 		rows, err := tx.QueryContext(ctx, `

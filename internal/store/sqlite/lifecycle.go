@@ -20,7 +20,7 @@ func (s *Store) JobHeartbeat(ctx context.Context, beats []model.Heartbeat, ttl t
 		return out, nil
 	}
 	until := now.Add(ttl)
-	err := s.write(ctx, "heartbeat", func(tx *sql.Tx) error {
+	err := s.write(ctx, "heartbeat", func(tx *txn) error {
 		out = out[:0]
 		for _, b := range beats {
 			var progress any // NULL keeps the stored progress
@@ -76,7 +76,7 @@ const fenceSQL = `
 	FROM jobs WHERE id = ?`
 
 // loadFence reads the fence of a job (model.ErrNotFound when missing).
-func loadFence(ctx context.Context, tx *sql.Tx, id int64) (fence, error) {
+func loadFence(ctx context.Context, tx *txn, id int64) (fence, error) {
 	return scanFence(tx.QueryRowContext(ctx, fenceSQL, id), id)
 }
 
@@ -101,7 +101,7 @@ func scanFence(row *sql.Row, id int64) (fence, error) {
 // would only hand it out again.
 func (s *Store) JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error) {
 	var j model.Job
-	err := s.write(ctx, "release", func(tx *sql.Tx) error {
+	err := s.write(ctx, "release", func(tx *txn) error {
 		f, err := loadFence(ctx, tx, id)
 		if err != nil {
 			return err
@@ -139,7 +139,7 @@ const rescueLost = `'lease expired: processor ' || processor || ' stopped heartb
 // fences the old holder out.
 func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResult, error) {
 	var res store.RescueResult
-	err := s.write(ctx, "rescue", func(tx *sql.Tx) error {
+	err := s.write(ctx, "rescue", func(tx *txn) error {
 		res = store.RescueResult{}
 		// The jobs about to end (canceled or failed below) wake their live
 		// instances, before the updates make them unrecognisable. Requeued
@@ -199,7 +199,7 @@ func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResul
 }
 
 // execCount runs a statement and returns the rows it changed.
-func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int, error) {
+func execCount(ctx context.Context, tx *txn, query string, args ...any) (int, error) {
 	r, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err

@@ -21,7 +21,7 @@ func (s *Store) ProcessorUpsert(ctx context.Context, p model.Processor, now time
 	if err != nil {
 		return s.fail("upsert processor", err)
 	}
-	return s.write(ctx, "upsert processor", func(tx *sql.Tx) error {
+	return s.write(ctx, "upsert processor", func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO processors (id, host, labels, quota, draining, last_seen, started)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -39,7 +39,7 @@ func (s *Store) ProcessorUpsert(ctx context.Context, p model.Processor, now time
 // with the number of jobs each holds running.
 func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model.Processor, error) {
 	out := []model.Processor{}
-	err := s.read(ctx, "list processors", func(tx *sql.Tx) error {
+	err := s.read(ctx, "list processors", func(tx *txn) error {
 		// The count walks the partial index jobs_running_processor.
 		rows, err := tx.QueryContext(ctx, `
 			SELECT p.id, p.host, p.labels, p.quota, p.draining, p.last_seen, p.started,

@@ -43,6 +43,12 @@ type Store struct {
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // read-only pool
 
+	wstmts   *stmtCache     // prepared statements of w (see stmtcache.go)
+	rstmts   *stmtCache     // and of r
+	writes   chan *writeReq // to writeLoop (see groupcommit.go)
+	stopped  chan struct{}  // closed by Close
+	loopDone chan struct{}  // closed when writeLoop returned
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -82,7 +88,10 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	r.SetMaxOpenConns(readConns)
 	r.SetMaxIdleConns(readConns)
 
-	s := &Store{path: path, log: log, w: w, r: r}
+	s := &Store{path: path, log: log, w: w, r: r,
+		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
+		writes: make(chan *writeReq), stopped: make(chan struct{}), loopDone: make(chan struct{})}
+	go s.writeLoop()
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -104,6 +113,9 @@ func dsn(path string, writer bool) string {
 	// after its commit (DESIGN §2, durable acknowledgement), so the commit
 	// must be on disk.
 	q.Add("_pragma", "synchronous(FULL)")
+	// Savepoints (one per write of a group commit) journal the pages they
+	// change; in memory, not in a temporary file written at every step.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if writer {
 		// WAL: readers see the last commit without blocking the writer and
 		// the writer never waits for readers. The mode is stored in the
@@ -125,6 +137,10 @@ func dsn(path string, writer bool) string {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		close(s.stopped)
+		<-s.loopDone // the group under way finishes; later writes fail
+		s.wstmts.close()
+		s.rstmts.close()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
@@ -161,40 +177,22 @@ func (s *Store) Capabilities() store.Capabilities { return store.Capabilities{No
 // the one server on the file learns of new jobs from its own inserts.
 func (s *Store) WatchJobs(ctx context.Context, fn func(jobType string)) error { return nil }
 
-// write runs fn in a write transaction on the writer connection and
-// commits it. fn must use tx only: any other use of s.w would wait forever
-// for the one connection fn is holding.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	if s.closed.Load() {
-		return s.fail(op, errClosed)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return s.fail(op, err)
-	}
-	defer func() { _ = tx.Rollback() }() // no-op after Commit
-	if err := fn(tx); err != nil {
-		return s.fail(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.fail(op, err)
-	}
-	return nil
-}
-
 // read runs fn in a read transaction, so that several queries (a page and
 // its total) see one snapshot.
-func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) read(ctx context.Context, op string, fn func(tx *txn) error) error {
 	if s.closed.Load() {
 		return s.fail(op, errClosed)
 	}
+	err := s.readTx(ctx, fn)
+	s.rstmts.flush(ctx) // the connection is back in the pool
+	return s.fail(op, err)
+}
+
+func (s *Store) readTx(ctx context.Context, fn func(tx *txn) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return s.fail(op, err)
+		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
-		return s.fail(op, err)
-	}
-	return nil
+	return fn(&txn{Tx: tx, stmts: s.rstmts})
 }

@@ -21,7 +21,7 @@ func (s *Store) TemplatePut(ctx context.Context, t model.Template, now time.Time
 		out     model.Template
 		created bool
 	)
-	err := s.write(ctx, "put template", func(tx *sql.Tx) error {
+	err := s.write(ctx, "put template", func(tx *txn) error {
 		created = false
 		if t.Version > 0 {
 			cur, err := scanTemplate(tx.QueryRowContext(ctx, `SELECT `+templateCols+` FROM templates WHERE name = ? AND version = ?`,
@@ -85,7 +85,7 @@ func (s *Store) TemplateGet(ctx context.Context, name string, version int) (mode
 // byte order.
 func (s *Store) TemplateList(ctx context.Context) ([]model.Template, error) {
 	out := []model.Template{}
-	err := s.read(ctx, "list templates", func(tx *sql.Tx) error {
+	err := s.read(ctx, "list templates", func(tx *txn) error {
 		// The correlated MAX is one primary-key seek per name.
 		rows, err := tx.QueryContext(ctx, `
 			SELECT `+templateCols+` FROM templates AS t
@@ -114,7 +114,7 @@ func (s *Store) TemplateList(ctx context.Context) ([]model.Template, error) {
 // when there is none, model.ErrConflict while an instance of it is live
 // (its worker still needs the document).
 func (s *Store) TemplateDelete(ctx context.Context, name string) error {
-	return s.write(ctx, "delete template", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete template", func(tx *txn) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM templates WHERE name = ?)`, name).Scan(&exists); err != nil {
 			return err

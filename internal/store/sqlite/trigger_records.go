@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/dpe-engine/dpe/internal/model"
 )
@@ -67,7 +66,7 @@ func (s *Store) TriggerRecords(ctx context.Context, name string, limit int) ([]m
 		q, args = `SELECT `+recordCols+` FROM trigger_records WHERE "trigger" = ? ORDER BY id DESC LIMIT ?`, []any{name, limit}
 	}
 	out := []model.TriggerRecord{}
-	err := s.read(ctx, "trigger records", func(tx *sql.Tx) error {
+	err := s.read(ctx, "trigger records", func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err

@@ -69,10 +69,11 @@ func (s *Store) TriggerDo(ctx context.Context, name, kind string, now time.Time,
 	if s.closed.Load() {
 		return s.fail("trigger", errClosed)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail("trigger", err)
 	}
+	tx := &txn{Tx: sqlTx, stmts: s.wstmts}
 	// Rolls back on every return but the commit, including a t.Fatal or a
 	// panic in fn, so the writer connection is never left inside a
 	// transaction.
@@ -119,7 +120,7 @@ func (s *Store) TriggerGet(ctx context.Context, name string) (model.Trigger, err
 // counts.
 func (s *Store) TriggerList(ctx context.Context) ([]model.Trigger, error) {
 	out := []model.Trigger{}
-	err := s.read(ctx, "list triggers", func(tx *sql.Tx) error {
+	err := s.read(ctx, "list triggers", func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, listTriggersSQL)
 		if err != nil {
 			return err
@@ -149,7 +150,7 @@ func (s *Store) TriggerSetError(ctx context.Context, name, kind, msg string, now
 	if msg != "" {
 		errorAt = ms(now)
 	}
-	return s.write(ctx, "trigger set error", func(tx *sql.Tx) error {
+	return s.write(ctx, "trigger set error", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO triggers (name, kind, state, last_error, error_at, updated_at) VALUES (?, ?, '{}', ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, error_at = excluded.error_at,
@@ -167,7 +168,7 @@ func (s *Store) TriggerSetError(ctx context.Context, name, kind, msg string, now
 type triggerTx struct {
 	s       *Store
 	ctx     context.Context
-	tx      *sql.Tx
+	tx      *txn
 	name    string
 	now     time.Time
 	trigger model.Trigger // as read when TriggerDo began

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/dpe-engine/dpe/internal/model"
 )
@@ -13,13 +12,13 @@ func (s *Store) TypeEnsure(ctx context.Context, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	return s.write(ctx, "ensure types", func(tx *sql.Tx) error {
+	return s.write(ctx, "ensure types", func(tx *txn) error {
 		return ensureTypes(ctx, tx, names)
 	})
 }
 
 // ensureTypes inserts the names not yet known.
-func ensureTypes(ctx context.Context, tx *sql.Tx, names []string) error {
+func ensureTypes(ctx context.Context, tx *txn, names []string) error {
 	for _, name := range names {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO types (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, name); err != nil {
 			return err
@@ -32,7 +31,7 @@ func ensureTypes(ctx context.Context, tx *sql.Tx, names []string) error {
 // re-applying a limit must not grant a fresh burst (the refill is capped
 // by the new burst at the next claim anyway).
 func (s *Store) TypePut(ctx context.Context, l model.TypeLimit) error {
-	return s.write(ctx, "put type", func(tx *sql.Tx) error {
+	return s.write(ctx, "put type", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO types (name, max_running, rate, burst) VALUES (?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET
@@ -45,7 +44,7 @@ func (s *Store) TypePut(ctx context.Context, l model.TypeLimit) error {
 // TypeList returns every registered type with its limits, by name.
 func (s *Store) TypeList(ctx context.Context) ([]model.TypeLimit, error) {
 	out := []model.TypeLimit{}
-	err := s.read(ctx, "list types", func(tx *sql.Tx) error {
+	err := s.read(ctx, "list types", func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, `SELECT name, max_running, rate, burst FROM types ORDER BY name`)
 		if err != nil {
 			return err

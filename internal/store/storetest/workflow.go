@@ -77,6 +77,8 @@ func RunWorkflow(t *testing.T, open func(t *testing.T) store.WorkflowStore) {
 		{"InstanceRelease", testInstanceRelease},
 		{"InstanceAdvance", testInstanceAdvance},
 		{"InstanceAdvanceWork", testInstanceAdvanceWork},
+		{"InstanceAdvanceMany", testInstanceAdvanceMany},
+		{"InstanceDetails", testInstanceDetails},
 		{"InstanceWake", testInstanceWake},
 		{"InstanceCancel", testInstanceCancel},
 		{"InstanceSetPriority", testInstanceSetPriority},

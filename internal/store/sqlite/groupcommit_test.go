@@ -1,0 +1,105 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// TestGroupCommit: concurrent writes share commits, and one write's error
+// undoes that write only, never the others of its group.
+func TestGroupCommit(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "g.db"))
+	ctx := t.Context()
+	if err := s.write(ctx, "setup", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE scratch (n INTEGER PRIMARY KEY)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	errOdd := errors.New("odd writes fail after writing")
+	const n = 400
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.write(ctx, "insert", func(tx *txn) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO scratch (n) VALUES (?)`, i); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return errOdd
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := i%2 == 1; want != errors.Is(err, errOdd) || (!want && err != nil) {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	var rows, odd int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE n % 2 = 1) FROM scratch`).Scan(&rows, &odd); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n/2 || odd != 0 {
+		t.Errorf("%d rows, %d of failed writes; want %d, none", rows, odd, n/2)
+	}
+}
+
+// TestGroupCommitCanceledCaller: a caller gone before its turn changes
+// nothing and gets its context's error; the others commit.
+func TestGroupCommitCanceledCaller(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "g.db"))
+	ctx := t.Context()
+	block := make(chan struct{})
+	started := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- s.write(ctx, "first", func(tx *txn) error {
+			close(started)
+			<-block // holds the writer: the next writes queue up
+			_, err := tx.ExecContext(ctx, `CREATE TABLE scratch (n INTEGER)`)
+			return err
+		})
+	}()
+	<-started
+	gone, cancel := context.WithCancel(ctx)
+	results := make(chan error, 3)
+	for i, c := range []context.Context{ctx, gone, ctx} {
+		go func() {
+			results <- s.write(c, fmt.Sprint("w", i), func(tx *txn) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO scratch (n) VALUES (?)`, i)
+				return err
+			})
+		}()
+	}
+	cancel()
+	close(block)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var canceled, ok int
+	for range 3 {
+		switch err := <-results; {
+		case err == nil:
+			ok++
+		case errors.Is(err, context.Canceled):
+			canceled++
+		default:
+			t.Errorf("write: %v", err)
+		}
+	}
+	var rows int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM scratch`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if canceled != 1 || ok != 2 || rows != 2 {
+		t.Errorf("%d canceled, %d ok, %d rows; want 1, 2, 2", canceled, ok, rows)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -134,7 +135,7 @@ func startServer(ctx context.Context, bin, dir, dsn string) (*cluster, error) {
 		return nil, err
 	}
 	cl := &cluster{bin: bin, dir: dir, url: "http://" + addr, events: newJobEvents()}
-	cl.server, err = startProc(bin, dir, "server", nil, "server", "--db", dsn, "--listen", addr, "--shutdown-grace", "5s")
+	cl.server, err = startProc(bin, dir, "server", nil, "server", "--db", dsn, "--listen", addr, "--shutdown-grace", "5s", "--pprof")
 	if err != nil {
 		return nil, err
 	}
@@ -318,4 +319,31 @@ func (e *jobEvents) wait(ctx context.Context, id int64, timeout time.Duration) (
 			return time.Time{}, fmt.Errorf("job %d: no start and delivery logged within %v", id, timeout)
 		}
 	}
+}
+
+// cpuProfile writes the server's CPU profile over d (dpe server --pprof)
+// to file.
+func (cl *cluster) cpuProfile(ctx context.Context, d time.Duration, file string) error {
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", cl.url, secs), nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /debug/pprof/profile: %s", res.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

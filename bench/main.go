@@ -86,6 +86,7 @@ type options struct {
 	out         string
 	quick       bool
 	keep        bool
+	profiles    string
 	repo        string
 	phases      []string
 }
@@ -109,6 +110,7 @@ func parseFlags() (*options, error) {
 	fs.StringVar(&o.out, "out", "bench/results.json", "JSON results file")
 	fs.BoolVar(&o.quick, "quick", false, "short run: 3s phases, 200 dispatch jobs, a 100,000-job big queue (flags given explicitly win)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binary, logs, SQLite files)")
+	fs.StringVar(&o.profiles, "profiles", "", "write the server's CPU profile of each measured phase into this directory (ENGINE-PHASE.pprof; read with go tool pprof)")
 	fs.StringVar(&o.repo, "repo", ".", "root of the dpe module to build cmd/dpe from")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
 	if err := fs.Parse(os.Args[1:]); err != nil {

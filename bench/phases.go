@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,14 +121,25 @@ type phaseMeter struct {
 	cpu     *cpuMeter
 	metrics metricsSnapshot
 	hwm     bool
+	profile chan struct{} // closed when the CPU profile is written (nil: none)
 }
 
 // startMeter starts measuring; resetPeak makes the server's peak RSS
 // count from now (false: the caller reset it earlier and says whether that
 // worked in the meter's hwm).
-func (r *run) startMeter(ctx context.Context, resetPeak bool) *phaseMeter {
+func (r *run) startMeter(ctx context.Context, resetPeak bool, phase string) *phaseMeter {
 	pid := r.cl.server.pid()
 	m := &phaseMeter{r: r, metrics: r.metrics(ctx)}
+	if r.o.profiles != "" {
+		m.profile = make(chan struct{})
+		go func() {
+			defer close(m.profile)
+			file := filepath.Join(r.o.profiles, r.db.engine+"-"+phase+".pprof")
+			if err := r.cl.cpuProfile(ctx, r.o.duration, file); err != nil {
+				logf("profile of %s: %v", phase, err)
+			}
+		}()
+	}
 	if resetPeak {
 		m.hwm = resetPeakRSS(pid)
 	}
@@ -147,6 +159,9 @@ type Usage struct {
 }
 
 func (m *phaseMeter) stop(ctx context.Context) Usage {
+	if m.profile != nil {
+		<-m.profile
+	}
 	pid := m.r.cl.server.pid()
 	u := Usage{CPU: m.cpu.stop(), PeakIsPhase: m.hwm,
 		ServerPeakRSSMB: round3(float64(memKB(pid, "VmHWM")) / 1024),
@@ -180,7 +195,7 @@ func (r *run) throughput(ctx context.Context) (*Throughput, error) {
 		return nil, err
 	}
 	backlog := int64(max(2000, 2*o.processors*o.quota))
-	m := r.startMeter(ctx, true)
+	m := r.startMeter(ctx, true, "throughput")
 	done := startPoller(ctx, r.succeededJobs, base)
 	defer done.close()
 
@@ -352,7 +367,7 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 		return nil, err
 	}
 	inFlight := int64(min(1000, 4*o.processors*o.quota)) // the worker drives up to 1000
-	m := r.startMeter(ctx, true)
+	m := r.startMeter(ctx, true, "workflow")
 	done := startPoller(ctx, func(ctx context.Context) (int64, error) {
 		return r.instances(ctx, model.InstanceSucceeded)
 	}, base)

@@ -108,7 +108,7 @@ func (r *run) scale(ctx context.Context, depth int) (*Scale, error) {
 		}
 	})
 	time.Sleep(o.warmup)
-	m := r.startMeter(ctx, false)
+	m := r.startMeter(ctx, false, fmt.Sprintf("scaling-%d", depth))
 	m.hwm = hwm
 	measuring.Store(true)
 	d0, p0, t0 := done.v.Load(), probeJobs.Load(), time.Now()

@@ -17,6 +17,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	drain := fs.Duration("drain-delay", 0, "on shutdown, fail /readyz this long before closing the listener (set to the load balancer's check interval)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on shutdown, wait this long for in-flight requests")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and workflow instances this long after they end (0: keep forever)")
+	profiling := fs.Bool("pprof", false, "serve Go runtime profiles under /debug/pprof/ (behind --token when set)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -27,7 +28,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	if err := g.check(); err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{DB: *db, Listen: *listen, Token: g.token, Log: g.logger(e), ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention})
+	srv, err := server.New(server.Config{DB: *db, Listen: *listen, Token: g.token, Log: g.logger(e), ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling})
 	if err != nil {
 		return usagef("%v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -48,6 +49,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Registry receives the API's metrics; nil creates a private one.
 	Registry *prometheus.Registry
+	// Profiling serves the Go runtime profiles (net/http/pprof) under
+	// /debug/pprof/, behind the token like /v1.
+	Profiling bool
 }
 
 // API is the HTTP handler.
@@ -92,6 +96,13 @@ func New(cfg Config) *API {
 	cfg.Registry.MustRegister(a.requests, a.latency)
 	a.routes()
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	if cfg.Profiling {
+		a.mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
+		a.mux.Handle("GET /debug/pprof/cmdline", a.auth(http.HandlerFunc(pprof.Cmdline)))
+		a.mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
+		a.mux.Handle("GET /debug/pprof/symbol", a.auth(http.HandlerFunc(pprof.Symbol)))
+		a.mux.Handle("GET /debug/pprof/trace", a.auth(http.HandlerFunc(pprof.Trace)))
+	}
 	return a
 }
 

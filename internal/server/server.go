@@ -56,6 +56,8 @@ type Config struct {
 	// Retention: finished jobs and instances are purged this long after
 	// they end (0: kept forever). CleanEvery paces the purge (default 10m).
 	Retention, CleanEvery time.Duration
+	// Profiling serves Go runtime profiles under /debug/pprof/.
+	Profiling bool
 }
 
 // Server is one dpe server.
@@ -143,7 +145,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.api = api.New(api.Config{
 		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
-		Info: s.info, Ready: s.checkReady, Registry: reg,
+		Info: s.info, Ready: s.checkReady, Registry: reg, Profiling: s.cfg.Profiling,
 	})
 	srv := &http.Server{
 		Handler:           s.api,

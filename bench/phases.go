@@ -378,7 +378,7 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	for range 4 { // a start is one call and one transaction: a few in parallel
+	for range 16 { // a start is one call and one transaction: many clients at once, as triggers and API users are
 		wg.Go(func() {
 			for time.Since(start) < o.duration && ctx.Err() == nil {
 				if started.Load()-done.v.Load() >= inFlight {

@@ -38,7 +38,11 @@ func (s *Service) Claim(ctx context.Context, req model.InstanceClaimRequest) ([]
 	if req.Default < 0 {
 		return nil, model.Invalid("default", "must not be negative")
 	}
-	p := store.InstanceClaimParams{Worker: req.Worker, Templates: req.Templates, Slots: req.Slots, Default: req.Default, Limit: limit, LeaseTTL: ttl}
+	if len(req.Exclude) > MaxClaim*4 {
+		return nil, model.Invalid("exclude", "at most %d ids, got %d", MaxClaim*4, len(req.Exclude))
+	}
+	p := store.InstanceClaimParams{Worker: req.Worker, Templates: req.Templates, Slots: req.Slots, Default: req.Default,
+		Exclude: req.Exclude, Limit: limit, LeaseTTL: ttl}
 	var out []model.Instance
 	err := s.wake.Poll(ctx, []string{wake.Instances}, min(req.Wait.D(), MaxWait), s.tick, func() (bool, error) {
 		p.Now = s.clock.Now()

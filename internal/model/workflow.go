@@ -178,6 +178,10 @@ type InstanceClaimRequest struct {
 	Limit     int            `json:"limit,omitempty"`
 	LeaseTTL  Duration       `json:"lease_ttl,omitempty"`
 	Wait      Duration       `json:"wait,omitempty"`
+	// Exclude names instances the worker is deciding right now: not
+	// returned, even when due (a worker with decisions in flight claims
+	// the next batch meanwhile).
+	Exclude []int64 `json:"exclude,omitempty"`
 	// Detail asks for each claimed instance's InstanceDetail in the
 	// answer (InstanceClaimAnswer.Details), saving a call per instance.
 	Detail bool `json:"detail,omitempty"`

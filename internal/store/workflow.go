@@ -32,6 +32,8 @@ type InstanceClaimParams struct {
 	// those it holds; templates absent use Default.
 	Slots   map[string]int
 	Default int
+	// Exclude: instances not to return (the worker is deciding them).
+	Exclude []int64
 	// Limit caps the instances returned by one call.
 	Limit    int
 	LeaseTTL time.Duration

@@ -53,6 +53,7 @@ type Config struct {
 	// Batch caps the instances of one claim, whose decisions are then
 	// committed together in one call and one transaction (default 200).
 	Batch    int
+	Pipeline int // batches being decided and committed at once (default 2)
 	Parallel int // decisions computed at once (default 8)
 	Log      *slog.Logger
 	Clock    clock.Clock // the time decisions see (default clock.Real)
@@ -63,12 +64,16 @@ type Worker struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
-	held    map[int64]string // instance id → template, while leased
-	tplMu   sync.Mutex
-	tpls    map[string]*template.Template
-	served  []string // template names matching cfg.Templates; nil = all
-	servedN bool     // cfg.Templates given but nothing matches yet
+	mu   sync.Mutex
+	held map[int64]string // instance id → template, while leased
+	busy map[int64]bool   // in a batch being decided and committed
+	// interrupt ends the claim under way (nil when none), so that it is
+	// made again without the instances of a batch just committed.
+	interrupt context.CancelFunc
+	tplMu     sync.Mutex
+	tpls      map[string]*template.Template
+	served    []string // template names matching cfg.Templates; nil = all
+	servedN   bool     // cfg.Templates given but nothing matches yet
 }
 
 // New validates the configuration.
@@ -114,6 +119,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
+	if cfg.Pipeline <= 0 {
+		cfg.Pipeline = 2
+	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
 	}
@@ -131,7 +139,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	return &Worker{
 		cfg: cfg, log: cfg.Log.With("worker", cfg.ID),
-		held: map[int64]string{}, tpls: map[string]*template.Template{},
+		held: map[int64]string{}, busy: map[int64]bool{}, tpls: map[string]*template.Template{},
 	}, nil
 }
 
@@ -153,47 +161,88 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // active is the worker's duty while it may drive instances: claim the
 // instances that need attention with what deciding needs (one call),
-// decide them all, commit the decisions together (one call, one
-// transaction), and again. Each round waits for the previous one's
-// commit, so an instance is never decided twice at once.
+// decide them, commit the decisions together (one call, one transaction).
+// While a batch is being decided and committed the next one is claimed
+// (up to Pipeline batches at once); instances of a batch in flight are
+// excluded from claims, so an instance is never decided twice at once.
 func (w *Worker) active(ctx context.Context) error {
 	var wg sync.WaitGroup
 	hctx, stopHB := context.WithCancel(ctx)
 	wg.Go(func() { w.heartbeats(hctx) })
+	var rounds sync.WaitGroup
+	slots := make(chan struct{}, w.cfg.Pipeline) // batches in flight
 	for ctx.Err() == nil {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
 		if err := w.refreshServed(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("cannot list templates", "err", err)
 		}
-		ans, err := w.claim(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
+		cctx, cancel := context.WithCancel(ctx)
+		w.mu.Lock()
+		w.interrupt = cancel
+		w.mu.Unlock()
+		ans, err := w.claim(cctx)
+		w.mu.Lock()
+		w.interrupt = nil
+		w.mu.Unlock()
+		interrupted := cctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err != nil || len(ans.Details) == 0 {
+			<-slots
+			if err != nil && !interrupted && ctx.Err() == nil {
 				w.log.Warn("claim failed", "err", err)
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
-		w.hold(ans.Items)
-		if advs := w.decideAll(ctx, ans.Details); len(advs) > 0 {
-			if err := w.commit(ctx, advs); err != nil && ctx.Err() == nil {
-				// The instances stay held and due: the next claim
-				// returns them and they are decided again.
-				w.log.Warn("cannot commit decisions", "instances", len(advs), "err", err)
-				sleep(ctx, time.Second)
+		w.hold(ans.Items, ans.Details)
+		rounds.Go(func() {
+			defer func() { <-slots }()
+			defer w.done(ans.Details)
+			if advs := w.decideAll(ctx, ans.Details); len(advs) > 0 {
+				if err := w.commit(ctx, advs); err != nil && ctx.Err() == nil {
+					// The instances stay held and due: a later claim
+					// returns them and they are decided again.
+					w.log.Warn("cannot commit decisions", "instances", len(advs), "err", err)
+					sleep(ctx, time.Second)
+				}
 			}
-		}
+		})
 	}
+	rounds.Wait()
 	stopHB()
 	wg.Wait()
 	w.releaseAll()
 	return nil
 }
 
-// hold records claimed instances as leased (for heartbeats and quotas).
-func (w *Worker) hold(list []model.Instance) {
+// hold records claimed instances as leased (for heartbeats and quotas) and
+// those about to be decided as busy.
+func (w *Worker) hold(list []model.Instance, deciding []model.InstanceDetail) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, inst := range list {
 		w.held[inst.ID] = inst.Template
+	}
+	for _, d := range deciding {
+		w.busy[d.Instance.ID] = true
+	}
+}
+
+// done marks a batch's instances as no longer being decided, and ends
+// the long poll under way: it excludes them, and they may be due again
+// already (a decision that set a timer that passed, an event meanwhile).
+func (w *Worker) done(decided []model.InstanceDetail) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range decided {
+		delete(w.busy, d.Instance.ID)
+	}
+	if w.interrupt != nil {
+		w.interrupt()
 	}
 }
 
@@ -290,6 +339,9 @@ func (w *Worker) claim(ctx context.Context) (model.InstanceClaimAnswer, error) {
 		Default: max(0, w.cfg.MaxInstances-len(w.held)), Limit: w.cfg.Batch,
 		LeaseTTL: model.Duration(w.cfg.LeaseTTL), Wait: model.Duration(w.cfg.PollWait),
 		Detail: true,
+	}
+	for id := range w.busy {
+		req.Exclude = append(req.Exclude, id)
 	}
 	for t, q := range w.cfg.Quota {
 		req.Slots[t] = max(0, q-perTpl[t])

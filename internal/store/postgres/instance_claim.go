@@ -43,6 +43,7 @@ WITH cand AS (
 	WHERE i.state IN ` + liveStates + ` AND i.wake_at <= $2
 		AND (i.worker = $1 OR i.worker = '' OR i.lease_until < $2)
 		AND (cardinality($3::text[]) = 0 OR i.template = ANY($3::text[]))
+		AND NOT (i.id = ANY($9::int8[]))
 		AND NOT (i.concurrency_policy = 'queue' AND i.concurrency_key <> '' AND NOT i.cancel_asked
 			AND EXISTS (SELECT 1 FROM instances o
 			            WHERE o.concurrency_key = i.concurrency_key AND o.concurrency_key <> ''
@@ -101,10 +102,14 @@ func (s *Store) InstanceClaim(ctx context.Context, p store.InstanceClaimParams) 
 		slotNames = append(slotNames, t)
 		slotNs = append(slotNs, clampInt32(n))
 	}
+	exclude := p.Exclude
+	if exclude == nil {
+		exclude = []int64{}
+	}
 	var out []model.Instance
 	err := s.tx(ctx, op, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, instanceClaimSQL, p.Worker, p.Now, templates,
-			slotNames, slotNs, clampInt32(p.Default), limit, p.Now.Add(ttl))
+			slotNames, slotNs, clampInt32(p.Default), limit, p.Now.Add(ttl), exclude)
 		if err != nil {
 			return err
 		}

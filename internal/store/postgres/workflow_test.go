@@ -214,7 +214,7 @@ func TestInstanceClaimUsesIndex(t *testing.T) {
 	}
 	limit := 10
 	rows, err := s.pool.Query(ctx, `EXPLAIN `+instanceClaimSQL, "w1", time.Now().Add(time.Second),
-		[]string{}, []string{"t1"}, []int32{5}, int32(5), &limit, time.Now().Add(time.Minute))
+		[]string{}, []string{"t1"}, []int32{5}, int32(5), &limit, time.Now().Add(time.Minute), []int64{1, 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -120,6 +121,13 @@ func candidateQuery(p store.InstanceClaimParams) (string, []any) {
 			SELECT 1 FROM instances AS o
 			WHERE o.concurrency_key = i.concurrency_key AND o.state IN ` + liveStates + ` AND o.id < i.id))`
 	args := []any{p.Worker, now, p.Worker, now}
+	if len(p.Exclude) > 0 {
+		// One JSON array, not a placeholder per id: the query text stays
+		// the same (prepared once, see stmtcache.go).
+		ids, _ := json.Marshal(p.Exclude) // []int64 always marshals
+		query += ` AND i.id NOT IN (SELECT value FROM json_each(?))`
+		args = append(args, string(ids))
+	}
 	if len(p.Templates) > 0 {
 		query += ` AND i.template IN (` + placeholders(len(p.Templates)) + `)`
 		for _, t := range p.Templates {

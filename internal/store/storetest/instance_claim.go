@@ -30,6 +30,24 @@ func testInstanceClaim(t *testing.T, open WorkflowOpener) {
 		sameInstance(t, "InstanceGet after claim", getInst(t, s, inst.ID), want)
 	})
 
+	t.Run("Exclude", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// A due instance the worker holds and a free one, both being
+		// decided: neither comes back; the third one does.
+		held := holdInst(t, s, model.InstanceSpec{Template: "a", Version: 1, Name: "held"}, "w1", T0)
+		free := createInst(t, s, model.InstanceSpec{Template: "w", Version: 1, Name: "free"}, T0)
+		other := createInst(t, s, model.InstanceSpec{Template: "w", Version: 1, Name: "other"}, T0)
+		got := claimInst(t, s, store.InstanceClaimParams{Worker: "w1", Default: 1000, LeaseTTL: leaseTTL,
+			Now: at(time.Second), Exclude: []int64{held.ID, free.ID}})
+		if !slices.Equal(instIDs(got), []int64{other.ID}) {
+			t.Fatalf("claim excluding %d and %d returned %v, want only %d", held.ID, free.ID, instIDs(got), other.ID)
+		}
+		if got := claimAll(t, s, "w1", at(2*time.Second)); !slices.Equal(instIDs(got), []int64{held.ID, free.ID, other.ID}) {
+			t.Fatalf("claim without exclusions returned %v, want all three", instIDs(got))
+		}
+	})
+
 	t.Run("NothingDue", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

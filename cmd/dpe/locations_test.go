@@ -154,3 +154,22 @@ func TestLocationGuard(t *testing.T) {
 		t.Errorf("loc: path without locations = %v, want ErrNoLocations", err)
 	}
 }
+
+// Bad worker flags are usage errors naming the flag, before anything runs.
+func TestWorkerFlagsUsage(t *testing.T) {
+	for _, tc := range []struct {
+		run  func(context.Context, *env, []string) error
+		args []string
+		want string
+	}{
+		{runWorker, []string{"--server", "http://127.0.0.1:1", "--batch", "0"}, "--batch 0"},
+		{runWorker, []string{"--server", "http://127.0.0.1:1", "--batch", "501"}, "--batch 501"},
+		{runWorker, []string{"--server", "http://127.0.0.1:1", "--pipeline", "0"}, "--pipeline 0"},
+	} {
+		_, err := runCLI(t, tc.run, tc.args...)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q = %v, want a usage error naming %s", tc.args, err, tc.want)
+		}
+	}
+}

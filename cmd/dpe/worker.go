@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/instances"
 	"github.com/dpe-engine/dpe/internal/worker"
 	"log/slog"
 )
@@ -22,9 +23,13 @@ type workerFlags struct {
 	id        string
 	leaseTTL  time.Duration
 	groupTTL  time.Duration
+	batch     int
+	pipeline  int
+	prefix    string // of the flag names ("worker-" in dpe up)
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet, prefix string) {
+	w.prefix = prefix
 	w.quota = newKV(prefix + "quota")
 	fs.StringVar(&w.mode, prefix+"mode", worker.Concurrent, "standby (one active per group) or concurrent (all active)")
 	fs.StringVar(&w.group, prefix+"group", "default", "standby group: workers of one group share one lease")
@@ -34,12 +39,20 @@ func (w *workerFlags) register(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&w.id, prefix+"id", "", "worker id (default host-pid-random)")
 	fs.DurationVar(&w.leaseTTL, prefix+"lease-ttl", 30*time.Second, "lease on driven instances")
 	fs.DurationVar(&w.groupTTL, prefix+"group-ttl", 10*time.Second, "standby lease: a standby takes over within this")
+	fs.IntVar(&w.batch, prefix+"batch", 200, "claim at most this many instances at once and commit their decisions in one call (1-500)")
+	fs.IntVar(&w.pipeline, prefix+"pipeline", 2, "batches being decided and committed at once")
 }
 
 func (w *workerFlags) build(c *client.Client, log *slog.Logger) (*worker.Worker, error) {
 	quota, err := w.quota.ints()
 	if err != nil {
 		return nil, err
+	}
+	if w.batch < 1 || w.batch > instances.MaxClaim {
+		return nil, usagef("--%sbatch %d: want 1 to %d", w.prefix, w.batch, instances.MaxClaim)
+	}
+	if w.pipeline < 1 {
+		return nil, usagef("--%spipeline %d: want at least 1", w.prefix, w.pipeline)
 	}
 	var globs []string
 	for _, t := range w.templates {
@@ -51,7 +64,7 @@ func (w *workerFlags) build(c *client.Client, log *slog.Logger) (*worker.Worker,
 	}
 	wk, err := worker.New(worker.Config{
 		Client: c, ID: w.id, Mode: w.mode, Group: w.group, Templates: globs, Quota: quota,
-		MaxInstances: w.max, LeaseTTL: w.leaseTTL, GroupTTL: w.groupTTL, Log: log,
+		MaxInstances: w.max, LeaseTTL: w.leaseTTL, GroupTTL: w.groupTTL, Batch: w.batch, Pipeline: w.pipeline, Log: log,
 	})
 	if err != nil {
 		return nil, usagef("%v", err)

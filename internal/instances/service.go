@@ -39,8 +39,9 @@ type Store interface {
 const (
 	MaxWait         = 60 * time.Second
 	DefaultLeaseTTL = 30 * time.Second
-	MaxClaim        = 500 // instances per worker claim
-	MaxAdvances     = 500 // advances per batch
+	MaxClaim        = 500   // instances per worker claim
+	MaxAdvances     = 500   // advances per batch
+	MaxExclude      = 10000 // ids a worker claim may exclude (its batches in flight)
 	MaxNameLen      = 1024
 )
 

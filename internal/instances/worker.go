@@ -38,8 +38,8 @@ func (s *Service) Claim(ctx context.Context, req model.InstanceClaimRequest) ([]
 	if req.Default < 0 {
 		return nil, model.Invalid("default", "must not be negative")
 	}
-	if len(req.Exclude) > MaxClaim*4 {
-		return nil, model.Invalid("exclude", "at most %d ids, got %d", MaxClaim*4, len(req.Exclude))
+	if len(req.Exclude) > MaxExclude {
+		return nil, model.Invalid("exclude", "at most %d ids, got %d", MaxExclude, len(req.Exclude))
 	}
 	p := store.InstanceClaimParams{Worker: req.Worker, Templates: req.Templates, Slots: req.Slots, Default: req.Default,
 		Exclude: req.Exclude, Limit: limit, LeaseTTL: ttl}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/instances"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
@@ -121,6 +122,10 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Pipeline <= 0 {
 		cfg.Pipeline = 2
+	}
+	if n := cfg.Batch * cfg.Pipeline; n > instances.MaxExclude {
+		return nil, fmt.Errorf("worker: batch %d × pipeline %d = %d instances in flight, above the %d a claim may exclude",
+			cfg.Batch, cfg.Pipeline, n, instances.MaxExclude)
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8

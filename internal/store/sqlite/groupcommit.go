@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"runtime/debug"
 	"errors"
 	"fmt"
 )
@@ -125,10 +126,21 @@ func (s *Store) runAlone(r *writeReq) error {
 	}
 	defer func() { _ = sqlTx.Rollback() }()
 	tx := &txn{Tx: sqlTx, stmts: s.wstmts}
-	if err := r.fn(tx); err != nil {
+	if err := safely(r.fn, tx); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// safely runs fn, turning a panic into an error: fn runs on the writer's
+// goroutine, where a panic would end the whole server, not one request.
+func safely(fn func(tx *txn) error, tx *txn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in write transaction: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(tx)
 }
 
 // runSavepoint runs fn inside a savepoint of tx: fn's error rolls back
@@ -139,7 +151,7 @@ func runSavepoint(tx *txn, fn func(tx *txn) error) (err, broken error) {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
 		return err, err
 	}
-	if err = fn(tx); err != nil {
+	if err = safely(fn, tx); err != nil {
 		if _, rb := tx.ExecContext(ctx, `ROLLBACK TO w`); rb != nil {
 			return err, rb
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -101,5 +102,22 @@ func TestGroupCommitCanceledCaller(t *testing.T) {
 	}
 	if canceled != 1 || ok != 2 || rows != 2 {
 		t.Errorf("%d canceled, %d ok, %d rows; want 1, 2, 2", canceled, ok, rows)
+	}
+}
+
+// TestGroupCommitPanic: a write that panics fails alone, with an error,
+// and the writer goes on.
+func TestGroupCommitPanic(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "g.db"))
+	ctx := t.Context()
+	err := s.write(ctx, "boom", func(tx *txn) error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "panic in write transaction: boom") {
+		t.Fatalf("panicking write: %v", err)
+	}
+	if err := s.write(ctx, "after", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE scratch (n INTEGER)`)
+		return err
+	}); err != nil {
+		t.Fatalf("write after a panic: %v", err)
 	}
 }

@@ -160,7 +160,7 @@ func TestClaimUsesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := s.pool.Query(ctx, `EXPLAIN `+claimSQLFull,
-		[]string{"t4", "t8"}, []int32{10, 10}, []int32{0, 0}, time.Now(), `{}`, "p", time.Now())
+		[]string{"t4", "t8"}, []int32{10, 10}, []int32{0, 0}, time.Now(), `{}`, "p", time.Now(), "key")
 	if err != nil {
 		t.Fatal(err)
 	}

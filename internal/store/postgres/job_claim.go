@@ -73,6 +73,7 @@ UPDATE jobs j SET
 	epoch       = j.epoch + 1,
 	processor   = $6,
 	lease_until = $7,
+	claim_key   = $8,
 	started_at  = $4,
 	progress    = 0,
 	message     = '',
@@ -81,6 +82,13 @@ WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING `
 
 var claimSQLFull = claimSQL + jobColsOf("j")
+
+// claimedWithKeySQL finds the jobs an earlier claim with the same key
+// handed to this processor and that it still runs: the answer to a retried
+// claim. The partial index jobs_running_processor (processor) WHERE state =
+// 'running' narrows it to the processor's running jobs, a quota's worth.
+var claimedWithKeySQL = `SELECT ` + jobCols + `
+FROM jobs WHERE state = 'running' AND processor = $1 AND claim_key = $2`
 
 // saveTokensSQL stores the token buckets after a claim took tokens.
 const saveTokensSQL = `
@@ -125,7 +133,11 @@ func (l typeLimit) available(now time.Time) (float64, time.Time) {
 // selector the labels satisfy, priority first then FIFO, at most Slots[type]
 // per type and never past a type's cluster-wide MaxRunning or rate. The
 // jobs come back in claim order (priority, then id). A zero LeaseTTL means
-// 30 s.
+// 30 s. A claim repeating the Key of an earlier one returns the jobs that
+// one handed out and the processor still runs, and claims nothing.
+//
+// Three round trips: BEGIN travels with the limits' lock and the key's
+// lookup (txBatch), then the claim, then COMMIT.
 func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job, error) {
 	var types []string
 	for t, n := range p.Slots {
@@ -142,45 +154,32 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 		ttl = defaultLeaseTTL
 	}
 
-	var claimed []model.Job
-	err := s.tx(ctx, "claim", func(tx pgx.Tx) error {
-		limits, err := lockLimits(ctx, tx, types)
-		if err != nil {
+	var (
+		claimed, prior []model.Job
+		limits         map[string]typeLimit
+	)
+	err := s.txBatch(ctx, "claim", func(b *pgx.Batch) {
+		b.Queue(lockLimitsSQL, types).Query(func(rows pgx.Rows) error {
+			var err error
+			limits, err = readLimits(rows)
 			return err
+		})
+		prior = nil
+		if p.Key != "" {
+			b.Queue(claimedWithKeySQL, p.Processor, p.Key).Query(func(rows pgx.Rows) error {
+				var err error
+				prior, err = collectJobs(rows)
+				return err
+			})
 		}
-		ns := make([]int32, 0, len(types))
-		maxes := make([]int32, 0, len(types))
-		want := make([]string, 0, len(types))
-		avail := make(map[string]float64)
-		availAt := make(map[string]time.Time)
-		for _, t := range types {
-			n := int32(min(p.Slots[t], math.MaxInt32))
-			l, limited := limits[t]
-			if limited && l.rate > 0 {
-				a, at := l.available(p.Now)
-				avail[t], availAt[t] = a, at
-				// The epsilon keeps 2.9999999 from float drift a 3.
-				n = min(n, int32(math.Floor(a+1e-9)))
-			}
-			if n <= 0 {
-				continue
-			}
-			want = append(want, t)
-			ns = append(ns, n)
-			maxes = append(maxes, l.maxRunning) // 0 when unlimited
+	}, func(tx pgx.Tx) error {
+		claimed = prior
+		if len(prior) > 0 {
+			return nil // a retried claim: its first answer again
 		}
-		if len(want) == 0 {
-			return nil
-		}
-		rows, err := tx.Query(ctx, claimSQLFull, want, ns, maxes, p.Now,
-			labelsJSON(p.Labels), p.Processor, p.Now.Add(ttl))
-		if err != nil {
-			return err
-		}
-		if claimed, err = collectJobs(rows); err != nil {
-			return err
-		}
-		return saveTokens(ctx, tx, claimed, avail, availAt)
+		var err error
+		claimed, err = claimTypes(ctx, tx, p, types, limits, ttl)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -197,13 +196,49 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 	return claimed, nil
 }
 
-// lockLimits locks and returns the limits of the types that have one.
-func lockLimits(ctx context.Context, tx pgx.Tx, types []string) (map[string]typeLimit, error) {
-	rows, err := tx.Query(ctx, lockLimitsSQL, types)
+// claimTypes claims, in tx and with the types' limits locked, what each
+// type's slots, MaxRunning and token bucket allow, and takes the claimed
+// jobs' tokens.
+func claimTypes(ctx context.Context, tx pgx.Tx, p store.ClaimParams, types []string, limits map[string]typeLimit, ttl time.Duration) ([]model.Job, error) {
+	ns := make([]int32, 0, len(types))
+	maxes := make([]int32, 0, len(types))
+	want := make([]string, 0, len(types))
+	avail := make(map[string]float64)
+	availAt := make(map[string]time.Time)
+	for _, t := range types {
+		n := int32(min(p.Slots[t], math.MaxInt32))
+		l, limited := limits[t]
+		if limited && l.rate > 0 {
+			a, at := l.available(p.Now)
+			avail[t], availAt[t] = a, at
+			// The epsilon keeps 2.9999999 from float drift a 3.
+			n = min(n, int32(math.Floor(a+1e-9)))
+		}
+		if n <= 0 {
+			continue
+		}
+		want = append(want, t)
+		ns = append(ns, n)
+		maxes = append(maxes, l.maxRunning) // 0 when unlimited
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, claimSQLFull, want, ns, maxes, p.Now,
+		labelsJSON(p.Labels), p.Processor, p.Now.Add(ttl), p.Key)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	claimed, err := collectJobs(rows)
+	if err != nil {
+		return nil, err
+	}
+	return claimed, saveTokens(ctx, tx, claimed, avail, availAt)
+}
+
+// readLimits reads the rows of lockLimitsSQL: the limits of the types that
+// have one.
+func readLimits(rows pgx.Rows) (map[string]typeLimit, error) {
 	out := make(map[string]typeLimit)
 	for rows.Next() {
 		var l typeLimit

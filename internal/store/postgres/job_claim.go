@@ -90,6 +90,56 @@ var claimSQLFull = claimSQL + jobColsOf("j")
 var claimedWithKeySQL = `SELECT ` + jobCols + `
 FROM jobs WHERE state = 'running' AND processor = $1 AND claim_key = $2`
 
+// claimUnlimitedSQL is a whole claim in one statement outside any
+// explicit transaction (one round trip, one commit instead of three round
+// trips), for the common claim: no requested type has a cluster-wide
+// limit, so nothing needs locking first (see lockLimitsSQL).
+//   - limited finds a requested type with a limit; then nothing is claimed
+//     and the statement returns no row: the caller claims through the
+//     transaction, which locks the limits. Under read committed a limit
+//     set while this statement runs may not bind it, as it would not bind
+//     a transaction that locked the limits just before.
+//   - prior is the retried claim's answer (claimedWithKeySQL): when the
+//     key finds running jobs, they are returned and nothing is claimed.
+//   - picked and the update are claimSQL's, without MaxRunning.
+var claimUnlimitedSQL = `
+WITH limited AS (
+	SELECT 1 FROM job_types
+	WHERE name = ANY($1::text[]) AND (max_running > 0 OR rate > 0)
+	LIMIT 1
+), prior AS (
+	SELECT ` + jobCols + ` FROM jobs
+	WHERE $7 <> '' AND state = 'running' AND processor = $5 AND claim_key = $7
+), picked AS (
+	SELECT c.id
+	FROM unnest($1::text[], $2::int4[]) AS w(type, n) CROSS JOIN LATERAL (
+		SELECT q.id FROM jobs q
+		WHERE q.state = 'queued' AND q.type = w.type
+			AND q.run_after <= $3 AND q.selector <@ $4::jsonb
+		ORDER BY q.priority DESC, q.id
+		LIMIT w.n
+		FOR UPDATE SKIP LOCKED
+	) c
+	WHERE NOT EXISTS (SELECT 1 FROM limited) AND NOT EXISTS (SELECT 1 FROM prior)
+), upd AS (
+	UPDATE jobs j SET
+		state       = 'running',
+		attempt     = j.attempt + 1,
+		epoch       = j.epoch + 1,
+		processor   = $5,
+		lease_until = $6,
+		claim_key   = $7,
+		started_at  = $3,
+		progress    = 0,
+		message     = '',
+		updated_at  = $3
+	WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+	RETURNING ` + jobColsOf("j") + `
+)
+SELECT * FROM upd
+UNION ALL
+SELECT * FROM prior`
+
 // saveTokensSQL stores the token buckets after a claim took tokens.
 const saveTokensSQL = `
 UPDATE job_types t SET tokens = u.tokens, tokens_at = u.at
@@ -136,7 +186,9 @@ func (l typeLimit) available(now time.Time) (float64, time.Time) {
 // 30 s. A claim repeating the Key of an earlier one returns the jobs that
 // one handed out and the processor still runs, and claims nothing.
 //
-// Three round trips: BEGIN travels with the limits' lock and the key's
+// A claim of types without limits that finds jobs is one statement
+// (claimUnlimitedSQL). The others, and a claim that found nothing, take
+// three round trips: BEGIN travels with the limits' lock and the key's
 // lookup (txBatch), then the claim, then COMMIT.
 func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job, error) {
 	var types []string
@@ -154,6 +206,52 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 		ttl = defaultLeaseTTL
 	}
 
+	claimed, err := s.claimUnlimited(ctx, p, types, ttl)
+	if err != nil {
+		return nil, err
+	}
+	if len(claimed) == 0 {
+		claimed, err = s.claimLocked(ctx, p, types, ttl)
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(claimed, func(a, b model.Job) int {
+		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	if claimed == nil {
+		claimed = []model.Job{}
+	}
+	return claimed, nil
+}
+
+// claimUnlimited runs claimUnlimitedSQL: the jobs claimed, or the running
+// jobs of an earlier claim with p.Key; none when nothing was claimable or
+// a requested type has a limit.
+func (s *Store) claimUnlimited(ctx context.Context, p store.ClaimParams, types []string, ttl time.Duration) ([]model.Job, error) {
+	ns := make([]int32, len(types))
+	for i, t := range types {
+		ns[i] = int32(min(p.Slots[t], math.MaxInt32))
+	}
+	var claimed []model.Job
+	err := s.wrap("claim", s.retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, claimUnlimitedSQL, types, ns, p.Now,
+			labelsJSON(p.Labels), p.Processor, p.Now.Add(ttl), p.Key)
+		if err != nil {
+			return err
+		}
+		claimed, err = collectJobs(rows)
+		return err
+	}))
+	return claimed, err
+}
+
+// claimLocked claims in a transaction that locks the requested types'
+// limits first, so that MaxRunning and the token buckets are exact.
+func (s *Store) claimLocked(ctx context.Context, p store.ClaimParams, types []string, ttl time.Duration) ([]model.Job, error) {
 	var (
 		claimed, prior []model.Job
 		limits         map[string]typeLimit
@@ -181,19 +279,7 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 		claimed, err = claimTypes(ctx, tx, p, types, limits, ttl)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(claimed, func(a, b model.Job) int {
-		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-	if claimed == nil {
-		claimed = []model.Job{}
-	}
-	return claimed, nil
+	return claimed, err
 }
 
 // claimTypes claims, in tx and with the types' limits locked, what each

@@ -3,10 +3,12 @@ package postgres
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestClaimKeyPlan checks, with many jobs kept and many processors
-// running some, that the lookup of a retried claim's jobs reads the
+// running some, that the lookup of a retried claim's jobs (alone, and in
+// the one-statement claim) reads the
 // processor's running jobs through jobs_running_processor, never a scan
 // of jobs: it runs at every claim.
 func TestClaimKeyPlan(t *testing.T) {
@@ -24,8 +26,13 @@ func TestClaimKeyPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	plan := explain(t, s, claimedWithKeySQL, "p10", "k10")
-	if strings.Contains(plan, "Seq Scan") || !strings.Contains(plan, "jobs_running_processor") {
-		t.Errorf("claim key lookup: want jobs_running_processor, no table scan:\n%s", plan)
+	for name, plan := range map[string]string{
+		"lookup": explain(t, s, claimedWithKeySQL, "p10", "k10"),
+		"claim unlimited": explain(t, s, claimUnlimitedSQL,
+			[]string{"t4"}, []int32{10}, time.Now(), `{}`, "p10", time.Now(), "k10"),
+	} {
+		if strings.Contains(plan, "Seq Scan") || !strings.Contains(plan, "jobs_running_processor") {
+			t.Errorf("%s: want jobs_running_processor, no table scan:\n%s", name, plan)
+		}
 	}
 }

@@ -66,14 +66,14 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 	err = s.write(ctx, "claim", func(tx *sql.Tx) error {
 		out = out[:0]
 		if p.Key != "" {
-			prior, err := s.claimedWithKey(ctx, tx, p.Processor, p.Key)
+			prior, err := claimedWithKey(ctx, tx, p.Processor, p.Key)
 			if err != nil || len(prior) > 0 {
 				out = append(out, prior...)
 				return err // a retried claim: its first answer again
 			}
 		}
 		for _, typ := range types {
-			jobs, err := s.claimType(ctx, tx, typ, p.Slots[typ], labels, p)
+			jobs, err := claimType(ctx, tx, typ, p.Slots[typ], labels, p)
 			if err != nil {
 				return err
 			}
@@ -92,11 +92,11 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 }
 
 // claimType claims up to n jobs of one type, cut down by the type's limits.
-func (s *Store) claimType(ctx context.Context, tx *sql.Tx, typ string, n int, labels string, p store.ClaimParams) ([]model.Job, error) {
+func claimType(ctx context.Context, tx *sql.Tx, typ string, n int, labels string, p store.ClaimParams) ([]model.Job, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	lim, err := s.loadLimit(ctx, tx, typ)
+	lim, err := loadLimit(ctx, tx, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (s *Store) claimType(ctx context.Context, tx *sql.Tx, typ string, n int, la
 	if n <= 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, tx, claimSQL, p.Processor, p.Key, ms(p.Now.Add(p.LeaseTTL)), ms(p.Now), ms(p.Now),
+	rows, err := tx.QueryContext(ctx, claimSQL, p.Processor, p.Key, ms(p.Now.Add(p.LeaseTTL)), ms(p.Now), ms(p.Now),
 		typ, ms(p.Now), labels, n)
 	if err != nil {
 		return nil, err
@@ -137,8 +137,8 @@ func (s *Store) claimType(ctx context.Context, tx *sql.Tx, typ string, n int, la
 }
 
 // claimedWithKey returns the running jobs of processor claimed with key.
-func (s *Store) claimedWithKey(ctx context.Context, tx *sql.Tx, processor, key string) ([]model.Job, error) {
-	rows, err := s.query(ctx, tx, claimedWithKeySQL, processor, key)
+func claimedWithKey(ctx context.Context, tx *sql.Tx, processor, key string) ([]model.Job, error) {
+	rows, err := tx.QueryContext(ctx, claimedWithKeySQL, processor, key)
 	if err != nil {
 		return nil, err
 	}
@@ -154,13 +154,10 @@ type limit struct {
 	lastAt     sql.NullInt64 // NULL: bucket full
 }
 
-// loadLimitSQL reads the limits of a type.
-const loadLimitSQL = `SELECT max_running, rate, burst, tokens, tokens_at FROM types WHERE name = ?`
-
 // loadLimit reads the limits of a type; an unknown type has none.
-func (s *Store) loadLimit(ctx context.Context, tx *sql.Tx, typ string) (limit, error) {
+func loadLimit(ctx context.Context, tx *sql.Tx, typ string) (limit, error) {
 	var l limit
-	err := s.queryRow(ctx, tx, loadLimitSQL, typ).
+	err := tx.QueryRowContext(ctx, `SELECT max_running, rate, burst, tokens, tokens_at FROM types WHERE name = ?`, typ).
 		Scan(&l.maxRunning, &l.rate, &l.burst, &l.tokens, &l.lastAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return limit{}, nil

@@ -17,7 +17,7 @@ func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Ti
 	var j model.Job
 	err := s.write(ctx, "complete", func(tx *sql.Tx) error {
 		var refused, err error
-		j, refused, err = s.newCompleter(ctx, tx, now, false).complete(c)
+		j, refused, err = newCompleter(ctx, tx, now, false).complete(c)
 		if err != nil {
 			return err
 		}
@@ -42,7 +42,7 @@ func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now 
 	}
 	err := s.write(ctx, "complete many", func(tx *sql.Tx) error {
 		out = out[:0]
-		cm := s.newCompleter(ctx, tx, now, len(cs) > 1)
+		cm := newCompleter(ctx, tx, now, len(cs) > 1)
 		for i, c := range cs {
 			j, refused, err := cm.complete(c)
 			if err != nil {
@@ -68,14 +68,12 @@ const completeSQL = `
 	WHERE id = ?
 	RETURNING ` + jobCols
 
-// completer applies completions inside one write transaction. Its
-// statements are among those the store prepared at Open (stmts.go); with
-// prepare set (a batch) any other is prepared on first use and reused by
-// every completion of the batch, and the transaction closes it when it
-// ends; without it (a single completion, which would run each once) it is
-// run directly.
+// completer applies completions inside one write transaction. With
+// prepare set (a batch), its statements are prepared on first use and
+// reused by every completion of the batch, and the transaction closes them
+// when it ends; without it (a single completion, which would run each once)
+// they are run directly.
 type completer struct {
-	s       *Store
 	ctx     context.Context
 	tx      *sql.Tx
 	now     time.Time
@@ -85,13 +83,13 @@ type completer struct {
 }
 
 // newCompleter returns a completer for completions reported at now.
-func (s *Store) newCompleter(ctx context.Context, tx *sql.Tx, now time.Time, prepare bool) *completer {
-	return &completer{s: s, ctx: ctx, tx: tx, now: now, prepare: prepare}
+func newCompleter(ctx context.Context, tx *sql.Tx, now time.Time, prepare bool) *completer {
+	return &completer{ctx: ctx, tx: tx, now: now, prepare: prepare}
 }
 
 // queryRow runs query, through the statement kept in *p when preparing.
 func (cm *completer) queryRow(p **sql.Stmt, query string, args ...any) (*sql.Row, error) {
-	if !cm.prepare && cm.s.prep[query] == nil {
+	if !cm.prepare {
 		return cm.tx.QueryRowContext(cm.ctx, query, args...), nil
 	}
 	st, err := cm.stmt(p, query)
@@ -103,7 +101,7 @@ func (cm *completer) queryRow(p **sql.Stmt, query string, args ...any) (*sql.Row
 
 // exec runs query, through the statement kept in *p when preparing.
 func (cm *completer) exec(p **sql.Stmt, query string, args ...any) error {
-	if !cm.prepare && cm.s.prep[query] == nil {
+	if !cm.prepare {
 		_, err := cm.tx.ExecContext(cm.ctx, query, args...)
 		return err
 	}
@@ -119,9 +117,9 @@ func (cm *completer) exec(p **sql.Stmt, query string, args ...any) error {
 // needed.
 func (cm *completer) stmt(p **sql.Stmt, query string) (*sql.Stmt, error) {
 	if *p == nil {
-		st, err := cm.s.stmt(cm.ctx, cm.tx, query)
+		st, err := cm.tx.PrepareContext(cm.ctx, query)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("prepare: %w", err)
 		}
 		*p = st
 	}

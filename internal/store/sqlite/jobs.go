@@ -26,12 +26,8 @@ func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.T
 		return out, nil
 	}
 	err := s.write(ctx, "insert jobs", func(tx *sql.Tx) error {
-		ins, err := s.stmt(ctx, tx, insertJobSQL)
-		if err != nil {
-			return err
-		}
 		for i, spec := range specs {
-			in, err := insertJobWith(ctx, tx, ins, spec.WithDefaults(), now)
+			in, err := insertJob(ctx, tx, spec.WithDefaults(), now)
 			if err != nil {
 				return fmt.Errorf("job %d: %w", i, err)
 			}
@@ -45,21 +41,8 @@ func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.T
 	return out, nil
 }
 
-// insertJobSQL creates a job.
-const insertJobSQL = `
-	INSERT INTO jobs (type, params, priority, state, max_attempts, backoff, backoff_max, timeout,
-		selector, instance_id, step, job_key, run_after, created_at, updated_at)
-	VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	RETURNING ` + jobCols
-
 // insertJob creates one job or finds the one holding its key.
 func insertJob(ctx context.Context, tx *sql.Tx, spec model.JobSpec, now time.Time) (store.Inserted, error) {
-	return insertJobWith(ctx, tx, nil, spec, now)
-}
-
-// insertJobWith is insertJob running insertJobSQL through ins, a statement
-// of tx (nil: parsed for this job).
-func insertJobWith(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, spec model.JobSpec, now time.Time) (store.Inserted, error) {
 	var key any // NULL: no key, never a duplicate
 	if spec.Key != "" {
 		key = spec.Key
@@ -79,16 +62,14 @@ func insertJobWith(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, spec model.Jo
 	if runAfter.IsZero() {
 		runAfter = now
 	}
-	args := []any{spec.Type, string(spec.Params), spec.Priority, spec.MaxAttempts, int64(spec.Backoff),
+	j, err := scanJob(tx.QueryRowContext(ctx, `
+		INSERT INTO jobs (type, params, priority, state, max_attempts, backoff, backoff_max, timeout,
+			selector, instance_id, step, job_key, run_after, created_at, updated_at)
+		VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING `+jobCols,
+		spec.Type, string(spec.Params), spec.Priority, spec.MaxAttempts, int64(spec.Backoff),
 		int64(spec.BackoffMax), int64(spec.Timeout), selector, spec.InstanceID, spec.Step, key,
-		ms(runAfter), ms(now), ms(now)}
-	var row *sql.Row
-	if ins != nil {
-		row = ins.QueryRowContext(ctx, args...)
-	} else {
-		row = tx.QueryRowContext(ctx, insertJobSQL, args...)
-	}
-	j, err := scanJob(row)
+		ms(runAfter), ms(now), ms(now)))
 	if err != nil {
 		return store.Inserted{}, err
 	}

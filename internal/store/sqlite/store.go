@@ -42,8 +42,6 @@ type Store struct {
 	log  *slog.Logger
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // read-only pool
-	// prep holds the hot write statements, prepared once on w (stmts.go).
-	prep map[string]*sql.Stmt
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -89,10 +87,6 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
-	if err := s.prepareHot(ctx); err != nil {
-		_ = s.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -131,7 +125,7 @@ func dsn(path string, writer bool) string {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		s.closeErr = errors.Join(s.closeHot(), s.r.Close(), s.w.Close())
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
 		}

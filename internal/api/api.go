@@ -132,7 +132,7 @@ func (a *API) routes() {
 	a.handle("POST /v1/jobs/{id}/release", a.idempotent(withIDBody(a, func(ctx context.Context, id int64, req model.ReleaseRequest) (model.Job, error) {
 		return a.jobs.Release(ctx, id, req.Epoch)
 	})))
-	a.handle("POST /v1/claims", a.idempotent(a.claim))
+	a.handle("POST /v1/claims", a.claim) // idempotent by the store (see claim)
 	a.handle("POST /v1/heartbeats", a.heartbeat)
 	a.handle("PUT /v1/processors/{id}", a.putProcessor)
 	a.handle("GET /v1/processors", a.listProcessors)

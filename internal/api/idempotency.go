@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -16,8 +17,9 @@ import (
 // Most mutations are idempotent by their own rules (a job's Key, a
 // completion's epoch, cancel and priority by nature). idempotent covers the
 // rest: the first answer to an Idempotency-Key is stored and replayed to any
-// repeat, so a claim whose answer was lost returns the same jobs instead of
-// leaving them leased to nobody.
+// repeat, so a release or a workflow claim whose answer was lost returns
+// the same answer. Job claims keep their key on the claimed jobs instead
+// (see claim): no record to read and write around every claim.
 
 // recorder holds an answer back until it is stored, so a server that dies
 // between storing and answering leaves a replayable answer, not a claim
@@ -41,15 +43,32 @@ func (r *recorder) send(w http.ResponseWriter) {
 	_, _ = w.Write(r.body.Bytes())
 }
 
+// maxIdempotencyKey is the longest Idempotency-Key accepted.
+const maxIdempotencyKey = 200
+
+// idempotencyKey returns the request's Idempotency-Key ("" for none), or
+// the problem of one too long.
+func idempotencyKey(r *http.Request) (string, *model.Problem) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		return "", &model.Problem{Title: "invalid input", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("Idempotency-Key: at most %d characters", maxIdempotencyKey), Field: "Idempotency-Key"}
+	}
+	return key, nil
+}
+
+// idempotent stores the first answer to each Idempotency-Key and replays
+// it to every repeat of the same request (422 for another request under
+// the key). Calls without a key go straight to h.
 func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" {
-			h(w, r)
+		key, p := idempotencyKey(r)
+		if p != nil {
+			writeProblem(w, *p)
 			return
 		}
-		if len(key) > 200 {
-			writeProblem(w, model.Problem{Title: "invalid input", Status: http.StatusBadRequest, Detail: "Idempotency-Key: at most 200 characters", Field: "Idempotency-Key"})
+		if key == "" {
+			h(w, r)
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))

@@ -7,13 +7,27 @@ import (
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
+// claim serves POST /v1/claims. It is idempotent without the idempotency
+// records of the other mutations (no read before, no write after each
+// claim): the store keeps the Idempotency-Key on the claimed jobs, and a
+// claim repeating it returns the jobs the first one handed out that the
+// processor still runs, instead of claiming more.
+//
+// One difference with the records: a claim repeating a key with a
+// different body is not refused with 422 any more; it gets the jobs of the
+// first claim, like an exact repeat.
 func (a *API) claim(w http.ResponseWriter, r *http.Request) {
+	key, p := idempotencyKey(r)
+	if p != nil {
+		writeProblem(w, *p)
+		return
+	}
 	var req model.ClaimRequest
 	if p := decode(w, r, MaxBody, &req); p != nil {
 		writeProblem(w, *p)
 		return
 	}
-	jobs, err := a.jobs.Claim(r.Context(), req)
+	jobs, err := a.jobs.Claim(r.Context(), req, key)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

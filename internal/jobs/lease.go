@@ -13,9 +13,12 @@ import (
 
 // Claim hands jobs to a processor. When none is claimable it waits up to
 // req.Wait for work to arrive (long-poll) and returns as soon as some is
-// claimed; an empty answer after the wait is normal.
-func (s *Service) Claim(ctx context.Context, req model.ClaimRequest) ([]model.Job, error) {
-	p, wait, err := s.claimParams(req)
+// claimed; an empty answer after the wait is normal. key is the call's
+// Idempotency-Key ("" for none): a claim repeating the key of one whose
+// jobs the processor still runs gets those jobs back and claims nothing,
+// so a claim whose answer was lost can be sent again safely.
+func (s *Service) Claim(ctx context.Context, req model.ClaimRequest, key string) ([]model.Job, error) {
+	p, wait, err := s.claimParams(req, key)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +46,9 @@ func (s *Service) Claim(ctx context.Context, req model.ClaimRequest) ([]model.Jo
 	return jobs, nil
 }
 
-func (s *Service) claimParams(req model.ClaimRequest) (store.ClaimParams, time.Duration, error) {
+// claimParams checks a claim request and turns it into the store's
+// parameters (the time is set per try) and the long poll's wait.
+func (s *Service) claimParams(req model.ClaimRequest, key string) (store.ClaimParams, time.Duration, error) {
 	var p store.ClaimParams
 	if req.Processor == "" {
 		return p, 0, model.Invalid("processor", "required")
@@ -72,7 +77,8 @@ func (s *Service) claimParams(req model.ClaimRequest) (store.ClaimParams, time.D
 	if wait > MaxWait {
 		wait = MaxWait
 	}
-	return store.ClaimParams{Processor: req.Processor, Slots: req.Slots, Labels: req.Labels, LeaseTTL: ttl}, wait, nil
+	p = store.ClaimParams{Processor: req.Processor, Slots: req.Slots, Labels: req.Labels, LeaseTTL: ttl, Key: key}
+	return p, wait, nil
 }
 
 func leaseTTL(d model.Duration, field string) (time.Duration, error) {

@@ -12,8 +12,13 @@ import (
 // maxBatch caps the outcomes sent in one call.
 const maxBatch = 200
 
-// batchSenders is how many batches may be in flight at once.
-const batchSenders = 2
+// batchSenders is how many batches may be in flight at once. One: the
+// outcomes that finish while a batch is in flight all go in the next one
+// (group commit), which on the noop bench made batches half as big again
+// (6.5 to 10 jobs) as with two senders, for the same throughput. An idle
+// processor still sends an outcome at once: the sender waits for nothing
+// but the previous batch.
+const batchSenders = 1
 
 // completer delivers outcomes by group commit: outcomes that finish while
 // a batch is in flight wait and go together in the next one, so a busy

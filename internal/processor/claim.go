@@ -17,6 +17,13 @@ const (
 	claimBackoffMax = 30 * time.Second
 )
 
+// claimLinger bounds how long a busy claim loop waits for more of its
+// slots to come free before it claims (see linger). Claims of a few jobs
+// each cost the server a transaction per few jobs; a short wait lets the
+// outcomes in flight free their slots so one claim takes many. Jobs held
+// long are not kept waiting for it: the wait ends after this much.
+const claimLinger = 2 * time.Millisecond
+
 // claimLoop claims jobs of one type while it has free slots, until ctx
 // ends. Each served type has its own loop and its own long poll, so a type
 // whose slots are full never delays claims of another type whose slots just
@@ -33,6 +40,7 @@ func (p *Processor) claimLoop(ctx context.Context, typ string) {
 				continue
 			}
 		}
+		free = p.linger(ctx, typ, free)
 		asked := time.Now()
 		jobs, err := p.c.Claim(ctx, model.ClaimRequest{
 			Processor: p.cfg.ID,
@@ -71,6 +79,32 @@ func (p *Processor) claimLoop(ctx context.Context, typ string) {
 			}
 		}
 	}
+}
+
+// linger returns the free slots of typ to claim now, free being those
+// free at the call. A claim for fewer than half the type's quota while the
+// other slots are busy (handlers running, outcomes on their way) waits
+// until half the quota is free, or claimLinger passes, or ctx ends. An
+// idle processor, or one with half its slots free, claims at once, so
+// dispatch latency on a quiet system is untouched; a processor with few
+// slots (quota 1) never waits.
+func (p *Processor) linger(ctx context.Context, typ string, free int) int {
+	want := p.cfg.Quota[typ] / 2
+	if free >= want {
+		return free
+	}
+	timeout := p.lingerAfter(claimLinger)
+	for free < want {
+		select {
+		case <-ctx.Done():
+			return free
+		case <-timeout:
+			return p.free(typ)
+		case <-p.freed[typ]:
+			free = p.free(typ)
+		}
+	}
+	return free
 }
 
 // free is the number of jobs of typ the processor may still start.

@@ -44,9 +44,10 @@ type fakeJob struct {
 
 // event is something the processor did to the server.
 type event struct {
-	kind     string // complete, release, progress, presence
+	kind     string // claim, complete, release, progress, presence
 	id       int64
-	key      string // Idempotency-Key
+	slots    map[string]int // a claim's
+	key      string         // Idempotency-Key
 	comp     model.Completion
 	progress int
 	message  string
@@ -194,6 +195,7 @@ func (fs *fakeServer) claim(w http.ResponseWriter, r *http.Request) {
 	}
 	fs.mu.Lock()
 	fs.claims++
+	fs.record(event{kind: "claim", slots: req.Slots})
 	fs.mu.Unlock()
 	deadline := time.NewTimer(req.Wait.D())
 	defer deadline.Stop()

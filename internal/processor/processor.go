@@ -95,6 +95,9 @@ type Processor struct {
 	freed        map[string]chan struct{} // per type: a slot came free
 	progressWake chan struct{}
 	presenceWake chan struct{}
+	// lingerAfter is time.After for claim loops' lingering; tests replace
+	// it to end a linger when they choose.
+	lingerAfter func(time.Duration) <-chan time.Time
 
 	// ioCtx carries leases, progress and reports; it outlives Run's ctx
 	// through the drain. workCtx is the parent of handler contexts. Both
@@ -198,6 +201,7 @@ func New(cfg Config) (*Processor, error) {
 		freed:        make(map[string]chan struct{}, len(cfg.Quota)),
 		progressWake: make(chan struct{}, 1),
 		presenceWake: make(chan struct{}, 1),
+		lingerAfter:  time.After,
 		jobs:         make(map[int64]*heldJob),
 		running:      make(map[string]int, len(cfg.Quota)),
 	}

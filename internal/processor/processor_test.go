@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -515,4 +517,120 @@ func TestNewerClaimSupersedesOldRun(t *testing.T) {
 	if n := len(fs.eventsOf("complete")); n != 1 {
 		t.Errorf("%d completions", n)
 	}
+}
+
+// lingerControl stands in for the claim loops' linger timer: started
+// receives a value each time a claim loop begins to linger, and the
+// linger ends when the test sends on expire.
+type lingerControl struct {
+	started chan time.Duration
+	expire  chan time.Time
+}
+
+// controlLinger makes p's claim loops linger under the test's control.
+func controlLinger(p *Processor) *lingerControl {
+	lc := &lingerControl{started: make(chan time.Duration, 10), expire: make(chan time.Time)}
+	p.lingerAfter = func(d time.Duration) <-chan time.Time {
+		select {
+		case lc.started <- d:
+		default: // lingers the test no longer watches
+		}
+		return lc.expire
+	}
+	return lc
+}
+
+// claimsAsked returns the slots of type typ each claim asked for, in order.
+func claimsAsked(fs *fakeServer, typ string) []int {
+	var out []int
+	for _, e := range fs.eventsOf("claim") {
+		out = append(out, e.slots[typ])
+	}
+	return out
+}
+
+// finishOne lets one blocked handler return and waits for its outcome,
+// the n-th completion, to reach the server.
+func finishOne(t *testing.T, fs *fakeServer, b *blocker, n int) {
+	t.Helper()
+	b.release <- struct{}{}
+	fs.waitFor(t, fmt.Sprintf("completion %d", n), count("complete", 0, n))
+}
+
+// TestClaimLinger: a busy processor with fewer than half its slots free
+// waits for more before it claims, until half are free or the linger
+// times out; an idle one claims its whole quota at once, never lingering.
+func TestClaimLinger(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// expire: end the linger by its timer after the first job
+		// finished, rather than by finishing a second one.
+		expire bool
+		want   []int // slots asked per claim
+	}{
+		{name: "UntilHalfFree", want: []int{4, 2}},
+		{name: "UntilTimeout", expire: true, want: []int{4, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFakeServer(t)
+			for range 8 {
+				fs.add("work", 0)
+			}
+			b := newBlocker()
+			p := setup(t, fs, Config{Quota: map[string]int{"work": 4}, Handlers: map[string]handlers.Handler{"work": b}})
+			lc := controlLinger(p)
+			start(t, p)
+			for range 4 {
+				recv(t, b.started, "a job of the first claim")
+			}
+			if got := claimsAsked(fs, "work"); !slices.Equal(got, []int{4}) {
+				t.Fatalf("idle processor asked %v, want [4] at once", got)
+			}
+			finishOne(t, fs, b, 1)
+			if d := recv(t, lc.started, "the linger"); d != claimLinger {
+				t.Errorf("linger of %v, want %v", d, claimLinger)
+			}
+			// Lingering: no claim is sent before the linger ends.
+			if got := claimsAsked(fs, "work"); len(got) != 1 {
+				t.Fatalf("claims %v while lingering, want only the first", got)
+			}
+			if tc.expire {
+				lc.expire <- time.Now()
+			} else {
+				finishOne(t, fs, b, 2)
+			}
+			fs.waitFor(t, "the second claim", count("claim", 0, 2))
+			if got := claimsAsked(fs, "work"); !slices.Equal(got, tc.want) {
+				t.Errorf("claims asked %v, want %v", got, tc.want)
+			}
+			close(b.release) // let every handler finish
+		})
+	}
+}
+
+// TestClaimNoLingerWhenHalfFree: with half the quota free a claim goes at
+// once, even while other jobs run.
+func TestClaimNoLingerWhenHalfFree(t *testing.T) {
+	fs := newFakeServer(t)
+	for range 4 {
+		fs.add("work", 0)
+	}
+	b := newBlocker()
+	p := setup(t, fs, Config{Quota: map[string]int{"work": 8}, Handlers: map[string]handlers.Handler{"work": b}})
+	lc := controlLinger(p)
+	start(t, p)
+	for range 4 {
+		recv(t, b.started, "a job")
+	}
+	// 4 of 8 slots busy: the next claim (a long poll) goes at once.
+	fs.waitFor(t, "the second claim", count("claim", 0, 2))
+	if got := claimsAsked(fs, "work"); !slices.Equal(got, []int{8, 4}) {
+		t.Errorf("claims asked %v, want [8 4]", got)
+	}
+	select {
+	case d := <-lc.started:
+		t.Errorf("lingered %v with half the quota free", d)
+	default:
+	}
+	close(b.release)
 }

@@ -186,6 +186,55 @@ func TestIdempotentSubmit(t *testing.T) {
 	})
 }
 
+// TestIdempotentClaim: a retried claim with the same Idempotency-Key (its
+// answer lost) gets the same jobs and claims no more, on both engines; a
+// new key claims the rest; a key over 200 characters is refused.
+func TestIdempotentClaim(t *testing.T) {
+	engines(t, func(t *testing.T, url string) {
+		for range 5 {
+			if r, b := do(t, "POST", url+"/v1/jobs", "application/json", []byte(`{"type":"noop"}`), nil); r.StatusCode != 201 {
+				t.Fatalf("submit: %d %s", r.StatusCode, b)
+			}
+		}
+		claim := func(key string, slots int) []model.Job {
+			t.Helper()
+			body := fmt.Appendf(nil, `{"processor":"p1","slots":{"noop":%d}}`, slots)
+			r, b := do(t, "POST", url+"/v1/claims", "application/json", body, map[string]string{"Idempotency-Key": key})
+			if r.StatusCode != 200 {
+				t.Fatalf("claim with key %q: %d %s", key, r.StatusCode, b)
+			}
+			var l model.JobList
+			if err := json.Unmarshal(b, &l); err != nil {
+				t.Fatal(err)
+			}
+			return l.Jobs
+		}
+		first := claim("claim-1", 2)
+		// The retry may differ in body (more slots): it still gets the
+		// first answer.
+		for _, slots := range []int{2, 4} {
+			again := claim("claim-1", slots)
+			if len(first) != 2 || len(again) != 2 {
+				t.Fatalf("claimed %d then %d jobs, want 2 and 2", len(first), len(again))
+			}
+			for i := range first {
+				if again[i].ID != first[i].ID || again[i].Epoch != first[i].Epoch {
+					t.Fatalf("retry got job %d epoch %d, want %d epoch %d",
+						again[i].ID, again[i].Epoch, first[i].ID, first[i].Epoch)
+				}
+			}
+		}
+		if rest := claim("claim-2", 10); len(rest) != 3 {
+			t.Fatalf("a new key claimed %d jobs, want the 3 left", len(rest))
+		}
+		r, b := do(t, "POST", url+"/v1/claims", "application/json", []byte(`{"processor":"p1","slots":{"noop":1}}`),
+			map[string]string{"Idempotency-Key": strings.Repeat("k", 201)})
+		if r.StatusCode != 400 || !bytes.Contains(b, []byte("Idempotency-Key")) {
+			t.Fatalf("201-character key: %d %s, want 400 naming Idempotency-Key", r.StatusCode, b)
+		}
+	})
+}
+
 // TestHealth: /healthz lives, /readyz reports the database.
 func TestHealth(t *testing.T) {
 	url := startServer(t, "sqlite:"+filepath.Join(t.TempDir(), "dpe.db"))

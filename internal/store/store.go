@@ -71,6 +71,11 @@ type ClaimParams struct {
 	Labels    map[string]string // a job's selector must be a subset
 	LeaseTTL  time.Duration
 	Now       time.Time
+	// Key is the claim's Idempotency-Key ("" for none). A claim repeating
+	// a key the processor's running jobs were claimed with returns those
+	// jobs instead of claiming more: the answer to a retried claim whose
+	// first answer was lost.
+	Key string
 }
 
 // RescueResult counts what JobRescue did with expired leases.
@@ -107,7 +112,9 @@ type JobStore interface {
 	// Slots[type] per type, and never past the type's cluster-wide
 	// MaxRunning or rate limit. Each claimed job becomes running with
 	// Attempt+1, Epoch+1 and a lease until Now+LeaseTTL. No job is handed
-	// to two concurrent claims.
+	// to two concurrent claims. A non-empty Key is stored on the claimed
+	// jobs; a later claim with the same Key and Processor returns the jobs
+	// still running under it (same ids and epochs) and claims nothing.
 	JobClaim(ctx context.Context, p ClaimParams) ([]model.Job, error)
 	// JobHeartbeat renews the leases of held jobs whose epoch matches,
 	// storing progress when given, and says per job whether to go on, stop

@@ -73,6 +73,7 @@ UPDATE jobs j SET
 	epoch       = j.epoch + 1,
 	processor   = $6,
 	lease_until = $7,
+	claim_key   = $8,
 	started_at  = $4,
 	progress    = 0,
 	message     = '',
@@ -81,6 +82,63 @@ WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING `
 
 var claimSQLFull = claimSQL + jobColsOf("j")
+
+// claimedWithKeySQL finds the jobs an earlier claim with the same key
+// handed to this processor and that it still runs: the answer to a retried
+// claim. The partial index jobs_running_processor (processor) WHERE state =
+// 'running' narrows it to the processor's running jobs, a quota's worth.
+var claimedWithKeySQL = `SELECT ` + jobCols + `
+FROM jobs WHERE state = 'running' AND processor = $1 AND claim_key = $2`
+
+// claimUnlimitedSQL is a whole claim in one statement outside any
+// explicit transaction (one round trip, one commit instead of three round
+// trips), for the common claim: no requested type has a cluster-wide
+// limit, so nothing needs locking first (see lockLimitsSQL).
+//   - limited finds a requested type with a limit; then nothing is claimed
+//     and the statement returns no row: the caller claims through the
+//     transaction, which locks the limits. Under read committed a limit
+//     set while this statement runs may not bind it, as it would not bind
+//     a transaction that locked the limits just before.
+//   - prior is the retried claim's answer (claimedWithKeySQL): when the
+//     key finds running jobs, they are returned and nothing is claimed.
+//   - picked and the update are claimSQL's, without MaxRunning.
+var claimUnlimitedSQL = `
+WITH limited AS (
+	SELECT 1 FROM job_types
+	WHERE name = ANY($1::text[]) AND (max_running > 0 OR rate > 0)
+	LIMIT 1
+), prior AS (
+	SELECT ` + jobCols + ` FROM jobs
+	WHERE $7 <> '' AND state = 'running' AND processor = $5 AND claim_key = $7
+), picked AS (
+	SELECT c.id
+	FROM unnest($1::text[], $2::int4[]) AS w(type, n) CROSS JOIN LATERAL (
+		SELECT q.id FROM jobs q
+		WHERE q.state = 'queued' AND q.type = w.type
+			AND q.run_after <= $3 AND q.selector <@ $4::jsonb
+		ORDER BY q.priority DESC, q.id
+		LIMIT w.n
+		FOR UPDATE SKIP LOCKED
+	) c
+	WHERE NOT EXISTS (SELECT 1 FROM limited) AND NOT EXISTS (SELECT 1 FROM prior)
+), upd AS (
+	UPDATE jobs j SET
+		state       = 'running',
+		attempt     = j.attempt + 1,
+		epoch       = j.epoch + 1,
+		processor   = $5,
+		lease_until = $6,
+		claim_key   = $7,
+		started_at  = $3,
+		progress    = 0,
+		message     = '',
+		updated_at  = $3
+	WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+	RETURNING ` + jobColsOf("j") + `
+)
+SELECT * FROM upd
+UNION ALL
+SELECT * FROM prior`
 
 // saveTokensSQL stores the token buckets after a claim took tokens.
 const saveTokensSQL = `
@@ -125,7 +183,13 @@ func (l typeLimit) available(now time.Time) (float64, time.Time) {
 // selector the labels satisfy, priority first then FIFO, at most Slots[type]
 // per type and never past a type's cluster-wide MaxRunning or rate. The
 // jobs come back in claim order (priority, then id). A zero LeaseTTL means
-// 30 s.
+// 30 s. A claim repeating the Key of an earlier one returns the jobs that
+// one handed out and the processor still runs, and claims nothing.
+//
+// A claim of types without limits that finds jobs is one statement
+// (claimUnlimitedSQL). The others, and a claim that found nothing, take
+// three round trips: BEGIN travels with the limits' lock and the key's
+// lookup (txBatch), then the claim, then COMMIT.
 func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job, error) {
 	var types []string
 	for t, n := range p.Slots {
@@ -142,48 +206,15 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 		ttl = defaultLeaseTTL
 	}
 
-	var claimed []model.Job
-	err := s.tx(ctx, "claim", func(tx pgx.Tx) error {
-		limits, err := lockLimits(ctx, tx, types)
-		if err != nil {
-			return err
-		}
-		ns := make([]int32, 0, len(types))
-		maxes := make([]int32, 0, len(types))
-		want := make([]string, 0, len(types))
-		avail := make(map[string]float64)
-		availAt := make(map[string]time.Time)
-		for _, t := range types {
-			n := int32(min(p.Slots[t], math.MaxInt32))
-			l, limited := limits[t]
-			if limited && l.rate > 0 {
-				a, at := l.available(p.Now)
-				avail[t], availAt[t] = a, at
-				// The epsilon keeps 2.9999999 from float drift a 3.
-				n = min(n, int32(math.Floor(a+1e-9)))
-			}
-			if n <= 0 {
-				continue
-			}
-			want = append(want, t)
-			ns = append(ns, n)
-			maxes = append(maxes, l.maxRunning) // 0 when unlimited
-		}
-		if len(want) == 0 {
-			return nil
-		}
-		rows, err := tx.Query(ctx, claimSQLFull, want, ns, maxes, p.Now,
-			labelsJSON(p.Labels), p.Processor, p.Now.Add(ttl))
-		if err != nil {
-			return err
-		}
-		if claimed, err = collectJobs(rows); err != nil {
-			return err
-		}
-		return saveTokens(ctx, tx, claimed, avail, availAt)
-	})
+	claimed, err := s.claimUnlimited(ctx, p, types, ttl)
 	if err != nil {
 		return nil, err
+	}
+	if len(claimed) == 0 {
+		claimed, err = s.claimLocked(ctx, p, types, ttl)
+		if err != nil {
+			return nil, err
+		}
 	}
 	slices.SortFunc(claimed, func(a, b model.Job) int {
 		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
@@ -197,13 +228,103 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 	return claimed, nil
 }
 
-// lockLimits locks and returns the limits of the types that have one.
-func lockLimits(ctx context.Context, tx pgx.Tx, types []string) (map[string]typeLimit, error) {
-	rows, err := tx.Query(ctx, lockLimitsSQL, types)
+// claimUnlimited runs claimUnlimitedSQL: the jobs claimed, or the running
+// jobs of an earlier claim with p.Key; none when nothing was claimable or
+// a requested type has a limit.
+func (s *Store) claimUnlimited(ctx context.Context, p store.ClaimParams, types []string, ttl time.Duration) ([]model.Job, error) {
+	ns := make([]int32, len(types))
+	for i, t := range types {
+		ns[i] = int32(min(p.Slots[t], math.MaxInt32))
+	}
+	var claimed []model.Job
+	err := s.wrap("claim", s.retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, claimUnlimitedSQL, types, ns, p.Now,
+			labelsJSON(p.Labels), p.Processor, p.Now.Add(ttl), p.Key)
+		if err != nil {
+			return err
+		}
+		claimed, err = collectJobs(rows)
+		return err
+	}))
+	return claimed, err
+}
+
+// claimLocked claims in a transaction that locks the requested types'
+// limits first, so that MaxRunning and the token buckets are exact.
+func (s *Store) claimLocked(ctx context.Context, p store.ClaimParams, types []string, ttl time.Duration) ([]model.Job, error) {
+	var (
+		claimed, prior []model.Job
+		limits         map[string]typeLimit
+	)
+	err := s.txBatch(ctx, "claim", func(b *pgx.Batch) {
+		b.Queue(lockLimitsSQL, types).Query(func(rows pgx.Rows) error {
+			var err error
+			limits, err = readLimits(rows)
+			return err
+		})
+		prior = nil
+		if p.Key != "" {
+			b.Queue(claimedWithKeySQL, p.Processor, p.Key).Query(func(rows pgx.Rows) error {
+				var err error
+				prior, err = collectJobs(rows)
+				return err
+			})
+		}
+	}, func(tx pgx.Tx) error {
+		claimed = prior
+		if len(prior) > 0 {
+			return nil // a retried claim: its first answer again
+		}
+		var err error
+		claimed, err = claimTypes(ctx, tx, p, types, limits, ttl)
+		return err
+	})
+	return claimed, err
+}
+
+// claimTypes claims, in tx and with the types' limits locked, what each
+// type's slots, MaxRunning and token bucket allow, and takes the claimed
+// jobs' tokens.
+func claimTypes(ctx context.Context, tx pgx.Tx, p store.ClaimParams, types []string, limits map[string]typeLimit, ttl time.Duration) ([]model.Job, error) {
+	ns := make([]int32, 0, len(types))
+	maxes := make([]int32, 0, len(types))
+	want := make([]string, 0, len(types))
+	avail := make(map[string]float64)
+	availAt := make(map[string]time.Time)
+	for _, t := range types {
+		n := int32(min(p.Slots[t], math.MaxInt32))
+		l, limited := limits[t]
+		if limited && l.rate > 0 {
+			a, at := l.available(p.Now)
+			avail[t], availAt[t] = a, at
+			// The epsilon keeps 2.9999999 from float drift a 3.
+			n = min(n, int32(math.Floor(a+1e-9)))
+		}
+		if n <= 0 {
+			continue
+		}
+		want = append(want, t)
+		ns = append(ns, n)
+		maxes = append(maxes, l.maxRunning) // 0 when unlimited
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, claimSQLFull, want, ns, maxes, p.Now,
+		labelsJSON(p.Labels), p.Processor, p.Now.Add(ttl), p.Key)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	claimed, err := collectJobs(rows)
+	if err != nil {
+		return nil, err
+	}
+	return claimed, saveTokens(ctx, tx, claimed, avail, availAt)
+}
+
+// readLimits reads the rows of lockLimitsSQL: the limits of the types that
+// have one.
+func readLimits(rows pgx.Rows) (map[string]typeLimit, error) {
 	out := make(map[string]typeLimit)
 	for rows.Next() {
 		var l typeLimit

@@ -34,14 +34,19 @@ func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Ti
 	return res[0].Job, res[0].Err
 }
 
-// JobCompleteMany applies completions in one transaction of three round
-// trips whatever their number (begin with the lock, one update, commit):
-// group commit for processors. Each completion gets the outcome JobComplete
-// would give it alone, in order, so a second report of one job in a batch
-// is judged after the first took effect. Per completion, Err is
-// model.ErrConflict (stale epoch, job not running), model.ErrNotFound or
-// model.ErrInvalid (a result that is not JSON); none of them fails the
-// others. The returned error is the transaction's.
+// JobCompleteMany applies completions as group commit for processors. A
+// batch of successes of distinct jobs (a busy processor's usual batch)
+// is one statement and one round trip (completeSucceeded); the rest —
+// failures, stale epochs, repeats, a job reported twice, and any success
+// that statement did not apply — one transaction of three round trips
+// whatever their number (begin with the lock, one update, commit). Each
+// completion gets the outcome JobComplete would give it alone, in order,
+// so a second report of one job in a batch is judged after the first took
+// effect. Per completion, Err is model.ErrConflict (stale epoch, job not
+// running), model.ErrNotFound or model.ErrInvalid (a result that is not
+// JSON); none of them fails the others. The returned error is the
+// transaction's: when the locking transaction fails after the successes
+// were written, repeating the call finds them as exact repeats.
 func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now time.Time) ([]store.CompleteResult, error) {
 	return s.completeMany(ctx, "complete many", cs, now)
 }
@@ -49,39 +54,40 @@ func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now 
 // completeMany is JobCompleteMany with op naming the method in errors.
 func (s *Store) completeMany(ctx context.Context, op string, cs []model.Completion, now time.Time) ([]store.CompleteResult, error) {
 	prep := make([]completion, len(cs))
-	var ids []int64
 	for i, c := range cs {
 		prep[i] = prepareCompletion(c)
-		if prep[i].err == nil {
-			ids = append(ids, c.ID)
-		}
 	}
-	out := make([]store.CompleteResult, len(cs))
-	if len(ids) > 0 {
-		// The lock goes with BEGIN (txBatch), then one statement writes
-		// every outcome. Retried (txBatch): the batch may deadlock with a
-		// statement that locks the same jobs in another order (a
-		// heartbeat, a rescue); each try judges what it read itself.
-		var (
-			jobs  map[int64]*reportedJob
-			order []int64
-		)
-		err := s.txBatch(ctx, op, func(b *pgx.Batch) {
-			b.Queue(lockReportedSQL, ids).Query(func(rows pgx.Rows) error {
-				var err error
-				jobs, order, err = readReported(rows, len(ids))
-				return err
-			})
-		}, func(tx pgx.Tx) error {
-			var err error
-			out, err = completeBatch(ctx, tx, prep, jobs, order, now)
-			return err
-		})
-		if err != nil {
+	var applied map[int64]model.Job
+	if successesOnly(prep) {
+		var err error
+		if applied, err = s.completeSucceeded(ctx, op, prep, now); err != nil {
 			return nil, err
 		}
 	}
+	// What the one statement did not apply goes through the lock, in
+	// order; rest[k] is the index in prep of the k-th of them.
+	var (
+		left []completion
+		rest []int
+	)
 	for i, c := range prep {
+		if _, ok := applied[c.ID]; c.err == nil && !ok {
+			left = append(left, c)
+			rest = append(rest, i)
+		}
+	}
+	locked, err := s.completeLocked(ctx, op, left, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.CompleteResult, len(cs))
+	for k, i := range rest {
+		out[i] = locked[k]
+	}
+	for i, c := range prep {
+		if j, ok := applied[c.ID]; ok && c.err == nil {
+			out[i].Job = j
+		}
 		if c.err != nil {
 			out[i] = store.CompleteResult{Err: fmt.Errorf("job %d: %w", c.ID, c.err)}
 		}
@@ -90,6 +96,40 @@ func (s *Store) completeMany(ctx context.Context, op string, cs []model.Completi
 		}
 	}
 	return out, nil
+}
+
+// completeLocked applies valid completions in one transaction, in order,
+// judging each against its job read under lock, and returns one result
+// per completion (errors not yet prefixed with the operation).
+func (s *Store) completeLocked(ctx context.Context, op string, prep []completion, now time.Time) ([]store.CompleteResult, error) {
+	if len(prep) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(prep))
+	for i, c := range prep {
+		ids[i] = c.ID
+	}
+	// The lock goes with BEGIN (txBatch), then one statement writes
+	// every outcome. Retried (txBatch): the batch may deadlock with a
+	// statement that locks the same jobs in another order (a
+	// heartbeat, a rescue); each try judges what it read itself.
+	var (
+		jobs  map[int64]*reportedJob
+		order []int64
+		out   []store.CompleteResult
+	)
+	err := s.txBatch(ctx, op, func(b *pgx.Batch) {
+		b.Queue(lockReportedSQL, ids).Query(func(rows pgx.Rows) error {
+			var err error
+			jobs, order, err = readReported(rows, len(ids))
+			return err
+		})
+	}, func(tx pgx.Tx) error {
+		var err error
+		out, err = completeBatch(ctx, tx, prep, jobs, order, now)
+		return err
+	})
+	return out, err
 }
 
 // completeBatch judges the completions in order (completion.apply)

@@ -17,7 +17,7 @@ func BenchmarkJobComplete1000(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		batch int // 0: JobComplete one by one
-	}{{"one-by-one", 0}, {"batch-100", 100}} {
+	}{{"one-by-one", 0}, {"batch-10", 10}, {"batch-100", 100}} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := newTestDB(b).open(b)
 			ctx, now := b.Context(), time.Now()

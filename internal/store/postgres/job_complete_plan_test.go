@@ -7,8 +7,9 @@ import (
 )
 
 // TestCompleteManyPlans checks, with many jobs and instances kept, that a
-// batch of completions (and a heartbeat, which locks jobs the same way)
-// never scans a table: a join over arrays whose size the planner guesses
+// batch of completions (the locking path and the one statement of a batch
+// of successes, and a heartbeat, which locks jobs the same way) never
+// scans a table: a join over arrays whose size the planner guesses
 // could otherwise become a hash join over a full scan (see claimSQL).
 func TestCompleteManyPlans(t *testing.T) {
 	t.Parallel()
@@ -53,6 +54,7 @@ func TestCompleteManyPlans(t *testing.T) {
 				now, now),
 			"apply": explain(t, s, applyCompletionsSQL, o.ids, o.epochs, o.states, o.runAfter,
 				o.results, o.errs, o.progress, o.finishedAt, o.digest, now, wake, ended),
+			"succeeded": explain(t, s, completeSucceededSQL, o.ids, o.epochs, o.results, o.digest, now),
 		} {
 			if strings.Contains(plan, "Seq Scan") {
 				t.Errorf("batch of %d, %s: a table scan:\n%s", n, name, plan)

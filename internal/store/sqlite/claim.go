@@ -29,7 +29,7 @@ import (
 const claimSQL = `
 UPDATE jobs SET
 	state = 'running', attempt = attempt + 1, epoch = epoch + 1, processor = ?,
-	lease_until = ?, started_at = ?, updated_at = ?, progress = 0, message = ''
+	claim_key = ?, lease_until = ?, started_at = ?, updated_at = ?, progress = 0, message = ''
 WHERE id IN (
 	SELECT q.id FROM jobs AS q
 	WHERE q.state = 'queued' AND q.type = ? AND q.run_after <= ?
@@ -42,9 +42,20 @@ WHERE id IN (
 	LIMIT ?)
 RETURNING ` + jobCols
 
+// claimedWithKeySQL finds the jobs an earlier claim with the same key
+// handed to this processor and that it still runs: the answer to a retried
+// claim. It reads the partial index jobs_running_processor (processor)
+// WHERE state = 'running': a quota's worth of rows. Without statistics the
+// planner would take jobs_state and read every running job of the
+// cluster; INDEXED BY pins the plan (and fails loudly should the index go).
+const claimedWithKeySQL = `SELECT ` + jobCols + ` FROM jobs INDEXED BY jobs_running_processor
+WHERE state = 'running' AND processor = ? AND claim_key = ?`
+
 // JobClaim hands out queued jobs per type within the slots and the types'
 // cluster-wide limits, all in one write transaction: the single writer
-// makes it impossible for two claims to see the same queued job.
+// makes it impossible for two claims to see the same queued job. A claim
+// repeating the Key of an earlier one returns the jobs that one handed out
+// and the processor still runs, and claims nothing.
 func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job, error) {
 	types := slices.Sorted(maps.Keys(p.Slots))
 	out := []model.Job{}
@@ -53,6 +64,14 @@ func (s *Store) JobClaim(ctx context.Context, p store.ClaimParams) ([]model.Job,
 		return nil, s.fail("claim", err)
 	}
 	err = s.write(ctx, "claim", func(tx *txn) error {
+		out = out[:0]
+		if p.Key != "" {
+			prior, err := claimedWithKey(ctx, tx, p.Processor, p.Key)
+			if err != nil || len(prior) > 0 {
+				out = append(out, prior...)
+				return err // a retried claim: its first answer again
+			}
+		}
 		for _, typ := range types {
 			jobs, err := claimType(ctx, tx, typ, p.Slots[typ], labels, p)
 			if err != nil {
@@ -96,7 +115,7 @@ func claimType(ctx context.Context, tx *txn, typ string, n int, labels string, p
 	if n <= 0 {
 		return nil, nil
 	}
-	rows, err := tx.QueryContext(ctx, claimSQL, p.Processor, ms(p.Now.Add(p.LeaseTTL)), ms(p.Now), ms(p.Now),
+	rows, err := tx.QueryContext(ctx, claimSQL, p.Processor, p.Key, ms(p.Now.Add(p.LeaseTTL)), ms(p.Now), ms(p.Now),
 		typ, ms(p.Now), labels, n)
 	if err != nil {
 		return nil, err
@@ -115,6 +134,15 @@ func claimType(ctx context.Context, tx *txn, typ string, n int, labels string, p
 		}
 	}
 	return jobs, nil
+}
+
+// claimedWithKey returns the running jobs of processor claimed with key.
+func claimedWithKey(ctx context.Context, tx *txn, processor, key string) ([]model.Job, error) {
+	rows, err := tx.QueryContext(ctx, claimedWithKeySQL, processor, key)
+	if err != nil {
+		return nil, err
+	}
+	return scanJobs(rows)
 }
 
 // limit is a type's row in types, with its token bucket.

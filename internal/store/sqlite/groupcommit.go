@@ -2,9 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"runtime/debug"
 	"errors"
 	"fmt"
+	"runtime/debug"
 )
 
 // maxGroup caps the write transactions committed together.

@@ -8,7 +8,8 @@ import (
 
 // TestQueryPlans guards the indexes that keep the hot paths O(log n): a
 // claim must walk jobs_claim in hand-out order (no sort of the queue), and
-// rescue must find expired leases through jobs_lease.
+// rescue must find expired leases through jobs_lease, and the lookup of a
+// retried claim's jobs must read only the processor's running ones.
 func TestQueryPlans(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), "dpe.db"))
 	for _, tc := range []struct {
@@ -23,6 +24,13 @@ func TestQueryPlans(t *testing.T) {
 			query: claimSQL[strings.Index(claimSQL, "SELECT q.id"):strings.LastIndex(claimSQL, ")")],
 			args:  []any{"t", 0, "{}", 5},
 			want:  "jobs_claim", never: "TEMP B-TREE",
+		},
+		{
+			// Runs at every claim with a key: a retried claim's jobs.
+			name:  "claim key",
+			query: claimedWithKeySQL,
+			args:  []any{"p1", "k"},
+			want:  "jobs_running_processor",
 		},
 		{
 			name:  "rescue",

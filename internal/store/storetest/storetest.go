@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobClaim", testJobClaim},
 		{"JobClaimLimits", testJobClaimLimits},
 		{"JobClaimConcurrent", testJobClaimConcurrent},
+		{"JobClaimKey", testJobClaimKey},
 		{"JobHeartbeat", testJobHeartbeat},
 		{"JobComplete", testJobComplete},
 		{"JobCompleteMany", testJobCompleteMany},

@@ -17,7 +17,7 @@ func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Ti
 	var j model.Job
 	err := s.write(ctx, "complete", func(tx *txn) error {
 		var refused, err error
-		j, refused, err = newCompleter(ctx, tx, now, false).complete(c)
+		j, refused, err = newCompleter(ctx, tx, now).complete(c)
 		if err != nil {
 			return err
 		}
@@ -42,7 +42,7 @@ func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now 
 	}
 	err := s.write(ctx, "complete many", func(tx *txn) error {
 		out = out[:0]
-		cm := newCompleter(ctx, tx, now, len(cs) > 1)
+		cm := newCompleter(ctx, tx, now)
 		for i, c := range cs {
 			j, refused, err := cm.complete(c)
 			if err != nil {
@@ -68,62 +68,27 @@ const completeSQL = `
 	WHERE id = ?
 	RETURNING ` + jobCols
 
-// completer applies completions inside one write transaction. With
-// prepare set (a batch), its statements are prepared on first use and
-// reused by every completion of the batch, and the transaction closes them
-// when it ends; without it (a single completion, which would run each once)
-// they are run directly.
-type completer struct {
-	ctx     context.Context
-	tx      *txn
-	now     time.Time
-	prepare bool
+// succeedSQL records a success of the running attempt of the given epoch,
+// as completeSQL does once the fence passed; no row when the job is not
+// running under that epoch.
+const succeedSQL = `
+	UPDATE jobs SET state = 'succeeded', result = ?, error = '', finished_at = ?, lease_until = NULL,
+		reported_epoch = epoch, updated_at = ?, progress = 100
+	WHERE id = ? AND state = 'running' AND epoch = ?
+	RETURNING ` + jobCols
 
-	fence, update, wake *sql.Stmt
+// completer applies completions inside one write transaction. Its
+// statements are prepared once per connection by the transaction (see
+// stmtcache.go), not per batch.
+type completer struct {
+	ctx context.Context
+	tx  *txn
+	now time.Time
 }
 
 // newCompleter returns a completer for completions reported at now.
-func newCompleter(ctx context.Context, tx *txn, now time.Time, prepare bool) *completer {
-	return &completer{ctx: ctx, tx: tx, now: now, prepare: prepare}
-}
-
-// queryRow runs query, through the statement kept in *p when preparing.
-func (cm *completer) queryRow(p **sql.Stmt, query string, args ...any) (*sql.Row, error) {
-	if !cm.prepare {
-		return cm.tx.QueryRowContext(cm.ctx, query, args...), nil
-	}
-	st, err := cm.stmt(p, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryRowContext(cm.ctx, args...), nil
-}
-
-// exec runs query, through the statement kept in *p when preparing.
-func (cm *completer) exec(p **sql.Stmt, query string, args ...any) error {
-	if !cm.prepare {
-		_, err := cm.tx.ExecContext(cm.ctx, query, args...)
-		return err
-	}
-	st, err := cm.stmt(p, query)
-	if err != nil {
-		return err
-	}
-	_, err = st.ExecContext(cm.ctx, args...)
-	return err
-}
-
-// stmt returns the statement in *p, preparing query into it first if
-// needed.
-func (cm *completer) stmt(p **sql.Stmt, query string) (*sql.Stmt, error) {
-	if *p == nil {
-		st, err := cm.tx.PrepareContext(cm.ctx, query)
-		if err != nil {
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-		*p = st
-	}
-	return *p, nil
+func newCompleter(ctx context.Context, tx *txn, now time.Time) *completer {
+	return &completer{ctx: ctx, tx: tx, now: now}
 }
 
 // complete applies one completion. refused is the completion's own
@@ -132,10 +97,19 @@ func (cm *completer) stmt(p **sql.Stmt, query string) (*sql.Stmt, error) {
 // before anything is written, so the transaction stays good. err is a
 // failure of the transaction itself.
 func (cm *completer) complete(c model.Completion) (j model.Job, refused, err error) {
-	row, err := cm.queryRow(&cm.fence, fenceSQL, c.ID)
-	if err != nil {
-		return model.Job{}, nil, err
+	if c.Error == "" {
+		// The common case, a success of the running attempt, in one
+		// statement; anything else (no row) takes the fenced path.
+		j, err = scanJob(cm.tx.QueryRowContext(cm.ctx, succeedSQL,
+			nullJSON(c.Result), ms(cm.now), ms(cm.now), c.ID, c.Epoch))
+		switch {
+		case err == nil:
+			return j, nil, cm.wake(j)
+		case !errors.Is(err, sql.ErrNoRows):
+			return model.Job{}, nil, err
+		}
 	}
+	row := cm.tx.QueryRowContext(cm.ctx, fenceSQL, c.ID)
 	f, err := scanFence(row, c.ID)
 	switch {
 	case err == nil:
@@ -159,21 +133,26 @@ func (cm *completer) complete(c model.Completion) (j model.Job, refused, err err
 	}
 
 	state, runAfter, finished := outcome(f, c, cm.now)
-	row, err = cm.queryRow(&cm.update, completeSQL,
+	row = cm.tx.QueryRowContext(cm.ctx, completeSQL,
 		string(state), nullJSON(c.Result), c.Error, runAfter, finished, ms(cm.now), string(state), c.ID)
-	if err != nil {
-		return model.Job{}, nil, err
-	}
 	if j, err = scanJob(row); err != nil {
 		return model.Job{}, nil, err
 	}
-	if !state.Final() || j.InstanceID == 0 {
+	if !state.Final() {
 		return j, nil, nil // a retry is no event for the instance: the job goes on
 	}
-	if err := cm.exec(&cm.wake, wakeSQL, ms(cm.now), ms(cm.now), j.InstanceID); err != nil {
-		return model.Job{}, nil, fmt.Errorf("wake instance %d: %w", j.InstanceID, err)
+	return j, nil, cm.wake(j)
+}
+
+// wake wakes the instance of a job that ended, if it has one.
+func (cm *completer) wake(j model.Job) error {
+	if j.InstanceID == 0 {
+		return nil
 	}
-	return j, nil, nil
+	if _, err := cm.tx.ExecContext(cm.ctx, wakeSQL, ms(cm.now), ms(cm.now), j.InstanceID); err != nil {
+		return fmt.Errorf("wake instance %d: %w", j.InstanceID, err)
+	}
+	return nil
 }
 
 // isRefusal says whether err is a completion's own refusal rather than a

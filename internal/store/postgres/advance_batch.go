@@ -184,55 +184,6 @@ func (s *Store) advanceTogether(ctx context.Context, tx pgx.Tx, prepared []*adva
 	return nil
 }
 
-// stepColumns are step records of several instances as parallel arrays.
-type stepColumns struct {
-	instances                       []int64
-	paths, ids, kinds, states, errs []string
-	results                         []*string
-	jobIDs, childIDs                []int64
-	wakes, finishes                 []*time.Time
-	starts                          []time.Time
-}
-
-func (c *stepColumns) add(instanceID int64, st model.Step) {
-	c.instances = append(c.instances, instanceID)
-	c.paths, c.ids, c.kinds = append(c.paths, st.Path), append(c.ids, st.ID), append(c.kinds, st.Kind)
-	c.states, c.errs = append(c.states, string(st.State)), append(c.errs, st.Error)
-	c.results = append(c.results, rawJSON(st.Result))
-	c.jobIDs, c.childIDs = append(c.jobIDs, st.JobID), append(c.childIDs, st.ChildID)
-	c.wakes, c.starts, c.finishes = append(c.wakes, st.WakeAt), append(c.starts, st.StartedAt), append(c.finishes, st.FinishedAt)
-}
-
-// upsertManyStepsSQL is upsertStepsSQL with the instance id per row.
-const upsertManyStepsSQL = `
-INSERT INTO steps AS s (instance_id, path, step_id, kind, state, result, error,
-	job_id, child_id, wake_at, started_at, finished_at)
-SELECT u.instance_id, u.path, u.step_id, u.kind, u.state, u.result::json, u.error,
-	u.job_id, u.child_id, u.wake_at, u.started_at, u.finished_at
-FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-	$8::int8[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
-	AS u(instance_id, path, step_id, kind, state, result, error, job_id, child_id, wake_at, started_at, finished_at)
-ON CONFLICT (instance_id, path) DO UPDATE SET
-	step_id     = excluded.step_id,
-	kind        = excluded.kind,
-	state       = excluded.state,
-	result      = excluded.result,
-	error       = excluded.error,
-	job_id      = COALESCE(NULLIF(excluded.job_id, 0), s.job_id),
-	child_id    = COALESCE(NULLIF(excluded.child_id, 0), s.child_id),
-	wake_at     = excluded.wake_at,
-	started_at  = excluded.started_at,
-	finished_at = excluded.finished_at`
-
-func (c *stepColumns) upsert(ctx context.Context, tx pgx.Tx) error {
-	if len(c.paths) == 0 {
-		return nil
-	}
-	_, err := tx.Exec(ctx, upsertManyStepsSQL, c.instances, c.paths, c.ids, c.kinds, c.states, c.results, c.errs,
-		c.jobIDs, c.childIDs, c.wakes, c.starts, c.finishes)
-	return err
-}
-
 // updateInstancesSQL is advanceInstanceSQL for many instances at once.
 var updateInstancesSQL = `
 UPDATE instances i SET

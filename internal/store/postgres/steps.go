@@ -9,18 +9,38 @@ import (
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
-// upsertStepsSQL writes an advance's step records in one statement, from
-// parallel arrays. A record without a job or child id (0) never clears the
-// one stored: the worker sends a step's record again as it changes, and
-// only the advance that submitted the job or child knows its id.
+// stepColumns are step records of several instances as parallel arrays.
+type stepColumns struct {
+	instances                       []int64
+	paths, ids, kinds, states, errs []string
+	results                         []*string
+	jobIDs, childIDs                []int64
+	wakes, finishes                 []*time.Time
+	starts                          []time.Time
+}
+
+func (c *stepColumns) add(instanceID int64, st model.Step) {
+	c.instances = append(c.instances, instanceID)
+	c.paths, c.ids, c.kinds = append(c.paths, st.Path), append(c.ids, st.ID), append(c.kinds, st.Kind)
+	c.states, c.errs = append(c.states, string(st.State)), append(c.errs, st.Error)
+	c.results = append(c.results, rawJSON(st.Result))
+	c.jobIDs, c.childIDs = append(c.jobIDs, st.JobID), append(c.childIDs, st.ChildID)
+	c.wakes, c.starts, c.finishes = append(c.wakes, st.WakeAt), append(c.starts, st.StartedAt), append(c.finishes, st.FinishedAt)
+}
+
+// upsertStepsSQL writes step records (of one or several instances) in one
+// statement, from parallel arrays. A record without a job or child id (0)
+// never clears the one stored: the worker sends a step's record again as
+// it changes, and only the advance that submitted the job or child knows
+// its id.
 const upsertStepsSQL = `
 INSERT INTO steps AS s (instance_id, path, step_id, kind, state, result, error,
 	job_id, child_id, wake_at, started_at, finished_at)
-SELECT $1, u.path, u.step_id, u.kind, u.state, u.result::json, u.error,
+SELECT u.instance_id, u.path, u.step_id, u.kind, u.state, u.result::json, u.error,
 	u.job_id, u.child_id, u.wake_at, u.started_at, u.finished_at
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 	$8::int8[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
-	AS u(path, step_id, kind, state, result, error, job_id, child_id, wake_at, started_at, finished_at)
+	AS u(instance_id, path, step_id, kind, state, result, error, job_id, child_id, wake_at, started_at, finished_at)
 ON CONFLICT (instance_id, path) DO UPDATE SET
 	step_id     = excluded.step_id,
 	kind        = excluded.kind,
@@ -33,28 +53,22 @@ ON CONFLICT (instance_id, path) DO UPDATE SET
 	started_at  = excluded.started_at,
 	finished_at = excluded.finished_at`
 
-// upsertSteps writes steps (paths unique) of an instance.
-func upsertSteps(ctx context.Context, tx pgx.Tx, instanceID int64, steps []model.Step) error {
-	if len(steps) == 0 {
+func (c *stepColumns) upsert(ctx context.Context, tx pgx.Tx) error {
+	if len(c.paths) == 0 {
 		return nil
 	}
-	n := len(steps)
-	var (
-		paths, ids, kinds, states, errs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		results                         = make([]*string, n)
-		jobIDs, childIDs                = make([]int64, n), make([]int64, n)
-		wakes, finishes                 = make([]*time.Time, n), make([]*time.Time, n)
-		starts                          = make([]time.Time, n)
-	)
-	for i, st := range steps {
-		paths[i], ids[i], kinds[i], states[i], errs[i] = st.Path, st.ID, st.Kind, string(st.State), st.Error
-		results[i] = rawJSON(st.Result)
-		jobIDs[i], childIDs[i] = st.JobID, st.ChildID
-		wakes[i], starts[i], finishes[i] = st.WakeAt, st.StartedAt, st.FinishedAt
-	}
-	_, err := tx.Exec(ctx, upsertStepsSQL, instanceID, paths, ids, kinds, states, results, errs,
-		jobIDs, childIDs, wakes, starts, finishes)
+	_, err := tx.Exec(ctx, upsertStepsSQL, c.instances, c.paths, c.ids, c.kinds, c.states, c.results, c.errs,
+		c.jobIDs, c.childIDs, c.wakes, c.starts, c.finishes)
 	return err
+}
+
+// upsertSteps writes steps (paths unique) of an instance.
+func upsertSteps(ctx context.Context, tx pgx.Tx, instanceID int64, steps []model.Step) error {
+	var c stepColumns
+	for _, st := range steps {
+		c.add(instanceID, st)
+	}
+	return c.upsert(ctx, tx)
 }
 
 // stepIDs writes the ids of an advance's jobs and children into its step

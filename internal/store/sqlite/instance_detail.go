@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // InstanceDetails reads, in one read transaction (one snapshot) and four
@@ -15,58 +17,31 @@ func (s *Store) InstanceDetails(ctx context.Context, ids []int64) ([]model.Insta
 		return out, nil
 	}
 	err := s.read(ctx, "instance details", func(tx *txn) error {
-		out = out[:0]
 		insts, err := queryInstances(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
-		found := make(map[int64]int, len(insts)) // instance id → index in out
-		for _, id := range ids {
-			inst, ok := insts[id]
-			if _, dup := found[id]; !ok || dup {
-				continue
-			}
-			found[id] = len(out)
-			out = append(out, model.InstanceDetail{Instance: inst, Steps: []model.Step{}})
-		}
+		d := store.NewDetailSet(ids, insts)
 		rows, err := tx.QueryContext(ctx, `SELECT instance_id, `+stepCols+` FROM steps
-			WHERE instance_id IN (`+placeholders(len(ids))+`) ORDER BY instance_id, path`, int64Args(ids)...)
+			WHERE instance_id IN (SELECT value FROM json_each(?)) ORDER BY instance_id, path`, idsJSON(ids))
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var jobIDs, childIDs []int64
-		jobOwner := map[int64]int{}   // job id → index in out
-		childOwner := map[int64]int{} // child id → index in out
 		for rows.Next() {
 			var owner int64
 			st, err := scanStep(prefixed{rows, &owner})
 			if err != nil {
 				return err
 			}
-			i, ok := found[owner]
-			if !ok {
-				continue
-			}
-			out[i].Steps = append(out[i].Steps, st)
-			if st.State != model.StepRunning {
-				continue
-			}
-			if st.JobID != 0 {
-				jobIDs = append(jobIDs, st.JobID)
-				jobOwner[st.JobID] = i
-			}
-			if st.ChildID != 0 {
-				childIDs = append(childIDs, st.ChildID)
-				childOwner[st.ChildID] = i
-			}
+			d.AddStep(owner, st)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(jobIDs) > 0 {
-			rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id IN (`+placeholders(len(jobIDs))+`) ORDER BY id`,
-				int64Args(jobIDs)...)
+		if len(d.JobIDs) > 0 {
+			rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs
+				WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`, idsJSON(d.JobIDs))
 			if err != nil {
 				return err
 			}
@@ -74,23 +49,16 @@ func (s *Store) InstanceDetails(ctx context.Context, ids []int64) ([]model.Insta
 			if err != nil {
 				return err
 			}
-			for _, j := range jobs {
-				i := jobOwner[j.ID]
-				out[i].Jobs = append(out[i].Jobs, j)
-			}
+			d.AddJobs(jobs)
 		}
-		if len(childIDs) > 0 {
-			children, err := queryInstances(ctx, tx, childIDs)
+		if len(d.ChildIDs) > 0 {
+			children, err := queryInstances(ctx, tx, d.ChildIDs)
 			if err != nil {
 				return err
 			}
-			for _, id := range childIDs {
-				if c, ok := children[id]; ok {
-					i := childOwner[id]
-					out[i].Children = append(out[i].Children, c)
-				}
-			}
+			d.AddChildren(children)
 		}
+		out = d.Details()
 		return nil
 	})
 	if err != nil {
@@ -101,8 +69,8 @@ func (s *Store) InstanceDetails(ctx context.Context, ids []int64) ([]model.Insta
 
 // queryInstances reads the instances of ids, by id.
 func queryInstances(ctx context.Context, tx *txn, ids []int64) (map[int64]model.Instance, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+instCols+` FROM instances WHERE id IN (`+placeholders(len(ids))+`)`,
-		int64Args(ids)...)
+	rows, err := tx.QueryContext(ctx, `SELECT `+instCols+` FROM instances WHERE id IN (SELECT value FROM json_each(?))`,
+		idsJSON(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -110,20 +78,15 @@ func queryInstances(ctx context.Context, tx *txn, ids []int64) (map[int64]model.
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[int64]model.Instance, len(list))
-	for _, inst := range list {
-		m[inst.ID] = inst
-	}
-	return m, nil
+	return store.InstancesByID(list), nil
 }
 
-// int64Args turns ids into query arguments.
-func int64Args(ids []int64) []any {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return args
+// idsJSON is ids as one JSON array: one query argument, so the query
+// text is the same whatever the number of ids (prepared once, see
+// stmtcache.go).
+func idsJSON(ids []int64) string {
+	b, _ := json.Marshal(ids) // []int64 always marshals
+	return string(b)
 }
 
 // prefixed is a row whose first column goes to first, the rest to the

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -122,11 +121,8 @@ func candidateQuery(p store.InstanceClaimParams) (string, []any) {
 			WHERE o.concurrency_key = i.concurrency_key AND o.state IN ` + liveStates + ` AND o.id < i.id))`
 	args := []any{p.Worker, now, p.Worker, now}
 	if len(p.Exclude) > 0 {
-		// One JSON array, not a placeholder per id: the query text stays
-		// the same (prepared once, see stmtcache.go).
-		ids, _ := json.Marshal(p.Exclude) // []int64 always marshals
 		query += ` AND i.id NOT IN (SELECT value FROM json_each(?))`
-		args = append(args, string(ids))
+		args = append(args, idsJSON(p.Exclude))
 	}
 	if len(p.Templates) > 0 {
 		query += ` AND i.template IN (` + placeholders(len(p.Templates)) + `)`

@@ -26,6 +26,11 @@ import (
 // values and never spliced into a JSON path: any key is safe, not only the
 // [A-Za-z0-9._-]+ ones the API allows. The selector = '{}' shortcut skips
 // json_each for the common job without a selector.
+//
+// LIMIT ?+0, not LIMIT ?: SQLite plans with the value bound to a bare
+// LIMIT parameter and re-prepares the statement whenever that binding
+// changes, which is at nearly every claim (the free slots vary): 100 µs of
+// parsing and planning instead of 15 µs per claim, on the single writer.
 const claimSQL = `
 UPDATE jobs SET
 	state = 'running', attempt = attempt + 1, epoch = epoch + 1, processor = ?,
@@ -39,7 +44,7 @@ WHERE id IN (
 			SELECT 1 FROM json_each(?) AS lab
 			WHERE lab.key = sel.key AND lab.value = sel.value)))
 	ORDER BY q.priority DESC, q.id
-	LIMIT ?)
+	LIMIT ?+0)
 RETURNING ` + jobCols
 
 // claimedWithKeySQL finds the jobs an earlier claim with the same key

@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,12 +28,25 @@ func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.T
 		return out, nil
 	}
 	err := s.write(ctx, "insert jobs", func(tx *txn) error {
-		for i, spec := range specs {
-			in, err := insertJob(ctx, tx, spec.WithDefaults(), now)
+		out = out[:0]
+		for i := 0; i < len(specs); {
+			if n := keylessRun(specs[i:]); n >= insertChunk {
+				jobs, err := insertChunkOf(ctx, tx, specs[i:i+insertChunk], now)
+				if err != nil {
+					return fmt.Errorf("jobs %d-%d: %w", i, i+insertChunk-1, err)
+				}
+				for _, j := range jobs {
+					out = append(out, store.Inserted{Job: j})
+				}
+				i += insertChunk
+				continue
+			}
+			in, err := insertJob(ctx, tx, specs[i].WithDefaults(), now)
 			if err != nil {
 				return fmt.Errorf("job %d: %w", i, err)
 			}
 			out = append(out, in)
+			i++
 		}
 		return nil
 	})
@@ -39,6 +54,64 @@ func (s *Store) JobInsert(ctx context.Context, specs []model.JobSpec, now time.T
 		return nil, err
 	}
 	return out, nil
+}
+
+// insertChunk is the number of rows of a multi-row insert: always the
+// same, so the statement is prepared once (see stmtcache.go); the rest of
+// a batch goes row by row.
+const insertChunk = 32
+
+// insertColumns are the columns every job insert writes, in the order of
+// insertArgs.
+const insertColumns = `type, params, priority, state, max_attempts, backoff, backoff_max, timeout,
+	selector, instance_id, step, job_key, run_after, created_at, updated_at`
+
+// insertChunkSQL inserts insertChunk keyless jobs in one statement.
+var insertChunkSQL = `INSERT INTO jobs (` + insertColumns + `) VALUES ` +
+	strings.TrimSuffix(strings.Repeat(`(?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?), `, insertChunk), ", ") +
+	` RETURNING ` + jobCols
+
+// keylessRun returns how many specs at the head of specs have no key.
+func keylessRun(specs []model.JobSpec) int {
+	for i, sp := range specs {
+		if sp.Key != "" {
+			return i
+		}
+	}
+	return len(specs)
+}
+
+// insertChunkOf inserts insertChunk keyless specs with one statement and
+// returns their jobs in spec order (ids grow in insert order).
+func insertChunkOf(ctx context.Context, tx *txn, specs []model.JobSpec, now time.Time) ([]model.Job, error) {
+	args := make([]any, 0, 13*len(specs))
+	for _, sp := range specs {
+		sp = sp.WithDefaults()
+		selector, err := encodeMap(sp.Selector)
+		if err != nil {
+			return nil, err
+		}
+		runAfter := sp.RunAfter
+		if runAfter.IsZero() {
+			runAfter = now
+		}
+		args = append(args, sp.Type, string(sp.Params), sp.Priority, sp.MaxAttempts, int64(sp.Backoff),
+			int64(sp.BackoffMax), int64(sp.Timeout), selector, sp.InstanceID, sp.Step,
+			ms(runAfter), ms(now), ms(now))
+	}
+	rows, err := tx.QueryContext(ctx, insertChunkSQL, args...)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := scanJobs(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) != len(specs) {
+		return nil, fmt.Errorf("%d jobs inserted for %d specs", len(jobs), len(specs))
+	}
+	slices.SortFunc(jobs, func(a, b model.Job) int { return cmp.Compare(a.ID, b.ID) })
+	return jobs, nil
 }
 
 // insertJob creates one job or finds the one holding its key.
@@ -63,8 +136,7 @@ func insertJob(ctx context.Context, tx *txn, spec model.JobSpec, now time.Time) 
 		runAfter = now
 	}
 	j, err := scanJob(tx.QueryRowContext(ctx, `
-		INSERT INTO jobs (type, params, priority, state, max_attempts, backoff, backoff_max, timeout,
-			selector, instance_id, step, job_key, run_after, created_at, updated_at)
+		INSERT INTO jobs (`+insertColumns+`)
 		VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING `+jobCols,
 		spec.Type, string(spec.Params), spec.Priority, spec.MaxAttempts, int64(spec.Backoff),

@@ -14,6 +14,45 @@ import (
 
 // testJobInsert covers JobInsert: defaults, order, atomicity and Key dedup.
 func testJobInsert(t *testing.T, open Opener) {
+	t.Run("BigBatchInOrder", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// Long runs of keyless specs around a keyed one, each spec told
+		// apart by its params and priority: whatever an engine does with
+		// long runs (multi-row inserts), jobs come back in spec order with
+		// growing ids, each as specified.
+		var specs []model.JobSpec
+		for i := range 150 {
+			sp := model.JobSpec{Type: "t.big", Params: json.RawMessage(fmt.Sprintf(`{"i": %d}`, i)), Priority: i % 7}
+			if i == 70 {
+				sp.Key = "big/70"
+			}
+			if i%9 == 0 {
+				sp.Selector = map[string]string{"site": fmt.Sprint(i)}
+			}
+			specs = append(specs, sp)
+		}
+		got := insert(t, s, T0, specs...)
+		for i, j := range got {
+			var p struct{ I int }
+			if err := json.Unmarshal(j.Params, &p); err != nil || p.I != i || j.Priority != i%7 || j.Type != "t.big" {
+				t.Fatalf("job %d: params %s priority %d type %s, want spec %d", i, j.Params, j.Priority, j.Type, i)
+			}
+			if i > 0 && j.ID <= got[i-1].ID {
+				t.Fatalf("job %d: id %d after %d", i, j.ID, got[i-1].ID)
+			}
+			if (i%9 == 0) != (j.Selector["site"] == fmt.Sprint(i)) || j.State != model.JobQueued || !j.RunAfter.Equal(T0) {
+				t.Fatalf("job %d: selector %v state %s run_after %v", i, j.Selector, j.State, j.RunAfter)
+			}
+			if same := get(t, s, j.ID); same.ID != j.ID || string(same.Params) != string(j.Params) {
+				t.Fatalf("job %d stored as %+v", j.ID, same)
+			}
+		}
+		if got[70].Key != "big/70" {
+			t.Errorf("keyed spec: key %q", got[70].Key)
+		}
+	})
+
 	t.Run("Defaults", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

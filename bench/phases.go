@@ -323,6 +323,9 @@ func (r *run) dispatch(ctx context.Context) (*Dispatch, error) {
 	return d, nil
 }
 
+// startBatch is the number of instances of one start call.
+const startBatch = 50
+
 // benchTemplate is the 3-step workflow: two jobs, then a set.
 const benchTemplate = `name: bench-3step
 description: dpe bench - two noop jobs in sequence, then a set
@@ -378,18 +381,34 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	for range 16 { // a start is one call and one transaction: many clients at once, as triggers and API users are
+	// Starts go in batches (POST /v1/workflows/batch), as the noop phase
+	// submits its jobs: one call and one commit for startBatch instances.
+	batch := model.StartBatch{Workflows: make([]model.InstanceSpec, startBatch)}
+	for i := range batch.Workflows {
+		batch.Workflows[i] = model.InstanceSpec{Template: name}
+	}
+	for range 4 {
 		wg.Go(func() {
 			for time.Since(start) < o.duration && ctx.Err() == nil {
 				if started.Load()-done.v.Load() >= inFlight {
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
-				if err := r.c.Do(ctx, http.MethodPost, "/v1/workflows", model.InstanceSpec{Template: name}, nil); err != nil {
+				var res model.StartResults
+				err := r.c.Do(ctx, http.MethodPost, "/v1/workflows/batch", batch, &res)
+				if err == nil {
+					for _, x := range res.Results {
+						if x.Status != http.StatusCreated {
+							err = fmt.Errorf("batch start: status %d: %s", x.Status, x.Error)
+							break
+						}
+					}
+				}
+				if err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
-				started.Add(1)
+				started.Add(int64(len(res.Results)))
 			}
 		})
 	}

@@ -20,6 +20,7 @@ func (a *API) workflowRoutes() {
 	a.handle("DELETE /v1/templates/{name}", a.deleteTemplate)
 
 	a.handle("POST /v1/workflows", a.startWorkflow)
+	a.handle("POST /v1/workflows/batch", a.startWorkflows)
 	a.handle("GET /v1/workflows", a.listWorkflows)
 	a.handle("GET /v1/workflows/{id}", withID(a, a.flows.Detail))
 	a.handle("POST /v1/workflows/{id}/cancel", withID(a, a.flows.Cancel))
@@ -127,6 +128,42 @@ func (a *API) startWorkflow(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, inst)
+}
+
+// startWorkflows starts a batch with one commit; each start gets its own
+// status, as POST /v1/workflows would have answered it.
+func (a *API) startWorkflows(w http.ResponseWriter, r *http.Request) {
+	var b model.StartBatch
+	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	res, err := a.flows.StartMany(r.Context(), b.Workflows, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := model.StartResults{Results: make([]model.StartResult, len(res))}
+	for i, x := range res {
+		sr := model.StartResult{Status: http.StatusCreated}
+		switch {
+		case x.Err == nil:
+			inst := x.Instance
+			sr.Instance = &inst
+			if x.Existing {
+				sr.Status = http.StatusOK
+			}
+		case errors.Is(x.Err, model.ErrConflict):
+			sr.Status, sr.Error = http.StatusConflict, x.Err.Error()
+		case errors.Is(x.Err, model.ErrInvalid):
+			sr.Status, sr.Error = http.StatusUnprocessableEntity, x.Err.Error()
+		default:
+			a.writeError(w, r, x.Err)
+			return
+		}
+		out.Results[i] = sr
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,7 @@ const (
 	DefaultLeaseTTL = 30 * time.Second
 	MaxClaim        = 500   // instances per worker claim
 	MaxAdvances     = 500   // advances per batch
+	MaxStarts       = 500   // instances per batch start
 	MaxExclude      = 10000 // ids a worker claim may exclude (its batches in flight)
 	MaxNameLen      = 1024
 )
@@ -277,6 +278,56 @@ func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string
 		s.wake.Signal(wake.Instances)
 	}
 	return inst, existing, nil
+}
+
+// StartMany starts instances as Start does, with one commit for all
+// (group commit). key is the call's Idempotency-Key: a spec without a name
+// is named from it and its position, so a retried batch starts nothing
+// twice. A spec that is invalid or refused by its concurrency key fails
+// alone, in its result.
+func (s *Service) StartMany(ctx context.Context, specs []model.InstanceSpec, key string) ([]store.CreateResult, error) {
+	if len(specs) > MaxStarts {
+		return nil, model.Invalid("workflows", "at most %d per call, got %d", MaxStarts, len(specs))
+	}
+	out := make([]store.CreateResult, len(specs))
+	var idx []int
+	var batch []model.InstanceSpec
+	for i, spec := range specs {
+		if spec.ParentID != 0 || spec.ParentStep != "" {
+			out[i].Err = model.Invalid(fmt.Sprintf("workflows[%d].parent_id", i), "sub-workflows are started by their parent's workflow step")
+			continue
+		}
+		itemKey := ""
+		if key != "" {
+			itemKey = key + "#" + strconv.Itoa(i)
+		}
+		p, err := s.Prepare(ctx, spec, itemKey)
+		switch {
+		case errors.Is(err, model.ErrInvalid):
+			out[i].Err = fmt.Errorf("workflows[%d]: %w", i, err)
+			continue
+		case err != nil:
+			return nil, err
+		}
+		idx = append(idx, i)
+		batch = append(batch, p)
+	}
+	if len(batch) == 0 {
+		return out, nil
+	}
+	res, err := s.store.InstanceCreateMany(ctx, batch, s.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("start %d instances: %w", len(batch), err)
+	}
+	created := false
+	for k, r := range res {
+		out[idx[k]] = r
+		created = created || (r.Err == nil && !r.Existing)
+	}
+	if created {
+		s.wake.Signal(wake.Instances)
+	}
+	return out, nil
 }
 
 // Created wakes the workers after instances were created elsewhere (by a

@@ -195,6 +195,26 @@ type InstanceClaimAnswer struct {
 	Details []InstanceDetail `json:"details,omitempty"`
 }
 
+// StartBatch is the body of POST /v1/workflows/batch: many starts in one
+// call, committed together.
+type StartBatch struct {
+	Workflows []InstanceSpec `json:"workflows"`
+}
+
+// StartResult is the outcome of one start of a StartBatch: Status 201
+// (started), 200 (the name existed) with the instance, or 409 (its
+// concurrency key is busy, policy skip) or 422 with Error.
+type StartResult struct {
+	Status   int       `json:"status"`
+	Instance *Instance `json:"instance,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// StartResults answers a StartBatch, in order.
+type StartResults struct {
+	Results []StartResult `json:"results"`
+}
+
 // AdvanceBatch is the body of POST /v1/worker/advances: many decisions in
 // one call, applied in one transaction (group commit).
 type AdvanceBatch struct {

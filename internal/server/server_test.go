@@ -323,3 +323,50 @@ func TestRetentionPurges(t *testing.T) {
 		t.Fatalf("queued job: %v", err)
 	}
 }
+
+// TestStartBatch: POST /v1/workflows/batch starts many instances with one
+// commit, each with its own status; a retry with the same Idempotency-Key
+// starts nothing twice.
+func TestStartBatch(t *testing.T) {
+	engines(t, func(t *testing.T, url string) {
+		tpl := []byte("name: two\nsteps:\n  - set: {x: 1}\n")
+		if r, b := do(t, "POST", url+"/v1/templates", "application/yaml", tpl, nil); r.StatusCode != 201 && r.StatusCode != 200 {
+			t.Fatalf("import: %d %s", r.StatusCode, b)
+		}
+		body := []byte(`{"workflows":[{"template":"two"},{"template":"nope"},{"template":"two","name":"named"},{"template":"two","priority":-1}]}`)
+		start := func() model.StartResults {
+			t.Helper()
+			r, b := do(t, "POST", url+"/v1/workflows/batch", "application/json", body, map[string]string{"Idempotency-Key": "batch-1"})
+			if r.StatusCode != 200 {
+				t.Fatalf("batch start: %d %s", r.StatusCode, b)
+			}
+			var res model.StartResults
+			if err := json.Unmarshal(b, &res); err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Results) != 4 {
+				t.Fatalf("%d results for 4 starts: %s", len(res.Results), b)
+			}
+			return res
+		}
+		first := start()
+		for i, want := range []int{201, 422, 201, 422} {
+			if got := first.Results[i].Status; got != want {
+				t.Errorf("start %d: status %d (%s), want %d", i, got, first.Results[i].Error, want)
+			}
+		}
+		if !strings.Contains(first.Results[1].Error, "nope") || !strings.Contains(first.Results[3].Error, "priority") {
+			t.Errorf("errors do not name what is wrong: %q, %q", first.Results[1].Error, first.Results[3].Error)
+		}
+		again := start()
+		for _, i := range []int{0, 2} {
+			if again.Results[i].Status != 200 || again.Results[i].Instance.ID != first.Results[i].Instance.ID {
+				t.Errorf("retry of start %d: %d %+v, want 200 and instance %d", i, again.Results[i].Status,
+					again.Results[i].Instance, first.Results[i].Instance.ID)
+			}
+		}
+		if r, b := do(t, "POST", url+"/v1/workflows/batch", "application/json", []byte(`{"workflows": 3}`), nil); r.StatusCode != 400 {
+			t.Errorf("malformed batch: %d %s", r.StatusCode, b)
+		}
+	})
+}

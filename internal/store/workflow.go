@@ -54,6 +54,12 @@ type InstanceStore interface {
 	// creates it pending, and claims pass it over until no instance of its
 	// key runs.
 	InstanceCreate(ctx context.Context, spec model.InstanceSpec, now time.Time) (model.Instance, bool, error)
+	// InstanceCreateMany creates instances as InstanceCreate does, in one
+	// transaction (group commit). A spec refused on its own
+	// (model.ErrConflict by its concurrency key, model.ErrInvalid) is
+	// reported in its result and changes nothing; any other failure fails
+	// the call and nothing changes. Results are in the order given.
+	InstanceCreateMany(ctx context.Context, specs []model.InstanceSpec, now time.Time) ([]CreateResult, error)
 	InstanceGet(ctx context.Context, id int64) (model.Instance, error)
 	InstanceGetByName(ctx context.Context, name string) (model.Instance, error)
 	// InstanceSteps returns the step records of an instance, by path.
@@ -114,6 +120,14 @@ type InstanceStore interface {
 	// InstancePurge deletes final instances that finished before the time,
 	// with their steps and jobs, returning how many instances.
 	InstancePurge(ctx context.Context, finishedBefore time.Time) (int, error)
+}
+
+// CreateResult is the outcome of one spec of InstanceCreateMany: the
+// instance (Existing when its name was taken already), or why not.
+type CreateResult struct {
+	Instance model.Instance
+	Existing bool
+	Err      error
 }
 
 // AdvanceResult is the outcome of one advance of InstanceAdvanceMany:

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // InstanceCreate creates a pending instance, due at once (WakeAt = now), or
@@ -156,6 +157,50 @@ func createInstance(ctx context.Context, tx pgx.Tx, spec model.InstanceSpec, now
 		return model.Instance{}, false, fmt.Errorf("instance %q neither created nor found: %w", spec.Name, err)
 	}
 	return in, true, nil
+}
+
+// InstanceCreateMany creates the instances in one transaction, in the
+// order given. A spec refused by its concurrency key is found before
+// createInstance writes anything, so it leaves the transaction usable.
+func (s *Store) InstanceCreateMany(ctx context.Context, specs []model.InstanceSpec, now time.Time) ([]store.CreateResult, error) {
+	const op = "create instances"
+	out := make([]store.CreateResult, len(specs))
+	normal := make([]model.InstanceSpec, len(specs))
+	valid := make([]bool, len(specs))
+	for i, spec := range specs {
+		n, err := normalizeSpec(spec, "")
+		if err != nil {
+			out[i].Err = s.wrap(op, err)
+			continue
+		}
+		normal[i], valid[i] = n, true
+	}
+	err := s.tx(ctx, op, func(tx pgx.Tx) error {
+		created := false
+		for i := range normal {
+			if !valid[i] {
+				continue
+			}
+			inst, existing, err := createInstance(ctx, tx, normal[i], now)
+			switch {
+			case errors.Is(err, model.ErrConflict):
+				out[i] = store.CreateResult{Err: s.wrap(op, err)}
+				continue
+			case err != nil:
+				return fmt.Errorf("%s: %w", normal[i].Name, err)
+			}
+			out[i] = store.CreateResult{Instance: inst, Existing: existing}
+			created = created || !existing
+		}
+		if created {
+			return notifyInstances(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // InstanceGet returns one instance, or model.ErrNotFound.

@@ -88,6 +88,32 @@ func createInstance(ctx context.Context, tx *txn, spec model.InstanceSpec, now t
 	return in, false, nil
 }
 
+// InstanceCreateMany creates the instances in one write transaction, in
+// the order given. A spec refused by its concurrency key is found before
+// createInstance writes anything.
+func (s *Store) InstanceCreateMany(ctx context.Context, specs []model.InstanceSpec, now time.Time) ([]store.CreateResult, error) {
+	const op = "create instances"
+	out := make([]store.CreateResult, len(specs))
+	err := s.write(ctx, op, func(tx *txn) error {
+		for i, spec := range specs {
+			inst, existing, err := createInstance(ctx, tx, spec, now)
+			switch {
+			case errors.Is(err, model.ErrConflict):
+				out[i] = store.CreateResult{Err: s.fail(op, err)}
+				continue
+			case err != nil:
+				return fmt.Errorf("%s: %w", spec.Name, err)
+			}
+			out[i] = store.CreateResult{Instance: inst, Existing: existing}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InstanceGet returns one instance or model.ErrNotFound.
 func (s *Store) InstanceGet(ctx context.Context, id int64) (model.Instance, error) {
 	if s.closed.Load() {

@@ -150,3 +150,43 @@ func detailIDs(ds []model.InstanceDetail) []int64 {
 	}
 	return slices.Clip(ids)
 }
+
+// testInstanceCreateMany: a batch creates what it can in one call; a
+// taken name is returned as existing, a busy key of policy skip is
+// refused alone.
+func testInstanceCreateMany(t *testing.T, open WorkflowOpener) {
+	t.Parallel()
+	s := open(t)
+	old := createInst(t, s, model.InstanceSpec{Template: "w", Version: 1, Name: "old"}, T0)
+	createInst(t, s, model.InstanceSpec{Template: "k", Version: 1, Name: "holder", ConcurrencyKey: "k", ConcurrencyPolicy: "skip"}, T0)
+	specs := []model.InstanceSpec{
+		{Template: "w", Version: 1, Name: "a", Priority: 3},
+		{Template: "w", Version: 1, Name: "old"},
+		{Template: "k", Version: 1, Name: "refused", ConcurrencyKey: "k", ConcurrencyPolicy: "skip"},
+		{Template: "w", Version: 1, Name: "b"},
+		{Template: "w", Version: 1, Name: "a"}, // repeated in the batch: the first one
+	}
+	res, err := s.InstanceCreateMany(t.Context(), specs, at(time.Second))
+	if err != nil {
+		t.Fatalf("InstanceCreateMany: %v", err)
+	}
+	if len(res) != len(specs) {
+		t.Fatalf("%d results for %d specs", len(res), len(specs))
+	}
+	a, b := res[0].Instance, res[3].Instance
+	switch {
+	case res[0].Err != nil || res[0].Existing || a.Name != "a" || a.Priority != 3 || a.State != model.InstancePending:
+		t.Errorf("a: %+v", res[0])
+	case res[1].Err != nil || !res[1].Existing || res[1].Instance.ID != old.ID:
+		t.Errorf("old: %+v, want the existing instance %d", res[1], old.ID)
+	case !errors.Is(res[2].Err, model.ErrConflict):
+		t.Errorf("refused: %+v, want a conflict", res[2])
+	case res[3].Err != nil || res[3].Existing || b.Name != "b" || b.ID <= a.ID:
+		t.Errorf("b: %+v", res[3])
+	case res[4].Err != nil || !res[4].Existing || res[4].Instance.ID != a.ID:
+		t.Errorf("a again: %+v, want instance %d", res[4], a.ID)
+	}
+	if _, err := s.InstanceGetByName(t.Context(), "refused"); !errors.Is(err, model.ErrNotFound) {
+		t.Errorf("refused spec created an instance: %v", err)
+	}
+}

@@ -79,6 +79,7 @@ func RunWorkflow(t *testing.T, open func(t *testing.T) store.WorkflowStore) {
 		{"InstanceAdvanceWork", testInstanceAdvanceWork},
 		{"InstanceAdvanceMany", testInstanceAdvanceMany},
 		{"InstanceDetails", testInstanceDetails},
+		{"InstanceCreateMany", testInstanceCreateMany},
 		{"InstanceWake", testInstanceWake},
 		{"InstanceCancel", testInstanceCancel},
 		{"InstanceSetPriority", testInstanceSetPriority},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -141,12 +142,32 @@ func submitWork(ctx context.Context, tx *txn, a model.Advance, now time.Time) er
 		}
 		links = append(links, link{child.ParentStep, "child_id", child.ID})
 	}
-	for _, st := range a.Steps {
+	// An id whose step is in this advance goes into its record (the last
+	// record of the path, the one that stays); the others into the stored
+	// step of that path.
+	steps := slices.Clone(a.Steps)
+	last := make(map[string]int, len(steps))
+	for i, st := range steps {
+		last[st.Path] = i
+	}
+	rest := links[:0:0]
+	for _, l := range links {
+		i, ok := last[l.path]
+		switch {
+		case !ok:
+			rest = append(rest, l)
+		case l.column == "job_id":
+			steps[i].JobID = l.id
+		default:
+			steps[i].ChildID = l.id
+		}
+	}
+	for _, st := range steps {
 		if err := upsertStep(ctx, tx, a.InstanceID, st, now); err != nil {
 			return fmt.Errorf("step %q: %w", st.Path, err)
 		}
 	}
-	for _, l := range links {
+	for _, l := range rest {
 		// column is one of two constants above, never input.
 		if _, err := tx.ExecContext(ctx, `UPDATE steps SET `+l.column+` = ? WHERE instance_id = ? AND path = ?`,
 			l.id, a.InstanceID, l.path); err != nil {

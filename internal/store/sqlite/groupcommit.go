@@ -84,7 +84,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 		}
 		return
 	}
-	tx := &txn{Tx: sqlTx, stmts: s.wstmts}
+	tx := &txn{Tx: sqlTx, stmts: s.wstmts, detached: true}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit
 	var applied []*writeReq
 	for i, r := range group {
@@ -120,12 +120,17 @@ func (s *Store) commitGroup(group []*writeReq) {
 
 // runAlone runs one write in its own transaction (no savepoint needed).
 func (s *Store) runAlone(r *writeReq) error {
-	sqlTx, err := s.w.BeginTx(r.ctx, nil)
+	// Not r.ctx: database/sql rolls a transaction back when its context
+	// ends, and the write must run to its end (see txn).
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	sqlTx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = sqlTx.Rollback() }()
-	tx := &txn{Tx: sqlTx, stmts: s.wstmts}
+	tx := &txn{Tx: sqlTx, stmts: s.wstmts, detached: true}
 	if err := safely(r.fn, tx); err != nil {
 		return err
 	}

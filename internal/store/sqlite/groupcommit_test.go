@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestGroupCommit: concurrent writes share commits, and one write's error
@@ -119,5 +120,60 @@ func TestGroupCommitPanic(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Fatalf("write after a panic: %v", err)
+	}
+}
+
+// TestGroupCommitCallerGoneMidStatement: a caller whose context ends while
+// its write runs does not take the other writes of its group down (SQLite
+// rolls back the whole transaction of an interrupted write; found by the
+// bench, where workers end their long polls).
+func TestGroupCommitCallerGoneMidStatement(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "g.db"))
+	ctx := t.Context()
+	if err := s.write(ctx, "setup", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE scratch (n INTEGER)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	started, block := make(chan struct{}), make(chan struct{})
+	hold := make(chan error, 1)
+	go func() {
+		hold <- s.write(ctx, "hold", func(tx *txn) error { close(started); <-block; return nil })
+	}()
+	<-started
+	gone, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan error, 2)
+	go func() {
+		results <- s.write(gone, "long", func(tx *txn) error {
+			time.AfterFunc(2*time.Millisecond, cancel) // ends while the statement runs
+			_, err := tx.ExecContext(gone, `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 100000)
+				INSERT INTO scratch SELECT max(x) FROM c`)
+			return err
+		})
+	}()
+	go func() {
+		results <- s.write(ctx, "other", func(tx *txn) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO scratch (n) VALUES (1)`)
+			return err
+		})
+	}()
+	time.Sleep(20 * time.Millisecond) // both queue behind "hold" and form one group
+	close(block)
+	if err := <-hold; err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-results; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("write: %v", err)
+		}
+	}
+	var ones int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM scratch WHERE n = 1`).Scan(&ones); err != nil {
+		t.Fatal(err)
+	}
+	if ones != 1 {
+		t.Errorf("the other write of the group left %d rows, want 1", ones)
 	}
 }

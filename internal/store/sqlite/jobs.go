@@ -119,13 +119,6 @@ func insertJob(ctx context.Context, tx *txn, spec model.JobSpec, now time.Time) 
 	var key any // NULL: no key, never a duplicate
 	if spec.Key != "" {
 		key = spec.Key
-		j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE job_key = ?`, spec.Key))
-		switch {
-		case err == nil:
-			return store.Inserted{Job: j, Existing: true}, nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return store.Inserted{}, err
-		}
 	}
 	selector, err := encodeMap(spec.Selector)
 	if err != nil {
@@ -138,10 +131,19 @@ func insertJob(ctx context.Context, tx *txn, spec model.JobSpec, now time.Time) 
 	j, err := scanJob(tx.QueryRowContext(ctx, `
 		INSERT INTO jobs (`+insertColumns+`)
 		VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (job_key) DO NOTHING
 		RETURNING `+jobCols,
 		spec.Type, string(spec.Params), spec.Priority, spec.MaxAttempts, int64(spec.Backoff),
 		int64(spec.BackoffMax), int64(spec.Timeout), selector, spec.InstanceID, spec.Step, key,
 		ms(runAfter), ms(now), ms(now)))
+	if errors.Is(err, sql.ErrNoRows) && spec.Key != "" {
+		// The key is taken: the job holding it is the answer.
+		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE job_key = ?`, spec.Key))
+		if err != nil {
+			return store.Inserted{}, err
+		}
+		return store.Inserted{Job: j, Existing: true}, nil
+	}
 	if err != nil {
 		return store.Inserted{}, err
 	}

@@ -17,12 +17,27 @@ const maxStmts = 512
 // queues the text; once the transaction is over (its connection free),
 // the pool prepares it (flush), and later transactions run it through
 // database/sql's per-connection prepared statement.
+//
+// A write transaction is detached from its callers' cancellation: SQLite
+// interrupts a statement whose context ends, and an interrupted write
+// rolls back the whole transaction, which under group commit holds other
+// callers' writes too. A write that has begun runs to its end (its
+// statements are short); a caller gone before its turn is skipped.
 type txn struct {
 	*sql.Tx
-	stmts *stmtCache
+	stmts    *stmtCache
+	detached bool // a write: statements ignore their context's end
+}
+
+func (t *txn) ctx(ctx context.Context) context.Context {
+	if t.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.ctx(ctx)
 	if st := t.stmts.get(query); st != nil {
 		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -30,6 +45,7 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.ctx(ctx)
 	if st := t.stmts.get(query); st != nil {
 		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
@@ -37,6 +53,7 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 }
 
 func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = t.ctx(ctx)
 	if st := t.stmts.get(query); st != nil {
 		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}

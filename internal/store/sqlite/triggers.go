@@ -73,7 +73,7 @@ func (s *Store) TriggerDo(ctx context.Context, name, kind string, now time.Time,
 	if err != nil {
 		return s.fail("trigger", err)
 	}
-	tx := &txn{Tx: sqlTx, stmts: s.wstmts}
+	tx := &txn{Tx: sqlTx, stmts: s.wstmts, detached: true}
 	// Rolls back on every return but the commit, including a t.Fatal or a
 	// panic in fn, so the writer connection is never left inside a
 	// transaction.

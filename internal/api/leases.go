@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -68,15 +67,12 @@ func (a *API) completeMany(w http.ResponseWriter, r *http.Request) {
 	out := model.CompletionResults{Results: make([]model.CompletionResult, len(res))}
 	for i, x := range res {
 		cr := model.CompletionResult{ID: cs[i].ID, Status: http.StatusOK}
-		switch {
-		case x.Err == nil:
+		if x.Err == nil {
 			j := x.Job
 			cr.Job = &j
-		case errors.Is(x.Err, model.ErrConflict):
-			cr.Status, cr.Error = http.StatusConflict, x.Err.Error()
-		case errors.Is(x.Err, model.ErrNotFound):
-			cr.Status, cr.Error = http.StatusNotFound, x.Err.Error()
-		default:
+		} else if status, ok := refusal(x.Err); ok {
+			cr.Status, cr.Error = status, x.Err.Error()
+		} else {
 			a.writeError(w, r, x.Err)
 			return
 		}

@@ -125,3 +125,18 @@ func unknownField(err error) string {
 	}
 	return ""
 }
+
+// refusal maps the error of one item of a batch call to the status that
+// item gets: 409 (conflict: a stale epoch, a lost lease, a busy key), 404
+// or 422. ok is false for any other error, which fails the whole call.
+func refusal(err error) (status int, ok bool) {
+	switch {
+	case errors.Is(err, model.ErrConflict):
+		return http.StatusConflict, true
+	case errors.Is(err, model.ErrNotFound):
+		return http.StatusNotFound, true
+	case errors.Is(err, model.ErrInvalid):
+		return http.StatusUnprocessableEntity, true
+	}
+	return 0, false
+}

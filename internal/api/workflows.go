@@ -146,18 +146,15 @@ func (a *API) startWorkflows(w http.ResponseWriter, r *http.Request) {
 	out := model.StartResults{Results: make([]model.StartResult, len(res))}
 	for i, x := range res {
 		sr := model.StartResult{Status: http.StatusCreated}
-		switch {
-		case x.Err == nil:
+		if x.Err == nil {
 			inst := x.Instance
 			sr.Instance = &inst
 			if x.Existing {
 				sr.Status = http.StatusOK
 			}
-		case errors.Is(x.Err, model.ErrConflict):
-			sr.Status, sr.Error = http.StatusConflict, x.Err.Error()
-		case errors.Is(x.Err, model.ErrInvalid):
-			sr.Status, sr.Error = http.StatusUnprocessableEntity, x.Err.Error()
-		default:
+		} else if status, ok := refusal(x.Err); ok {
+			sr.Status, sr.Error = status, x.Err.Error()
+		} else {
 			a.writeError(w, r, x.Err)
 			return
 		}
@@ -240,17 +237,12 @@ func (a *API) advanceMany(w http.ResponseWriter, r *http.Request) {
 	out := model.AdvanceResults{Results: make([]model.AdvanceResult, len(res))}
 	for i, x := range res {
 		ar := model.AdvanceResult{InstanceID: b.Advances[i].InstanceID, Status: http.StatusOK}
-		switch {
-		case x.Err == nil:
+		if x.Err == nil {
 			inst := x.Instance
 			ar.Instance = &inst
-		case errors.Is(x.Err, model.ErrConflict):
-			ar.Status, ar.Error = http.StatusConflict, x.Err.Error()
-		case errors.Is(x.Err, model.ErrNotFound):
-			ar.Status, ar.Error = http.StatusNotFound, x.Err.Error()
-		case errors.Is(x.Err, model.ErrInvalid):
-			ar.Status, ar.Error = http.StatusUnprocessableEntity, x.Err.Error()
-		default:
+		} else if status, ok := refusal(x.Err); ok {
+			ar.Status, ar.Error = status, x.Err.Error()
+		} else {
 			a.writeError(w, r, x.Err)
 			return
 		}

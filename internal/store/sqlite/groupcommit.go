@@ -35,11 +35,15 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *txn) error) er
 		return s.fail(op, errClosed)
 	}
 	req := &writeReq{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)}
+	s.queued.Add(1)
 	select {
 	case s.writes <- req:
+		s.queued.Add(-1)
 	case <-ctx.Done():
+		s.queued.Add(-1)
 		return s.fail(op, ctx.Err())
 	case <-s.stopped:
+		s.queued.Add(-1)
 		return s.fail(op, errClosed)
 	}
 	return <-req.done

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +82,7 @@ func TestGroupCommitCanceledCaller(t *testing.T) {
 			})
 		}()
 	}
+	waitQueued(t, s, 3) // all three wait behind "first"
 	cancel()
 	close(block)
 	if err := <-first; err != nil {
@@ -159,7 +161,7 @@ func TestGroupCommitCallerGoneMidStatement(t *testing.T) {
 			return err
 		})
 	}()
-	time.Sleep(20 * time.Millisecond) // both queue behind "hold" and form one group
+	waitQueued(t, s, 2) // both behind "hold": they form one group
 	close(block)
 	if err := <-hold; err != nil {
 		t.Fatal(err)
@@ -175,5 +177,17 @@ func TestGroupCommitCallerGoneMidStatement(t *testing.T) {
 	}
 	if ones != 1 {
 		t.Errorf("the other write of the group left %d rows, want 1", ones)
+	}
+}
+
+// waitQueued waits until n writes wait for the writer loop.
+func waitQueued(t *testing.T, s *Store, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.queued.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued after 10s, want %d", s.queued.Load(), n)
+		}
+		runtime.Gosched()
 	}
 }

@@ -48,6 +48,7 @@ type Store struct {
 	writes   chan *writeReq // to writeLoop (see groupcommit.go)
 	stopped  chan struct{}  // closed by Close
 	loopDone chan struct{}  // closed when writeLoop returned
+	queued   atomic.Int32   // writes waiting for the writer loop to take them
 
 	closed    atomic.Bool
 	closeOnce sync.Once

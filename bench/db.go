@@ -89,7 +89,7 @@ func openCoreDB(ctx context.Context, spec, admin, dir string) (*coreDB, error) {
 		}
 		return &coreDB{engine: "postgres", dsn: spec, name: strings.TrimPrefix(u.Path, "/")}, nil
 	}
-	return nil, fmt.Errorf("-db %q: want postgres, sqlite, sqlite:PATH or postgres://...", spec)
+	return nil, fmt.Errorf("-db %q: want postgres, sqlite, sqlite:PATH or postgres:// URL", spec)
 }
 
 // drop removes a database the bench created. SQLite files go with the

@@ -24,8 +24,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dpe-engine/dpe/internal/client"
-	"github.com/dpe-engine/dpe/internal/jobs"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/server/jobs"
 	"github.com/dpe-engine/dpe/internal/testpg"
 )
 
@@ -934,7 +934,7 @@ func (r *chaosRun) check(load *chaosLoad, files []string, until time.Time, settl
 	diagnosis := ""
 	if ls.overJobs > 0 && ls.progressed == ls.overJobs {
 		diagnosis = fmt.Sprintf(" (each of those %d job leases had reported progress and ran up to the server's default %v ahead: "+
-			"POST /v1/jobs/{id}/progress renews a lease by jobs.DefaultLeaseTTL, not by the processor's --lease-ttl; internal/jobs/lease.go, Service.Progress)",
+			"POST /v1/jobs/{id}/progress renews a lease by jobs.DefaultLeaseTTL, not by the processor's --lease-ttl; internal/server/jobs/lease.go, Service.Progress)",
 			ls.overJobs, jobs.DefaultLeaseTTL)
 	}
 	report(fmt.Sprintf("CHAOS leases: %d listings during the faults: %d job leases, the longest %.1fs ahead; %d instance leases, the longest %.1fs ahead (processor and worker --lease-ttl %v); %d beyond the TTL%s",

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/config"
+	"github.com/dpe-engine/dpe/internal/folderwatcher"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/scheduler"
+	"github.com/dpe-engine/dpe/internal/tablewatcher"
 	"github.com/dpe-engine/dpe/internal/trigger"
-	"github.com/dpe-engine/dpe/internal/trigger/folder"
-	"github.com/dpe-engine/dpe/internal/trigger/schedule"
-	tablewatch "github.com/dpe-engine/dpe/internal/trigger/table"
 )
 
 // triggerFlags are the flags of the trigger roles.
@@ -79,7 +79,7 @@ func runScheduler(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := schedule.New(schedule.Options{Client: c, Schedules: f.Schedules, Mode: tf.modeOf(), Log: g.logger(e)})
+	s, err := scheduler.New(scheduler.Options{Client: c, Schedules: f.Schedules, Mode: tf.modeOf(), Log: g.logger(e)})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -98,7 +98,7 @@ func runFolderWatcher(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := folder.New(folder.Options{Client: c, Watchers: f.FolderWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
+	w, err := folderwatcher.New(folderwatcher.Options{Client: c, Watchers: f.FolderWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -117,7 +117,7 @@ func runTableWatcher(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := tablewatch.New(tablewatch.Options{Client: c, Watchers: f.TableWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
+	w, err := tablewatcher.New(tablewatcher.Options{Client: c, Watchers: f.TableWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -162,7 +162,7 @@ func runSchedule(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		res, err := schedule.FireNow(ctx, c, s, time.Now())
+		res, err := scheduler.FireNow(ctx, c, s, time.Now())
 		if err != nil {
 			return err
 		}

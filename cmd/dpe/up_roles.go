@@ -12,10 +12,10 @@ import (
 	"github.com/dpe-engine/dpe/examples"
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/config"
+	"github.com/dpe-engine/dpe/internal/folderwatcher"
+	"github.com/dpe-engine/dpe/internal/scheduler"
+	"github.com/dpe-engine/dpe/internal/tablewatcher"
 	"github.com/dpe-engine/dpe/internal/trigger"
-	"github.com/dpe-engine/dpe/internal/trigger/folder"
-	"github.com/dpe-engine/dpe/internal/trigger/schedule"
-	tablewatch "github.com/dpe-engine/dpe/internal/trigger/table"
 )
 
 // importExamples imports the embedded example templates (a no-op when
@@ -51,10 +51,10 @@ func upTriggers(c *client.Client, cfg *config.File, data string, log *slog.Logge
 		if err := os.MkdirAll(inbox, 0o755); err != nil {
 			return nil, fmt.Errorf("inbox: %w", err)
 		}
-		w := folder.Config{
+		w := folderwatcher.Config{
 			Name: "inbox", Path: inbox, Recursive: true, Poll: 2 * time.Second, StableFor: 2 * time.Second,
 			Exclude: []string{".*", "*.part", "*.tmp"},
-			On: map[string]folder.Action{"created": {Template: "ingest",
+			On: map[string]folderwatcher.Action{"created": {Template: "ingest",
 				Args: map[string]any{"path": "${{ event.path }}", "archive": filepath.Join(data, "archive")}}},
 		}
 		if err := w.Validate(); err != nil {
@@ -64,20 +64,20 @@ func upTriggers(c *client.Client, cfg *config.File, data string, log *slog.Logge
 	}
 	mode := trigger.Mode{Mode: trigger.Concurrent}
 	var roles []func(context.Context) error
-	fw, err := folder.New(folder.Options{Client: c, Watchers: watchers, Mode: mode, Log: log.With("role", "folderwatcher")})
+	fw, err := folderwatcher.New(folderwatcher.Options{Client: c, Watchers: watchers, Mode: mode, Log: log.With("role", "folderwatcher")})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
 	roles = append(roles, fw.Run)
 	if len(cfg.Schedules) > 0 {
-		s, err := schedule.New(schedule.Options{Client: c, Schedules: cfg.Schedules, Mode: mode, Log: log.With("role", "scheduler")})
+		s, err := scheduler.New(scheduler.Options{Client: c, Schedules: cfg.Schedules, Mode: mode, Log: log.With("role", "scheduler")})
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
 		roles = append(roles, s.Run)
 	}
 	if len(cfg.TableWatchers) > 0 {
-		tw, err := tablewatch.New(tablewatch.Options{Client: c, Watchers: cfg.TableWatchers, Mode: mode, Log: log.With("role", "tablewatcher")})
+		tw, err := tablewatcher.New(tablewatcher.Options{Client: c, Watchers: cfg.TableWatchers, Mode: mode, Log: log.With("role", "tablewatcher")})
 		if err != nil {
 			return nil, usagef("%v", err)
 		}

@@ -19,11 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dpe-engine/dpe/internal/clock"
-	"github.com/dpe-engine/dpe/internal/instances"
-	"github.com/dpe-engine/dpe/internal/jobs"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/server/jobs"
+	"github.com/dpe-engine/dpe/internal/server/triggers"
+	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
-	"github.com/dpe-engine/dpe/internal/triggers"
 )
 
 // Body size limits.
@@ -35,7 +35,7 @@ const (
 // Config configures the API.
 type Config struct {
 	Jobs  *jobs.Service
-	Flows *instances.Service // nil: no workflow routes
+	Flows *workflows.Service // nil: no workflow routes
 	// Triggers serves schedules and watchers (nil: no trigger routes).
 	Triggers *triggers.Service
 	Store    store.Store // idempotency records and readiness
@@ -57,7 +57,7 @@ type Config struct {
 // API is the HTTP handler.
 type API struct {
 	jobs     *jobs.Service
-	flows    *instances.Service
+	flows    *workflows.Service
 	triggers *triggers.Service
 	store    store.Store
 	clock    clock.Clock

@@ -14,21 +14,21 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dpe-engine/dpe/internal/folderwatcher"
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/trigger/folder"
-	"github.com/dpe-engine/dpe/internal/trigger/schedule"
-	"github.com/dpe-engine/dpe/internal/trigger/table"
+	"github.com/dpe-engine/dpe/internal/scheduler"
+	"github.com/dpe-engine/dpe/internal/tablewatcher"
 )
 
 // File is the whole configuration file.
 type File struct {
-	Server         Server              `yaml:"server"`
-	Processor      Processor           `yaml:"processor"`
-	Worker         Worker              `yaml:"worker"`
-	Schedules      []schedule.Config   `yaml:"schedules"`
-	FolderWatchers []folder.Config     `yaml:"folder_watchers"`
-	TableWatchers  []table.Config      `yaml:"table_watchers"`
-	Locations      map[string][]string `yaml:"locations"`
+	Server         Server                 `yaml:"server"`
+	Processor      Processor              `yaml:"processor"`
+	Worker         Worker                 `yaml:"worker"`
+	Schedules      []scheduler.Config     `yaml:"schedules"`
+	FolderWatchers []folderwatcher.Config `yaml:"folder_watchers"`
+	TableWatchers  []tablewatcher.Config  `yaml:"table_watchers"`
+	Locations      map[string][]string    `yaml:"locations"`
 
 	path string
 }

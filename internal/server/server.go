@@ -24,12 +24,12 @@ import (
 	"github.com/dpe-engine/dpe/internal/api"
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/coredb"
-	"github.com/dpe-engine/dpe/internal/instances"
-	"github.com/dpe-engine/dpe/internal/jobs"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/server/jobs"
+	"github.com/dpe-engine/dpe/internal/server/triggers"
+	"github.com/dpe-engine/dpe/internal/server/wake"
+	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
-	"github.com/dpe-engine/dpe/internal/triggers"
-	"github.com/dpe-engine/dpe/internal/wake"
 )
 
 // Version is the server version reported by /v1/status.
@@ -138,7 +138,7 @@ func (s *Server) Run(ctx context.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.wake = wake.NewHub()
 	s.jobs = jobs.New(jobs.Config{Store: st, Clock: s.cfg.Clock, Log: log, Tick: s.cfg.Tick, RescueEvery: s.cfg.RescueEvery, Wake: s.wake})
-	flows := instances.New(instances.Config{Store: st, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType})
+	flows := workflows.New(workflows.Config{Store: st, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType})
 	var trig *triggers.Service
 	if ts, ok := st.(store.TriggerStore); ok {
 		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log})

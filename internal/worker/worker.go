@@ -22,9 +22,9 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/clock"
-	"github.com/dpe-engine/dpe/internal/instances"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/template"
 	"github.com/dpe-engine/dpe/internal/workflow"
@@ -123,9 +123,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Pipeline <= 0 {
 		cfg.Pipeline = 2
 	}
-	if n := cfg.Batch * cfg.Pipeline; n > instances.MaxExclude {
+	if n := cfg.Batch * cfg.Pipeline; n > workflows.MaxExclude {
 		return nil, fmt.Errorf("worker: batch %d × pipeline %d = %d instances in flight, above the %d a claim may exclude",
-			cfg.Batch, cfg.Pipeline, n, instances.MaxExclude)
+			cfg.Batch, cfg.Pipeline, n, workflows.MaxExclude)
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8

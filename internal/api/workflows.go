@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 func (a *API) workflowRoutes() {
@@ -355,7 +354,7 @@ func (a *API) leaseList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if list == nil {
-		list = []store.Lease{}
+		list = []model.Lease{}
 	}
-	writeJSON(w, http.StatusOK, model.Items[store.Lease]{Items: list})
+	writeJSON(w, http.StatusOK, model.Items[model.Lease]{Items: list})
 }

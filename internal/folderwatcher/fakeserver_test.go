@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
 
@@ -79,7 +78,7 @@ func newFakeServer(t testing.TB) *fakeServer {
 		f.mu.Lock()
 		f.leases++
 		f.mu.Unlock()
-		writeJSON(w, store.Lease{Name: req.Name, Holder: req.Holder, Epoch: 1, Until: time.Now().Add(time.Minute)})
+		writeJSON(w, model.Lease{Name: req.Name, Holder: req.Holder, Epoch: 1, Until: time.Now().Add(time.Minute)})
 	})
 	mux.HandleFunc("POST /v1/leases/release", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	f.srv = httptest.NewServer(mux)

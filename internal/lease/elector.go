@@ -15,13 +15,12 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // Acquirer takes, renews and frees named leases: the store on a server,
 // the HTTP client in a remote role.
 type Acquirer interface {
-	LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error)
+	LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error)
 	LeaseRelease(ctx context.Context, name, holder string) error
 }
 
@@ -40,7 +39,7 @@ type Elector struct {
 	Log      *slog.Logger
 	// OnChange, when set, is told each time this copy gains (true) or
 	// loses (false) the lease.
-	OnChange func(leader bool, l store.Lease)
+	OnChange func(leader bool, l model.Lease)
 }
 
 // Run competes for the lease until ctx ends. While this copy holds it, lead
@@ -49,7 +48,7 @@ type Elector struct {
 // long as clocks run at the same rate). On return the lease is released so
 // a standby takes over at once. lead returning early (nil or error) gives
 // the lease up; Run then competes again after a pause.
-func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l store.Lease) error) error {
+func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l model.Lease) error) error {
 	if e.TTL == 0 {
 		e.TTL = DefaultTTL
 	}
@@ -85,7 +84,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l stor
 }
 
 // lead runs the leader's work while renewing the lease.
-func (e *Elector) lead(ctx context.Context, l store.Lease, renew time.Duration, lead func(context.Context, store.Lease) error) {
+func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, lead func(context.Context, model.Lease) error) {
 	e.Log.Info("lease acquired: active", "lease", e.Name, "holder", e.Holder, "epoch", l.Epoch)
 	if e.OnChange != nil {
 		e.OnChange(true, l)

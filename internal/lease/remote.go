@@ -21,8 +21,8 @@ type leaseRequest struct {
 
 // LeaseAcquire takes or renews the lease; held by another is
 // model.ErrConflict.
-func (r Remote) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
-	var l store.Lease
+func (r Remote) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error) {
+	var l model.Lease
 	// One attempt window per renewal: retrying past the lease's end would
 	// be pointless, and the elector bounds ctx accordingly.
 	err := r.Client.Do(ctx, "POST", "/v1/leases/acquire", leaseRequest{Name: name, Holder: holder, TTL: model.Duration(ttl)}, &l)
@@ -42,7 +42,7 @@ type Local struct {
 }
 
 // LeaseAcquire takes or renews the lease.
-func (l Local) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
+func (l Local) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error) {
 	return l.Store.LeaseAcquire(ctx, name, holder, ttl, l.Now())
 }
 

@@ -80,3 +80,12 @@ type Processor struct {
 	LastSeen time.Time         `json:"last_seen,omitzero"`
 	Started  time.Time         `json:"started_at,omitzero"`
 }
+
+// Lease is a named lease: leadership of a standby group, or ownership of a
+// workflow instance. Epoch grows on every change of holder.
+type Lease struct {
+	Name   string    `json:"name"`
+	Holder string    `json:"holder"`
+	Epoch  int64     `json:"epoch"`
+	Until  time.Time `json:"until"`
+}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
 
@@ -32,7 +31,7 @@ type fakeServer struct {
 	instances map[string]*fakeInstance // by name
 	order     []string                 // instance names in creation order
 	records   []model.TriggerRecord
-	leases    map[string]store.Lease
+	leases    map[string]model.Lease
 	down      bool // every trigger call answers 500
 	calls     int  // trigger calls (get and fire)
 }
@@ -51,7 +50,7 @@ type fakeInstance struct {
 }
 
 func newFakeServer(t testing.TB) *fakeServer {
-	f := &fakeServer{t: t, triggers: map[string]*fakeTrigger{}, instances: map[string]*fakeInstance{}, leases: map[string]store.Lease{}}
+	f := &fakeServer{t: t, triggers: map[string]*fakeTrigger{}, instances: map[string]*fakeInstance{}, leases: map[string]model.Lease{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/triggers/{name}", f.get)
 	mux.HandleFunc("POST /v1/triggers/{name}/fire", f.fire)
@@ -191,7 +190,7 @@ func (f *fakeServer) acquire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !held || l.Holder != req.Holder {
-		l = store.Lease{Name: req.Name, Holder: req.Holder, Epoch: l.Epoch + 1}
+		l = model.Lease{Name: req.Name, Holder: req.Holder, Epoch: l.Epoch + 1}
 	}
 	l.Until = time.Now().Add(req.TTL.D())
 	f.leases[req.Name] = l

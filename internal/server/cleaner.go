@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/lease"
-	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/model"
 )
 
 // cleaner purges finished instances and jobs older than the retention. It
@@ -19,7 +19,7 @@ func (s *Server) cleaner(ctx context.Context) {
 		Acquirer: lease.Local{Store: s.store, Now: s.cfg.Clock.Now},
 		Name:     "server/cleaner", Holder: s.cfg.ID, TTL: 30 * time.Second, Log: s.cfg.Log,
 	}
-	_ = e.Run(ctx, func(ctx context.Context, _ store.Lease) error {
+	_ = e.Run(ctx, func(ctx context.Context, _ model.Lease) error {
 		t := time.NewTicker(s.cfg.CleanEvery)
 		defer t.Stop()
 		for {

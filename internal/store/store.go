@@ -186,24 +186,15 @@ type IdempotencyStore interface {
 	IdempotencyPurge(ctx context.Context, before time.Time) (int, error)
 }
 
-// Lease is a named lease: leadership of a standby group, or ownership of a
-// workflow instance. Epoch grows on every change of holder.
-type Lease struct {
-	Name   string    `json:"name"`
-	Holder string    `json:"holder"`
-	Epoch  int64     `json:"epoch"`
-	Until  time.Time `json:"until"`
-}
-
 // LeaseStore holds named leases.
 type LeaseStore interface {
 	// LeaseAcquire takes the lease when it is free, expired or already the
 	// holder's (renewal keeps the epoch; a new holder gets epoch+1), setting
 	// Until = now+ttl. Held by another: model.ErrConflict, with the current
 	// lease returned.
-	LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (Lease, error)
+	LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (model.Lease, error)
 	// LeaseRelease frees the lease if holder holds it (no-op otherwise).
 	LeaseRelease(ctx context.Context, name, holder string) error
 	// LeaseList returns leases whose name starts with prefix, by name.
-	LeaseList(ctx context.Context, prefix string) ([]Lease, error)
+	LeaseList(ctx context.Context, prefix string) ([]model.Lease, error)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // fakeServer is the part of the dpe server a table watcher talks to. It
@@ -196,7 +195,7 @@ func (f *fakeServer) acquire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.leases[req.Name] = req.Holder
-	writeJSON(w, http.StatusOK, store.Lease{Name: req.Name, Holder: req.Holder, Epoch: 1, Until: time.Now().Add(time.Minute)})
+	writeJSON(w, http.StatusOK, model.Lease{Name: req.Name, Holder: req.Holder, Epoch: 1, Until: time.Now().Add(time.Minute)})
 }
 
 func (f *fakeServer) release(w http.ResponseWriter, r *http.Request) {

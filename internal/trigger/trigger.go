@@ -14,7 +14,6 @@ import (
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // Modes.
@@ -59,7 +58,7 @@ func Run(ctx context.Context, c *client.Client, name string, m Mode, log *slog.L
 		group = name
 	}
 	e := &lease.Elector{Acquirer: lease.Remote{Client: c}, Name: "trigger/" + group, Holder: m.Holder, TTL: m.TTL, Log: log}
-	return e.Run(ctx, func(ctx context.Context, _ store.Lease) error { return active(ctx) })
+	return e.Run(ctx, func(ctx context.Context, _ model.Lease) error { return active(ctx) })
 }
 
 // Fire hands due schedule fires to the server.

@@ -25,7 +25,6 @@ import (
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
-	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/template"
 	"github.com/dpe-engine/dpe/internal/workflow"
 )
@@ -161,7 +160,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		Acquirer: lease.Remote{Client: w.cfg.Client}, Name: "worker/" + w.cfg.Group,
 		Holder: w.cfg.ID, TTL: w.cfg.GroupTTL, Log: w.log,
 	}
-	return e.Run(ctx, func(ctx context.Context, _ store.Lease) error { return w.active(ctx) })
+	return e.Run(ctx, func(ctx context.Context, _ model.Lease) error { return w.active(ctx) })
 }
 
 // active is the worker's duty while it may drive instances: claim the

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // acquireLeaseSQL takes the lease in one statement when it is free (never
@@ -30,23 +29,23 @@ RETURNING name, holder, epoch, until`
 // LeaseAcquire takes the lease when it is free, expired or already the
 // holder's, until now+ttl. Held by another: model.ErrConflict, with the
 // current lease returned. A lease is held through its Until instant.
-func (s *Store) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (store.Lease, error) {
+func (s *Store) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (model.Lease, error) {
 	const op = "acquire lease"
 	if name == "" || holder == "" {
-		return store.Lease{}, s.wrap(op, model.Invalid("lease", "name and holder are required"))
+		return model.Lease{}, s.wrap(op, model.Invalid("lease", "name and holder are required"))
 	}
 	l, err := scanLease(s.pool.QueryRow(ctx, acquireLeaseSQL, name, holder, now.Add(ttl), now))
 	if err == nil {
 		return l, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return store.Lease{}, s.wrap(op, err)
+		return model.Lease{}, s.wrap(op, err)
 	}
 	// Held by another. Read it back for the caller; if it was released in
 	// the meantime, report the conflict all the same: the caller retries.
 	cur, err := scanLease(s.pool.QueryRow(ctx, `SELECT name, holder, epoch, until FROM leases WHERE name = $1`, name))
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return store.Lease{}, s.wrap(op, err)
+		return model.Lease{}, s.wrap(op, err)
 	}
 	return cur, fmt.Errorf("postgres: %s: %s is held by %s: %w", op, name, cur.Holder, model.ErrConflict)
 }
@@ -62,7 +61,7 @@ func (s *Store) LeaseRelease(ctx context.Context, name, holder string) error {
 
 // LeaseList returns leases whose name starts with prefix, by name, released
 // ones included (with an empty Holder).
-func (s *Store) LeaseList(ctx context.Context, prefix string) ([]store.Lease, error) {
+func (s *Store) LeaseList(ctx context.Context, prefix string) ([]model.Lease, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT name, holder, epoch, until FROM leases
 		WHERE starts_with(name, $1)
@@ -71,7 +70,7 @@ func (s *Store) LeaseList(ctx context.Context, prefix string) ([]store.Lease, er
 		return nil, s.wrap("list leases", err)
 	}
 	defer rows.Close()
-	out := []store.Lease{}
+	out := []model.Lease{}
 	for rows.Next() {
 		l, err := scanLease(rows)
 		if err != nil {
@@ -85,10 +84,10 @@ func (s *Store) LeaseList(ctx context.Context, prefix string) ([]store.Lease, er
 	return out, nil
 }
 
-func scanLease(row pgx.Row) (store.Lease, error) {
-	var l store.Lease
+func scanLease(row pgx.Row) (model.Lease, error) {
+	var l model.Lease
 	if err := row.Scan(&l.Name, &l.Holder, &l.Epoch, &l.Until); err != nil {
-		return store.Lease{}, err
+		return model.Lease{}, err
 	}
 	l.Until = l.Until.UTC()
 	return l, nil

@@ -8,18 +8,17 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // LeaseAcquire takes or renews a named lease. A lease is held while
 // now <= Until (the same boundary as job leases, which expire strictly
 // before now). A released lease keeps its row (holder ”) so that the next
 // holder still gets a higher epoch.
-func (s *Store) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (store.Lease, error) {
-	l := store.Lease{Name: name, Holder: holder, Until: fromMS(ms(now.Add(ttl)))}
-	var held store.Lease
+func (s *Store) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (model.Lease, error) {
+	l := model.Lease{Name: name, Holder: holder, Until: fromMS(ms(now.Add(ttl)))}
+	var held model.Lease
 	err := s.write(ctx, "acquire lease", func(tx *txn) error {
-		cur := store.Lease{Name: name}
+		cur := model.Lease{Name: name}
 		var until int64
 		err := tx.QueryRowContext(ctx, `SELECT holder, epoch, until_at FROM leases WHERE name = ?`, name).
 			Scan(&cur.Holder, &cur.Epoch, &until)
@@ -61,8 +60,8 @@ func (s *Store) LeaseRelease(ctx context.Context, name, holder string) error {
 
 // LeaseList returns the leases whose name starts with prefix, by name,
 // released ones included (Holder empty).
-func (s *Store) LeaseList(ctx context.Context, prefix string) ([]store.Lease, error) {
-	out := []store.Lease{}
+func (s *Store) LeaseList(ctx context.Context, prefix string) ([]model.Lease, error) {
+	out := []model.Lease{}
 	err := s.read(ctx, "list leases", func(tx *txn) error {
 		// substr, not LIKE or GLOB: the prefix is compared as plain text,
 		// so '%', '_' or '*' in it match only themselves.
@@ -76,7 +75,7 @@ func (s *Store) LeaseList(ctx context.Context, prefix string) ([]store.Lease, er
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				l     store.Lease
+				l     model.Lease
 				until int64
 			)
 			if err := rows.Scan(&l.Name, &l.Holder, &l.Epoch, &until); err != nil {

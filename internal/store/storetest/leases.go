@@ -8,11 +8,10 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // sameLease fails unless got is the lease described.
-func sameLease(t *testing.T, what string, got store.Lease, name, holder string, epoch int64, until time.Time) {
+func sameLease(t *testing.T, what string, got model.Lease, name, holder string, epoch int64, until time.Time) {
 	t.Helper()
 	if got.Name != name || got.Holder != holder || got.Epoch != epoch {
 		t.Errorf("%s = %+v, want %s held by %q epoch %d", what, got, name, holder, epoch)
@@ -26,10 +25,10 @@ func testLeases(t *testing.T, open Opener) {
 		t.Parallel()
 		s := open(t)
 		ttl := 10 * time.Second
-		acquire := func(holder string, now time.Time) (store.Lease, error) {
+		acquire := func(holder string, now time.Time) (model.Lease, error) {
 			return s.LeaseAcquire(t.Context(), "group/sched", holder, ttl, now)
 		}
-		must := func(holder string, now time.Time) store.Lease {
+		must := func(holder string, now time.Time) model.Lease {
 			t.Helper()
 			l, err := acquire(holder, now)
 			if err != nil {
@@ -108,7 +107,7 @@ func testLeases(t *testing.T, open Opener) {
 		const n = 10
 		var (
 			wg     sync.WaitGroup
-			leases = make([]store.Lease, n)
+			leases = make([]model.Lease, n)
 			errs   = make([]error, n)
 		)
 		for i := range n {

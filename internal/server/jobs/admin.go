@@ -57,6 +57,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (model.Job, error) {
 	if err != nil {
 		return j, fmt.Errorf("cancel job %d: %w", id, err)
 	}
+	s.wakeInstance(j)
 	return j, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
 )
 
@@ -160,7 +161,18 @@ func (s *Service) Complete(ctx context.Context, c model.Completion) (model.Job, 
 	// A freed slot may unblock a type capped cluster-wide; a retry may be
 	// claimable after its back-off (the tick covers that).
 	s.wake.Signal(j.Type)
+	s.wakeInstance(j)
 	return j, nil
+}
+
+// wakeInstance tells waiting workflow claims that a job of an instance
+// ended or went back to the queue: the store woke the instance in the same
+// transaction, and its worker should decide the next step at once rather
+// than at the next long-poll tick.
+func (s *Service) wakeInstance(j model.Job) {
+	if j.InstanceID != 0 {
+		s.wake.Signal(wake.Instances)
+	}
 }
 
 // MaxCompletions caps one group-commit call.
@@ -194,6 +206,9 @@ func (s *Service) CompleteMany(ctx context.Context, cs []model.Completion) ([]st
 			seen[r.Job.Type] = true
 			s.wake.Signal(r.Job.Type)
 		}
+		if r.Err == nil {
+			s.wakeInstance(r.Job)
+		}
 	}
 	return res, nil
 }
@@ -208,5 +223,6 @@ func (s *Service) Release(ctx context.Context, id, epoch int64) (model.Job, erro
 		return j, fmt.Errorf("release job %d: %w", id, err)
 	}
 	s.wake.Signal(j.Type)
+	s.wakeInstance(j)
 	return j, nil
 }

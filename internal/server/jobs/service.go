@@ -131,6 +131,10 @@ func (s *Service) Rescue(ctx context.Context) (store.RescueResult, error) {
 	for _, t := range r.Types {
 		s.wake.Signal(t)
 	}
+	if r.Failed+r.Canceled > 0 {
+		// Jobs that ended for good may be steps of instances to decide.
+		s.wake.Signal(wake.Instances)
+	}
 	return r, nil
 }
 

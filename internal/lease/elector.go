@@ -11,9 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/backoff"
+	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
@@ -40,6 +41,9 @@ type Elector struct {
 	// OnChange, when set, is told each time this copy gains (true) or
 	// loses (false) the lease.
 	OnChange func(leader bool, l model.Lease)
+	// Clock times renewals, the standby's retries and the lease's local
+	// end. Nil: clock.Real.
+	Clock clock.Clock
 }
 
 // Run competes for the lease until ctx ends. While this copy holds it, lead
@@ -58,8 +62,15 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 	if e.Log == nil {
 		e.Log = slog.Default()
 	}
+	if e.Clock == nil {
+		e.Clock = clock.Real{}
+	}
 	renew := e.TTL / 3
-	for {
+	// Standby: try again at a jittered fraction of the renew interval
+	// (between a half and all of it), so a dead leader's lease is taken
+	// soon after it expires and standbys do not ask in lockstep.
+	standby := backoff.Policy{Initial: renew, Max: renew, Multiplier: 1, Jitter: 0.5}
+	for attempt := 0; ; attempt++ {
 		l, err := e.Acquirer.LeaseAcquire(ctx, e.Name, e.Holder, e.TTL)
 		switch {
 		case err == nil:
@@ -72,13 +83,8 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 		case !errors.Is(err, model.ErrConflict):
 			e.Log.Warn("cannot reach the lease", "lease", e.Name, "err", err)
 		}
-		// Standby: try again at a jittered fraction of the renew interval,
-		// so a dead leader's lease is taken soon after it expires.
-		wait := renew/2 + rand.N(renew/2+1)
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, e.Clock, standby.Delay(attempt)) != nil {
 			return nil
-		case <-time.After(wait):
 		}
 	}
 }
@@ -94,9 +100,8 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, 
 	go func() { done <- lead(lctx, l) }()
 	// The lease is valid until validUntil by the local clock: acquired at
 	// or after start, so start+TTL is a safe (early) bound.
-	validUntil := time.Now().Add(e.TTL)
-	t := time.NewTicker(renew)
-	defer t.Stop()
+	validUntil := e.Clock.Now().Add(e.TTL)
+	next := e.Clock.After(renew)
 	stopped := false
 	for !stopped {
 		select {
@@ -107,16 +112,20 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, 
 			stopped = true
 			continue
 		case <-ctx.Done():
-		case <-t.C:
-			start := time.Now()
-			rctx, rcancel := context.WithDeadline(ctx, validUntil)
+		case <-next:
+			start := e.Clock.Now()
+			next = e.Clock.After(renew)
+			// A renewal may not outlast the point where a leader that
+			// could not renew must already have stood down: half a renew
+			// interval before the lease ends by the local clock.
+			rctx, rcancel := context.WithTimeout(ctx, validUntil.Sub(start)-renew/2)
 			nl, err := e.Acquirer.LeaseAcquire(rctx, e.Name, e.Holder, e.TTL)
 			rcancel()
 			if err == nil && nl.Epoch == l.Epoch {
 				validUntil = start.Add(e.TTL)
 				continue
 			}
-			if err != nil && !errors.Is(err, model.ErrConflict) && time.Now().Add(renew).Before(validUntil) {
+			if err != nil && !errors.Is(err, model.ErrConflict) && e.Clock.Now().Add(renew).Before(validUntil) {
 				// A transient failure with time left: try again next tick.
 				e.Log.Warn("lease renewal failed; retrying", "lease", e.Name, "err", err)
 				continue

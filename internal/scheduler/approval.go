@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/dpe-engine/dpe/internal/clock"
 )
 
 // Approval hook tuning.
@@ -22,7 +24,7 @@ const (
 // approver asks approval hooks.
 type approver struct {
 	hc    *http.Client
-	clock Clock
+	clock clock.Clock
 }
 
 // approve asks a.URL whether the fire of schedule name at at may start:

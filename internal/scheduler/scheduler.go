@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
@@ -48,8 +49,9 @@ type Options struct {
 	// for the lease "trigger/<name>"; with Mode.Group set, all of them run
 	// under the one lease "trigger/<group>".
 	Mode trigger.Mode
-	// Clock is the time source. Nil: the system clock.
-	Clock Clock
+	// Clock is the time source for every "what time is it" and every
+	// wait, so tests drive a fake one and never sleep. Nil: clock.Real.
+	Clock clock.Clock
 	// Log receives a record per fire outcome. Nil: slog.Default().
 	Log *slog.Logger
 	// HTTP asks approval hooks. Nil: http.DefaultClient.
@@ -86,7 +88,7 @@ func New(o Options) (*Scheduler, error) {
 		host, _ := os.Hostname()
 		s.mode.Holder = fmt.Sprintf("%s-%d", cmp.Or(host, "scheduler"), os.Getpid())
 	}
-	ap := &approver{hc: cmp.Or(o.HTTP, http.DefaultClient), clock: cmp.Or[Clock](o.Clock, realClock{})}
+	ap := &approver{hc: cmp.Or(o.HTTP, http.DefaultClient), clock: cmp.Or[clock.Clock](o.Clock, clock.Real{})}
 	byName := map[string]int{}
 	for i := range o.Schedules {
 		cfg := o.Schedules[i] // Validate filled its defaults in place
@@ -155,7 +157,7 @@ func (g group) run(ctx context.Context) error {
 type runner struct {
 	c      *compiled
 	client *client.Client
-	clock  Clock
+	clock  clock.Clock
 	ap     *approver
 	log    *slog.Logger
 

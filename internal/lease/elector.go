@@ -70,18 +70,34 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 	// (between a half and all of it), so a dead leader's lease is taken
 	// soon after it expires and standbys do not ask in lockstep.
 	standby := backoff.Policy{Initial: renew, Max: renew, Multiplier: 1, Jitter: 0.5}
+	unreachable := 0 // failed attempts in a row that were not a conflict
 	for attempt := 0; ; attempt++ {
 		l, err := e.Acquirer.LeaseAcquire(ctx, e.Name, e.Holder, e.TTL)
 		switch {
-		case err == nil:
-			e.lead(ctx, l, renew, lead)
-			if ctx.Err() != nil {
-				return nil
-			}
 		case ctx.Err() != nil:
+			if err == nil { // won and stopped at once: give it back
+				e.release(ctx)
+			}
 			return nil
-		case !errors.Is(err, model.ErrConflict):
-			e.Log.Warn("cannot reach the lease", "lease", e.Name, "err", err)
+		case err != nil && !errors.Is(err, model.ErrConflict):
+			// An outage: warn once, not at every retry.
+			level := slog.LevelDebug
+			if unreachable == 0 {
+				level = slog.LevelWarn
+			}
+			unreachable++
+			e.Log.Log(ctx, level, "cannot reach the lease", "lease", e.Name, "err", err, "failures", unreachable)
+		default:
+			if unreachable > 0 {
+				e.Log.Info("lease reachable again", "lease", e.Name, "failures", unreachable)
+				unreachable = 0
+			}
+			if err == nil {
+				e.lead(ctx, l, renew, lead)
+				if ctx.Err() != nil {
+					return nil
+				}
+			}
 		}
 		if clock.Sleep(ctx, e.Clock, standby.Delay(attempt)) != nil {
 			return nil
@@ -139,14 +155,19 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, 
 		stopped = true
 	}
 	cancel()
-	// Release with a fresh bounded context so a standby takes over at once.
+	e.release(ctx)
+	if e.OnChange != nil {
+		e.OnChange(false, l)
+	}
+	e.Log.Info("lease released: standby", "lease", e.Name, "holder", e.Holder)
+}
+
+// release frees the lease with a fresh bounded context (ctx may have
+// ended), so a standby takes over at once.
+func (e *Elector) release(ctx context.Context) {
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer rcancel()
 	if err := e.Acquirer.LeaseRelease(rctx, e.Name, e.Holder); err != nil {
 		e.Log.Debug("lease release failed; it will expire", "lease", e.Name, "err", err)
 	}
-	if e.OnChange != nil {
-		e.OnChange(false, l)
-	}
-	e.Log.Info("lease released: standby", "lease", e.Name, "holder", e.Holder)
 }

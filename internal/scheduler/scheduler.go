@@ -18,13 +18,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
@@ -85,8 +85,7 @@ func New(o Options) (*Scheduler, error) {
 	}
 	s := &Scheduler{client: o.Client, mode: o.Mode, log: cmp.Or(o.Log, slog.Default())}
 	if s.mode.Mode == trigger.Standby && s.mode.Holder == "" {
-		host, _ := os.Hostname()
-		s.mode.Holder = fmt.Sprintf("%s-%d", cmp.Or(host, "scheduler"), os.Getpid())
+		s.mode.Holder = holder.New("scheduler")
 	}
 	ap := &approver{hc: cmp.Or(o.HTTP, http.DefaultClient), clock: cmp.Or[clock.Clock](o.Clock, clock.Real{})}
 	byName := map[string]int{}

@@ -264,7 +264,7 @@ func TestTakeover(t *testing.T) {
 				tt.kill(a)
 				synctest.Wait()
 				// Move to the old lease's last instant, then past it.
-				advance(held.Until.Sub(time.Now()))
+				advance(time.Until(held.Until))
 				if b.leading() {
 					t.Fatalf("b took over at %v, before the lease held until %v ended", time.Now(), held.Until)
 				}

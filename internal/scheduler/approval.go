@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/dpe-engine/dpe/internal/backoff"
 	"github.com/dpe-engine/dpe/internal/clock"
 )
 
@@ -72,14 +73,12 @@ func (ap *approver) approve(ctx context.Context, a *Approval, name string, at ti
 			return ok, reason, nil
 		}
 		last = err
-		wait := approvalBackoff << (attempt - 1)
+		wait := backoff.Policy{Initial: approvalBackoff}.Ceiling(attempt - 1)
 		if attempt == approvalAttempts || ap.clock.Now().Add(wait).After(end) {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			return false, "", ctx.Err()
-		case <-ap.clock.After(wait):
+		if err := clock.Sleep(ctx, ap.clock, wait); err != nil {
+			return false, "", err
 		}
 	}
 	if last == nil {

@@ -72,6 +72,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 	standby := backoff.Policy{Initial: renew, Max: renew, Multiplier: 1, Jitter: 0.5}
 	unreachable := 0 // failed attempts in a row that were not a conflict
 	for attempt := 0; ; attempt++ {
+		asked := e.Clock.Now()
 		l, err := e.Acquirer.LeaseAcquire(ctx, e.Name, e.Holder, e.TTL)
 		switch {
 		case ctx.Err() != nil:
@@ -93,7 +94,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 				unreachable = 0
 			}
 			if err == nil {
-				e.lead(ctx, l, renew, lead)
+				e.lead(ctx, l, asked, renew, lead)
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -105,8 +106,9 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 	}
 }
 
-// lead runs the leader's work while renewing the lease.
-func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, lead func(context.Context, model.Lease) error) {
+// lead runs the leader's work while renewing the lease l, asked for at
+// asked.
+func (e *Elector) lead(ctx context.Context, l model.Lease, asked time.Time, renew time.Duration, lead func(context.Context, model.Lease) error) {
 	e.Log.Info("lease acquired: active", "lease", e.Name, "holder", e.Holder, "epoch", l.Epoch)
 	if e.OnChange != nil {
 		e.OnChange(true, l)
@@ -114,9 +116,9 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, 
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- lead(lctx, l) }()
-	// The lease is valid until validUntil by the local clock: acquired at
-	// or after start, so start+TTL is a safe (early) bound.
-	validUntil := e.Clock.Now().Add(e.TTL)
+	// The lease is valid until validUntil by the local clock: the server
+	// granted it at or after asked, so asked+TTL is a safe (early) bound.
+	validUntil := asked.Add(e.TTL)
 	next := e.Clock.After(renew)
 	stopped := false
 	for !stopped {

@@ -85,6 +85,13 @@ type faulty struct {
 	Acquirer
 	mu    sync.Mutex
 	fault fault
+	slow  time.Duration // a granted acquire answers this late
+}
+
+func (f *faulty) setSlow(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.slow = d
 }
 
 func (f *faulty) set(x fault) {
@@ -111,7 +118,17 @@ func (f *faulty) LeaseAcquire(ctx context.Context, name, holder string, ttl time
 	if err := f.fail(ctx); err != nil {
 		return model.Lease{}, err
 	}
-	return f.Acquirer.LeaseAcquire(ctx, name, holder, ttl)
+	l, err := f.Acquirer.LeaseAcquire(ctx, name, holder, ttl)
+	f.mu.Lock()
+	slow := f.slow
+	f.mu.Unlock()
+	if err == nil && slow > 0 {
+		// The server granted the lease now; the answer arrives late.
+		if err := clock.Sleep(ctx, clock.Real{}, slow); err != nil {
+			return model.Lease{}, err
+		}
+	}
+	return l, err
 }
 
 func (f *faulty) LeaseRelease(ctx context.Context, name, holder string) error {
@@ -315,6 +332,32 @@ func TestRenewalFailureStopsLeaderBeforeLeaseEnds(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A lease granted at once but answered late counts from when it was asked
+// for: the leader still stands down before the lease ends.
+func TestSlowGrantStandsDownBeforeLeaseEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := newMemLeases()
+		a := &member{acq: &faulty{Acquirer: shared}, done: make(chan error, 1)}
+		a.acq.setSlow(ttl / 2)
+		a.e = &Elector{Acquirer: a.acq, Name: testName, Holder: "a", TTL: ttl, Clock: clock.Real{}, Log: slog.New(slog.DiscardHandler)}
+		ctx, cancel := context.WithCancel(t.Context())
+		a.cancel = cancel
+		go func() { a.done <- a.e.Run(ctx, a.lead) }()
+		t.Cleanup(a.stop)
+		synctest.Wait() // a's acquire is granted; its answer is on its way
+		held := shared.get(testName)
+		a.acq.set(failing)
+		advance(2 * ttl)
+		h := a.history()
+		if len(h) != 1 || h[0].end.IsZero() {
+			t.Fatalf("a's terms %+v: still leading after its lease (until %v) ended", h, held.Until)
+		}
+		if !h[0].end.Before(held.Until) {
+			t.Errorf("a stopped its work at %v, not before its lease ended at %v", h[0].end, held.Until)
+		}
+	})
 }
 
 // A transient renewal failure with time left does not stop the leader.

@@ -143,6 +143,8 @@ func (f *Fake) Next() (at time.Time, ok bool) {
 // BlockUntil waits until at least n waits are pending on the clock (code
 // under test blocked in After or Sleep), or ctx ends. It is how a test
 // knows the code it drives has reached its next wait, without sleeping.
+// A wait given up (a Sleep whose ctx ended) stays pending until the clock
+// passes its time, and is counted until then.
 func (f *Fake) BlockUntil(ctx context.Context, n int) error {
 	for {
 		f.mu.Lock()

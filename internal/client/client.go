@@ -13,13 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dpe-engine/dpe/internal/clock"
 )
 
 // Defaults of Config.
@@ -59,27 +60,15 @@ type Config struct {
 	Backoff, BackoffMax time.Duration
 	// Log receives debug records of failed attempts. Nil: discarded.
 	Log *slog.Logger
-	// Clock is the time source for deadlines and back-off sleeps. Nil: the
-	// real clock. Tests inject a fake one so back-off costs no real time.
-	Clock Clock
+	// Clock is the time source for deadlines and back-off sleeps. Nil:
+	// clock.Real. Tests inject a fake one so back-off costs no real time.
+	Clock clock.Clock
 	// Jitter returns a random duration in [0, d] (full jitter). Nil:
-	// uniform from math/rand/v2. Tests may return d for determinism.
+	// uniform, by backoff.Policy. Tests may return d for determinism.
 	Jitter func(d time.Duration) time.Duration
 	// UserAgent is sent with every request. Empty: "dpe-client".
 	UserAgent string
 }
-
-// Clock is the client's view of time.
-type Clock interface {
-	Now() time.Time
-	// After fires once d has passed, like time.After.
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Client calls the dpe HTTP API. Create it with New.
 type Client struct {
@@ -93,7 +82,7 @@ type Client struct {
 	backoff        time.Duration
 	backoffMax     time.Duration
 	log            *slog.Logger
-	clock          Clock
+	clock          clock.Clock
 	jitter         func(time.Duration) time.Duration
 
 	// cur is the index of the URL to try first: the last one that worked,
@@ -146,10 +135,7 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.clock == nil {
-		c.clock = realClock{}
-	}
-	if c.jitter == nil {
-		c.jitter = fullJitter
+		c.clock = clock.Real{}
 	}
 	return c, nil
 }
@@ -198,11 +184,4 @@ func newTransport() *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-}
-
-func fullJitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return rand.N(d + 1)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
@@ -161,7 +162,7 @@ func (c *Client) call(ctx context.Context, r *request, o *callOptions) (response
 			return giveUp(attempt, nil)
 		}
 		if attempt > 0 && attempt%n == 0 {
-			wait := c.jitter(c.backoffFor(attempt/n - 1))
+			wait := c.backoffFor(attempt/n - 1)
 			if ra := min(retryAfter, c.backoffMax); ra > wait {
 				wait = ra
 			}
@@ -169,10 +170,8 @@ func (c *Client) call(ctx context.Context, r *request, o *callOptions) (response
 			if c.clock.Now().Add(wait).After(end) {
 				return giveUp(attempt, ctxBound(ctx, end))
 			}
-			select {
-			case <-ctx.Done():
-				return giveUp(attempt, ctx.Err())
-			case <-c.clock.After(wait):
+			if err := clock.Sleep(ctx, c.clock, wait); err != nil {
+				return giveUp(attempt, err)
 			}
 		}
 		if err := ctx.Err(); err != nil {

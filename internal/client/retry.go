@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dpe-engine/dpe/internal/backoff"
 )
 
 // The rules applied here are written on Client.Do.
@@ -68,14 +70,15 @@ func retryableStatus(status int) bool {
 	return false
 }
 
-// backoffFor is the back-off ceiling before retry round r (0-based):
-// Backoff·2^r capped at BackoffMax. The caller applies jitter.
+// backoffFor is the pause before retry round r (0-based): full jitter
+// under the ceiling Backoff·2^r capped at BackoffMax, or Config.Jitter
+// applied to that ceiling when the caller gave one.
 func (c *Client) backoffFor(r int) time.Duration {
-	d := c.backoff
-	for i := 0; i < r && d < c.backoffMax; i++ {
-		d *= 2
+	p := backoff.Policy{Initial: c.backoff, Max: c.backoffMax, Multiplier: 2, Jitter: 1}
+	if c.jitter != nil {
+		return c.jitter(p.Ceiling(r))
 	}
-	return min(d, c.backoffMax)
+	return p.Delay(r)
 }
 
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP

@@ -1,30 +1,66 @@
-// Package clock gives domain code an injectable notion of the current time,
-// so lease expiry, back-off and schedules can be tested with a fake clock.
-// Timers and tickers for loops stay real (tests of loops use
-// testing/synctest); only "what time is it" goes through Clock.
+// Package clock gives domain code an injectable notion of time: what time
+// it is, and waiting for a duration to pass. Lease expiry, back-off,
+// schedules and deadlines all go through a Clock, so they can be tested
+// with the Fake clock (moved by hand) or with the Real clock inside a
+// testing/synctest bubble (whose fake time drives the time package).
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
 
-// Clock tells the time.
+// Clock tells the time and waits.
 type Clock interface {
+	// Now returns the current time.
 	Now() time.Time
+	// After sends the time on the returned channel once d has passed,
+	// like time.After. A d <= 0 fires at once.
+	After(d time.Duration) <-chan time.Time
 }
 
-// Real is the system clock, in UTC.
+// Real is the system clock, in UTC. Its waits are the time package's, so
+// inside a testing/synctest bubble it runs on the bubble's fake time.
 type Real struct{}
 
 // Now returns the current UTC time.
 func (Real) Now() time.Time { return time.Now().UTC() }
 
-// Fake is a manually advanced clock for tests. The zero value starts at the
-// zero time; use NewFake for a useful start.
+// After is time.After.
+func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Sleep waits d on c, or until ctx ends: then it returns ctx.Err(). A
+// d <= 0 returns at once (nil unless ctx has already ended).
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.After(d):
+		return nil
+	}
+}
+
+// Fake is a manually moved clock for tests: Advance and Set move its time
+// and fire the waits (After) that are due by then. The zero value starts
+// at the zero time; use NewFake for a useful start. A Fake is safe for
+// concurrent use.
 type Fake struct {
-	mu  sync.Mutex
-	now time.Time
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+	changed chan struct{} // closed (and replaced) when a waiter is added
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
 }
 
 // NewFake returns a Fake clock set to t.
@@ -37,16 +73,94 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-// Advance moves the fake time forward by d.
+// After returns a channel that receives the fake time once the clock has
+// been moved d past the current time (at once when d <= 0).
+func (f *Fake) After(d time.Duration) <-chan time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan time.Time, 1) // buffered: firing never blocks the mover
+	if d <= 0 {
+		ch <- f.now
+		return ch
+	}
+	f.waiters = append(f.waiters, waiter{at: f.now.Add(d), ch: ch})
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+	return ch
+}
+
+// Advance moves the fake time forward by d and fires the waits due by
+// then.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
+	f.setLocked(f.now.Add(d))
 }
 
-// Set moves the fake time to t.
+// Set moves the fake time to t and fires the waits due by then.
 func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.setLocked(t)
+}
+
+func (f *Fake) setLocked(t time.Time) {
 	f.now = t
+	kept := f.waiters[:0]
+	for _, w := range f.waiters {
+		if w.at.After(t) {
+			kept = append(kept, w)
+			continue
+		}
+		w.ch <- t
+	}
+	clear(f.waiters[len(kept):]) // drop the fired channels
+	f.waiters = kept
+}
+
+// Waiting returns the number of waits not yet fired.
+func (f *Fake) Waiting() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.waiters)
+}
+
+// Next returns the time of the earliest wait not yet fired; ok is false
+// when there is none.
+func (f *Fake) Next() (at time.Time, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.waiters {
+		if !ok || w.at.Before(at) {
+			at, ok = w.at, true
+		}
+	}
+	return at, ok
+}
+
+// BlockUntil waits until at least n waits are pending on the clock (code
+// under test blocked in After or Sleep), or ctx ends. It is how a test
+// knows the code it drives has reached its next wait, without sleeping.
+// A wait given up (a Sleep whose ctx ended) stays pending until the clock
+// passes its time, and is counted until then.
+func (f *Fake) BlockUntil(ctx context.Context, n int) error {
+	for {
+		f.mu.Lock()
+		if len(f.waiters) >= n {
+			f.mu.Unlock()
+			return nil
+		}
+		if f.changed == nil {
+			f.changed = make(chan struct{})
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -41,11 +41,9 @@ package folderwatcher
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +51,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
@@ -91,8 +90,7 @@ func New(o Options) (*Watcher, error) {
 		o.Log = slog.Default()
 	}
 	if o.Mode.Holder == "" {
-		host, _ := os.Hostname()
-		o.Mode.Holder = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strings.ToLower(rand.Text()[:8]))
+		o.Mode.Holder = holder.New("folderwatcher")
 	}
 	if err := ValidateAll(o.Watchers); err != nil {
 		return nil, err

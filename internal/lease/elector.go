@@ -11,9 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/backoff"
+	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
@@ -40,6 +41,9 @@ type Elector struct {
 	// OnChange, when set, is told each time this copy gains (true) or
 	// loses (false) the lease.
 	OnChange func(leader bool, l model.Lease)
+	// Clock times renewals, the standby's retries and the lease's local
+	// end. Nil: clock.Real.
+	Clock clock.Clock
 }
 
 // Run competes for the lease until ctx ends. While this copy holds it, lead
@@ -58,33 +62,53 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 	if e.Log == nil {
 		e.Log = slog.Default()
 	}
+	if e.Clock == nil {
+		e.Clock = clock.Real{}
+	}
 	renew := e.TTL / 3
-	for {
+	// Standby: try again at a jittered fraction of the renew interval
+	// (between a half and all of it), so a dead leader's lease is taken
+	// soon after it expires and standbys do not ask in lockstep.
+	standby := backoff.Policy{Initial: renew, Max: renew, Multiplier: 1, Jitter: 0.5}
+	unreachable := 0 // failed attempts in a row that were not a conflict
+	for attempt := 0; ; attempt++ {
+		asked := e.Clock.Now()
 		l, err := e.Acquirer.LeaseAcquire(ctx, e.Name, e.Holder, e.TTL)
 		switch {
-		case err == nil:
-			e.lead(ctx, l, renew, lead)
-			if ctx.Err() != nil {
-				return nil
-			}
 		case ctx.Err() != nil:
+			if err == nil { // won and stopped at once: give it back
+				e.release(ctx)
+			}
 			return nil
-		case !errors.Is(err, model.ErrConflict):
-			e.Log.Warn("cannot reach the lease", "lease", e.Name, "err", err)
+		case err != nil && !errors.Is(err, model.ErrConflict):
+			// An outage: warn once, not at every retry.
+			level := slog.LevelDebug
+			if unreachable == 0 {
+				level = slog.LevelWarn
+			}
+			unreachable++
+			e.Log.Log(ctx, level, "cannot reach the lease", "lease", e.Name, "err", err, "failures", unreachable)
+		default:
+			if unreachable > 0 {
+				e.Log.Info("lease reachable again", "lease", e.Name, "failures", unreachable)
+				unreachable = 0
+			}
+			if err == nil {
+				e.lead(ctx, l, asked, renew, lead)
+				if ctx.Err() != nil {
+					return nil
+				}
+			}
 		}
-		// Standby: try again at a jittered fraction of the renew interval,
-		// so a dead leader's lease is taken soon after it expires.
-		wait := renew/2 + rand.N(renew/2+1)
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, e.Clock, standby.Delay(attempt)) != nil {
 			return nil
-		case <-time.After(wait):
 		}
 	}
 }
 
-// lead runs the leader's work while renewing the lease.
-func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, lead func(context.Context, model.Lease) error) {
+// lead runs the leader's work while renewing the lease l, asked for at
+// asked.
+func (e *Elector) lead(ctx context.Context, l model.Lease, asked time.Time, renew time.Duration, lead func(context.Context, model.Lease) error) {
 	e.Log.Info("lease acquired: active", "lease", e.Name, "holder", e.Holder, "epoch", l.Epoch)
 	if e.OnChange != nil {
 		e.OnChange(true, l)
@@ -92,11 +116,10 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, 
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- lead(lctx, l) }()
-	// The lease is valid until validUntil by the local clock: acquired at
-	// or after start, so start+TTL is a safe (early) bound.
-	validUntil := time.Now().Add(e.TTL)
-	t := time.NewTicker(renew)
-	defer t.Stop()
+	// The lease is valid until validUntil by the local clock: the server
+	// granted it at or after asked, so asked+TTL is a safe (early) bound.
+	validUntil := asked.Add(e.TTL)
+	next := e.Clock.After(renew)
 	stopped := false
 	for !stopped {
 		select {
@@ -107,16 +130,20 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, 
 			stopped = true
 			continue
 		case <-ctx.Done():
-		case <-t.C:
-			start := time.Now()
-			rctx, rcancel := context.WithDeadline(ctx, validUntil)
+		case <-next:
+			start := e.Clock.Now()
+			next = e.Clock.After(renew)
+			// A renewal may not outlast the point where a leader that
+			// could not renew must already have stood down: half a renew
+			// interval before the lease ends by the local clock.
+			rctx, rcancel := context.WithTimeout(ctx, validUntil.Sub(start)-renew/2)
 			nl, err := e.Acquirer.LeaseAcquire(rctx, e.Name, e.Holder, e.TTL)
 			rcancel()
 			if err == nil && nl.Epoch == l.Epoch {
 				validUntil = start.Add(e.TTL)
 				continue
 			}
-			if err != nil && !errors.Is(err, model.ErrConflict) && time.Now().Add(renew).Before(validUntil) {
+			if err != nil && !errors.Is(err, model.ErrConflict) && e.Clock.Now().Add(renew).Before(validUntil) {
 				// A transient failure with time left: try again next tick.
 				e.Log.Warn("lease renewal failed; retrying", "lease", e.Name, "err", err)
 				continue
@@ -130,14 +157,19 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, renew time.Duration, 
 		stopped = true
 	}
 	cancel()
-	// Release with a fresh bounded context so a standby takes over at once.
+	e.release(ctx)
+	if e.OnChange != nil {
+		e.OnChange(false, l)
+	}
+	e.Log.Info("lease released: standby", "lease", e.Name, "holder", e.Holder)
+}
+
+// release frees the lease with a fresh bounded context (ctx may have
+// ended), so a standby takes over at once.
+func (e *Elector) release(ctx context.Context) {
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer rcancel()
 	if err := e.Acquirer.LeaseRelease(rctx, e.Name, e.Holder); err != nil {
 		e.Log.Debug("lease release failed; it will expire", "lease", e.Name, "err", err)
 	}
-	if e.OnChange != nil {
-		e.OnChange(false, l)
-	}
-	e.Log.Info("lease released: standby", "lease", e.Name, "holder", e.Holder)
 }

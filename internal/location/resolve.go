@@ -85,7 +85,7 @@ func (s *Set) prepare(name, rel string) (*loc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	rel, err = CleanRel(rel)
+	rel, err = paths.CleanRel(rel)
 	if err != nil {
 		return nil, "", fmt.Errorf("location %q: %w", name, err)
 	}
@@ -106,43 +106,9 @@ func join(root, rel string) string {
 	return filepath.Join(root, filepath.FromSlash(rel))
 }
 
-// CleanRel cleans a slash-separated path relative to a location root:
-// empty and "." elements are dropped, ".." (and a NUL byte) is refused.
-// The result has no leading or trailing slash; "" is the root itself.
-func CleanRel(rel string) (string, error) {
-	if strings.IndexByte(rel, 0) >= 0 {
-		return "", fmt.Errorf("path %q contains a NUL byte", rel)
-	}
-	var parts []string
-	for _, c := range strings.Split(rel, "/") {
-		switch {
-		case c == "" || c == ".":
-		case c == "..":
-			return "", fmt.Errorf("path %q: %w: \"..\" is not allowed in a location path", rel, paths.ErrOutsideRoots)
-		case filepath.Separator != '/' && strings.ContainsRune(c, filepath.Separator):
-			return "", fmt.Errorf("path %q: use '/' to separate the elements of a location path", rel)
-		default:
-			parts = append(parts, c)
-		}
-	}
-	return strings.Join(parts, "/"), nil
-}
-
 // SplitPath splits a loc:NAME/relative/path into the location name and
-// the cleaned relative path (see CleanRel). ok is false, with no error,
-// when p does not start with loc:.
+// the cleaned relative path: it is paths.SplitLocation, the one parser of
+// location paths.
 func SplitPath(p string) (name, rel string, ok bool, err error) {
-	rest, ok := strings.CutPrefix(p, paths.LocationPrefix)
-	if !ok {
-		return "", "", false, nil
-	}
-	name, rel, _ = strings.Cut(rest, "/")
-	if name == "" {
-		return "", "", true, fmt.Errorf("%q: no location name: want %sNAME/relative/path", p, paths.LocationPrefix)
-	}
-	rel, err = CleanRel(rel)
-	if err != nil {
-		return "", "", true, fmt.Errorf("%q: %w", p, err)
-	}
-	return name, rel, true, nil
+	return paths.SplitLocation(p)
 }

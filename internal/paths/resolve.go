@@ -55,21 +55,11 @@ func (g *Guard) resolveLocation(p string) (string, error) {
 	if g == nil || g.Locations == nil {
 		return "", fmt.Errorf("%q: %w", p, ErrNoLocations)
 	}
-	name, rel, _ := strings.Cut(p[len(LocationPrefix):], "/")
-	if name == "" {
-		return "", fmt.Errorf("%q: no location name: want loc:NAME/relative/path", p)
+	name, rel, _, err := SplitLocation(p)
+	if err != nil {
+		return "", err
 	}
-	var parts []string
-	for _, c := range strings.Split(rel, "/") {
-		switch c {
-		case "", ".":
-		case "..":
-			return "", fmt.Errorf("%q: %w: \"..\" is not allowed in a location path", p, ErrOutsideRoots)
-		default:
-			parts = append(parts, c)
-		}
-	}
-	abs, err := g.Locations(name, strings.Join(parts, "/"))
+	abs, err := g.Locations(name, rel)
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", p, err)
 	}

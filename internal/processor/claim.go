@@ -3,19 +3,18 @@ package processor
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/backoff"
+	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
-// Pauses of a claim loop after a failed claim: doubled per failure from
-// claimBackoff up to claimBackoffMax, with jitter. (The client already
-// retried through short outages before the claim failed.)
-const (
-	claimBackoff    = time.Second
-	claimBackoffMax = 30 * time.Second
-)
+// claimBackoff is the pause of a claim loop after a failed claim: doubled
+// per failure in a row from 1s up to 30s, with jitter keeping at least half
+// of it. (The client already retried through short outages before the
+// claim failed.)
+var claimBackoff = backoff.Policy{Initial: time.Second, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.5}
 
 // claimLinger bounds how long a busy claim loop waits for more of its
 // slots to come free before it claims (see linger). Claims of a few jobs
@@ -29,7 +28,7 @@ const claimLinger = 2 * time.Millisecond
 // whose slots are full never delays claims of another type whose slots just
 // came free. With no free slot the loop waits on the type's freed channel.
 func (p *Processor) claimLoop(ctx context.Context, typ string) {
-	var backoff time.Duration
+	failures := 0 // failed claims in a row
 	for {
 		free := p.free(typ)
 		if free <= 0 {
@@ -53,8 +52,8 @@ func (p *Processor) claimLoop(ctx context.Context, typ string) {
 			if ctx.Err() != nil {
 				return
 			}
-			backoff = min(max(2*backoff, claimBackoff), claimBackoffMax)
-			wait := backoff/2 + rand.N(backoff/2+1)
+			wait := claimBackoff.Delay(failures)
+			failures++
 			// Unreachable servers are expected during a fail-over; a
 			// refusal (bad token, bad label) needs an operator.
 			level := slog.LevelWarn
@@ -62,19 +61,21 @@ func (p *Processor) claimLoop(ctx context.Context, typ string) {
 				level = slog.LevelError
 			}
 			p.log.Log(ctx, level, "claim failed", "type", typ, "err", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			// Real time: Config.Clock only tells the time (timers stay
+			// real), and synctest's fake time drives clock.Real in tests.
+			if clock.Sleep(ctx, clock.Real{}, wait) != nil {
 				return
 			}
 			continue
 		}
-		backoff = 0
+		failures = 0
 		for _, j := range jobs {
 			p.start(j)
 		}
 		// A server that answers an empty long poll at once (not waiting)
 		// would make this loop spin; pace it.
 		if len(jobs) == 0 {
-			if early := p.cfg.PollWait/4 - time.Since(asked); early > 0 && !sleep(ctx, early) {
+			if early := p.cfg.PollWait/4 - time.Since(asked); clock.Sleep(ctx, clock.Real{}, early) != nil {
 				return
 			}
 		}
@@ -112,16 +113,4 @@ func (p *Processor) free(typ string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cfg.Quota[typ] - p.running[typ]
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

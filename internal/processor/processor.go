@@ -8,8 +8,6 @@ package processor
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/handlers"
+	"github.com/dpe-engine/dpe/internal/holder"
 )
 
 // Defaults of Config.
@@ -41,7 +40,7 @@ const (
 type Config struct {
 	// Client talks to the servers.
 	Client *client.Client
-	// ID names the processor to the server. Empty: hostname-pid-random.
+	// ID names the processor to the server. Empty: holder.New("processor").
 	ID string
 	// Quota is the most jobs of each type run at once; each must be > 0
 	// and have a handler.
@@ -180,7 +179,7 @@ func New(cfg Config) (*Processor, error) {
 	}
 	host, _ := os.Hostname()
 	if cfg.ID == "" {
-		cfg.ID = fmt.Sprintf("%s-%d-%s", cmpOr(host, "processor"), os.Getpid(), randomHex(3))
+		cfg.ID = holder.New("processor")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -238,17 +237,4 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (Go 1.24+)
-	return hex.EncodeToString(b)
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

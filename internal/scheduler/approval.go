@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/dpe-engine/dpe/internal/backoff"
+	"github.com/dpe-engine/dpe/internal/clock"
 )
 
 // Approval hook tuning.
@@ -22,7 +25,7 @@ const (
 // approver asks approval hooks.
 type approver struct {
 	hc    *http.Client
-	clock Clock
+	clock clock.Clock
 }
 
 // approve asks a.URL whether the fire of schedule name at at may start:
@@ -70,14 +73,12 @@ func (ap *approver) approve(ctx context.Context, a *Approval, name string, at ti
 			return ok, reason, nil
 		}
 		last = err
-		wait := approvalBackoff << (attempt - 1)
+		wait := backoff.Policy{Initial: approvalBackoff}.Ceiling(attempt - 1)
 		if attempt == approvalAttempts || ap.clock.Now().Add(wait).After(end) {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			return false, "", ctx.Err()
-		case <-ap.clock.After(wait):
+		if err := clock.Sleep(ctx, ap.clock, wait); err != nil {
+			return false, "", err
 		}
 	}
 	if last == nil {

@@ -18,12 +18,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
@@ -48,8 +49,9 @@ type Options struct {
 	// for the lease "trigger/<name>"; with Mode.Group set, all of them run
 	// under the one lease "trigger/<group>".
 	Mode trigger.Mode
-	// Clock is the time source. Nil: the system clock.
-	Clock Clock
+	// Clock is the time source for every "what time is it" and every
+	// wait, so tests drive a fake one and never sleep. Nil: clock.Real.
+	Clock clock.Clock
 	// Log receives a record per fire outcome. Nil: slog.Default().
 	Log *slog.Logger
 	// HTTP asks approval hooks. Nil: http.DefaultClient.
@@ -83,10 +85,9 @@ func New(o Options) (*Scheduler, error) {
 	}
 	s := &Scheduler{client: o.Client, mode: o.Mode, log: cmp.Or(o.Log, slog.Default())}
 	if s.mode.Mode == trigger.Standby && s.mode.Holder == "" {
-		host, _ := os.Hostname()
-		s.mode.Holder = fmt.Sprintf("%s-%d", cmp.Or(host, "scheduler"), os.Getpid())
+		s.mode.Holder = holder.New("scheduler")
 	}
-	ap := &approver{hc: cmp.Or(o.HTTP, http.DefaultClient), clock: cmp.Or[Clock](o.Clock, realClock{})}
+	ap := &approver{hc: cmp.Or(o.HTTP, http.DefaultClient), clock: cmp.Or[clock.Clock](o.Clock, clock.Real{})}
 	byName := map[string]int{}
 	for i := range o.Schedules {
 		cfg := o.Schedules[i] // Validate filled its defaults in place
@@ -155,7 +156,7 @@ func (g group) run(ctx context.Context) error {
 type runner struct {
 	c      *compiled
 	client *client.Client
-	clock  Clock
+	clock  clock.Clock
 	ap     *approver
 	log    *slog.Logger
 

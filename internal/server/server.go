@@ -6,14 +6,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +21,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/api"
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/coredb"
+	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/jobs"
 	"github.com/dpe-engine/dpe/internal/server/triggers"
@@ -45,7 +43,7 @@ type Config struct {
 	Token  string // bearer token required on /v1 when set
 	Log    *slog.Logger
 	Clock  clock.Clock
-	ID     string // default host-pid
+	ID     string // default holder.New("server")
 	// DrainDelay is how long /readyz fails before the listener closes, so a
 	// load balancer stops sending new requests first. Default 0.
 	DrainDelay time.Duration
@@ -94,10 +92,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
 	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		cfg.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		cfg.ID = holder.New("server")
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:8460"

@@ -43,13 +43,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
@@ -62,8 +62,8 @@ type Options struct {
 	Watchers []Config
 	// Mode is how copies run together. In standby mode each watcher has
 	// its own lease: Mode.Group (default the watcher's name) when there is
-	// one watcher, Group/<name> when there are several. Empty Holder: the
-	// host name, process id and a random suffix.
+	// one watcher, Group/<name> when there are several. Empty Holder:
+	// holder.New("tablewatcher").
 	Mode trigger.Mode
 	// Clock tells the time (pass ids). Nil: the real clock.
 	Clock clock.Clock
@@ -98,7 +98,7 @@ func New(o Options) (*Watcher, error) {
 		o.Log = slog.Default()
 	}
 	if o.Mode.Holder == "" {
-		o.Mode.Holder = defaultHolder()
+		o.Mode.Holder = holder.New("tablewatcher")
 	}
 	w := &Watcher{client: o.Client}
 	for _, cfg := range cfgs {
@@ -160,15 +160,6 @@ func (w *Watcher) Close() error {
 		errs = append(errs, x.close())
 	}
 	return errors.Join(errs...)
-}
-
-// defaultHolder names this copy for standby leases.
-func defaultHolder() string {
-	host, err := os.Hostname()
-	if err != nil {
-		host = "unknown"
-	}
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), randomHex(4))
 }
 
 // newPassID names one full pass: the time (for people reading logs) and

@@ -8,13 +8,10 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"strconv"
 	"sync"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
@@ -38,7 +36,7 @@ const (
 // Config configures a Worker.
 type Config struct {
 	Client *client.Client
-	ID     string // default host-pid-random
+	ID     string // default holder.New("worker")
 	Mode   string // Standby or Concurrent (default)
 	Group  string // standby group (default "default")
 	// Templates are glob patterns of the templates served (empty: all).
@@ -136,10 +134,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Clock = clock.Real{}
 	}
 	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		cfg.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		cfg.ID = holder.New("worker")
 	}
 	return &Worker{
 		cfg: cfg, log: cfg.Log.With("worker", cfg.ID),

@@ -3,16 +3,22 @@ package postgres
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/dpe-engine/dpe/internal/backoff"
+	"github.com/dpe-engine/dpe/internal/clock"
 )
+
+// watchBackoff is the pause before reconnecting the listener: doubled per
+// failed attempt since the last connection from 100ms up to 5s, jittered
+// down to half, so servers restarted together do not reconnect in
+// lockstep.
+var watchBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.5}
 
 // Timings of WatchJobs.
 const (
-	watchBackoffMin = 100 * time.Millisecond
-	watchBackoffMax = 5 * time.Second
 	// watchIdle is how long the listener waits for a notification before it
 	// checks that its connection still works: a network partition can leave
 	// a dead socket that would otherwise wait forever.
@@ -60,25 +66,21 @@ func (s *Store) WatchJobs(ctx context.Context, fn func(jobType string)) error {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = "dpe-watch"
 
-	backoff := watchBackoffMin
+	failures := 0 // attempts in a row that did not get as far as listening
 	for attempt := 0; ; attempt++ {
 		connected, err := s.listen(ctx, cfg, fn, attempt > 0)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if connected {
-			backoff = watchBackoffMin
+			failures = 0
 		}
-		s.log.Warn("postgres: job notifications interrupted; reconnecting", "error", err, "retry_in", backoff)
-		// Full jitter in [backoff/2, backoff): servers restarted together
-		// do not reconnect in lockstep.
-		wait := backoff/2 + rand.N(backoff/2)
-		select {
-		case <-ctx.Done():
+		wait := watchBackoff.Delay(failures)
+		failures++
+		s.log.Warn("postgres: job notifications interrupted; reconnecting", "error", err, "retry_in", wait)
+		if clock.Sleep(ctx, clock.Real{}, wait) != nil {
 			return nil
-		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, watchBackoffMax)
 	}
 }
 

@@ -211,9 +211,9 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name:  "Run returns once every role has ended by itself",
-			roles: []spec{{"a", readyAtOnce, stopClean}, {"b", readyAtOnce, stopClean}},
+			roles: []spec{{"a", readySelf, stopClean}, {"b", readyAtOnce, stopClean}},
 			drive: func(h *harness) {
-				synctest.Wait()
+				h.settle("start a", "start b")
 				h.end("b", nil)
 				synctest.Wait()
 				h.end("a", nil)

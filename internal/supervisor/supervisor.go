@@ -50,6 +50,20 @@ type Role struct {
 	StopTimeout time.Duration
 }
 
+// Step is a one-shot role: a set-up step (importing templates, printing
+// where the process listens) that the roles after it wait for. It is ready
+// once do has returned nil; an error from do is a failure like any other.
+func Step(name string, do func(ctx context.Context) error) Role {
+	ready := make(chan struct{})
+	return Role{Name: name, Ready: ready, Run: func(ctx context.Context) error {
+		if err := do(ctx); err != nil {
+			return err
+		}
+		close(ready)
+		return nil
+	}}
+}
+
 // Config tunes a supervision.
 type Config struct {
 	// Log receives start, stop and failure events; nil discards them.

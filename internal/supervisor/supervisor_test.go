@@ -283,6 +283,52 @@ func TestRun(t *testing.T) {
 	}
 }
 
+func TestStep(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error // the step's result
+		want []string
+	}{
+		{"the next role waits for the step", nil, []string{"step begins", "step done", "start b", "stop b"}},
+		{"a failing step stops the roles before it", errBoom, []string{"step begins", "step done", "stop a"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(t.Context())
+				h := &harness{t: t, cancel: cancel, exit: map[string]chan error{}, release: make(chan struct{})}
+				proceed := make(chan struct{})
+				step := Step("step", func(context.Context) error {
+					h.record("step begins")
+					<-proceed
+					h.record("step done")
+					return tc.err
+				})
+				a := h.role(spec{"a", readySelf, stopClean})
+				b := h.role(spec{"b", readySelf, stopClean})
+				res := make(chan error, 1)
+				go func() { res <- Run(ctx, Config{}, a, step, b) }()
+				h.settle("start a", "step begins")
+				close(proceed)
+				if tc.err == nil {
+					h.settle("start a", "step begins", "step done", "start b")
+					cancel()
+				}
+				if err := <-res; !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
+					t.Errorf("Run: %v, want %v", err, tc.err)
+				}
+				want := append([]string{"start a"}, tc.want...)
+				if tc.err == nil {
+					want = append(want, "stop a")
+				}
+				if got := h.recorded(); !slices.Equal(got, want) {
+					t.Errorf("events:\n got %q\nwant %q", got, want)
+				}
+			})
+		})
+	}
+}
+
 func TestRunRefusesRoleWithoutRun(t *testing.T) {
 	ran := false
 	err := Run(t.Context(), Config{},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,7 +61,7 @@ func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 // arguments) and checks the global flags. It returns the positional
 // arguments; -h gives errHelp, bad flags a usage error.
 func (g *globals) parse(args []string) ([]string, error) {
-	pos, err := parse(g.fs, args)
+	pos, err := parse(g.fs, g.e.stderr, args)
 	if err != nil {
 		return nil, err
 	}
@@ -132,13 +131,13 @@ func loadConfig(path string) (*config.File, error) {
 
 // parse parses args, mapping -h to errHelp and bad flags to usage errors.
 // Flags may follow positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+func parse(fs *flag.FlagSet, stderr io.Writer, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(os.Stderr)
+				fs.SetOutput(stderr)
 				fs.Usage()
 				return nil, errHelp
 			}

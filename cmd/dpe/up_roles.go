@@ -46,6 +46,9 @@ func serverRole(srv *server.Server, drain, grace time.Duration) supervisor.Role 
 // processorRole is a job processor. Its stop lets running jobs finish for
 // the grace, then gives back what it still holds and flushes its reports.
 func processorRole(proc *processor.Processor, grace time.Duration) supervisor.Role {
+	if grace <= 0 {
+		grace = processor.DefaultGrace // processor.Config's default
+	}
 	return supervisor.Role{Name: "processor", Run: proc.Run,
 		StopTimeout: grace + processor.DefaultStopWait + processor.DefaultFlushTimeout + stopMargin}
 }

@@ -197,7 +197,10 @@ func (s *supervision) ended(x *running) {
 		s.log.Debug("role done", "role", x.Name)
 		return
 	}
-	s.log.Error("role failed; stopping the others", "role", x.Name, "err", x.err)
+	if len(s.started) > 1 {
+		// Alone, the role's error speaks for itself where Run returns it.
+		s.log.Error("role failed; stopping the others", "role", x.Name, "err", x.err)
+	}
 	if s.failure == nil {
 		s.failure = x.err
 	}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/server"
 )
 
@@ -20,15 +20,28 @@ const version = server.Version
 // errHelp is returned when -h was asked: usage was printed, exit 0.
 var errHelp = errors.New("help shown")
 
-// globals are the flags every subcommand takes (DESIGN §9).
+// globals are the flags every subcommand takes (DESIGN §9), with the flag
+// set and environment of the subcommand that parses them.
 type globals struct {
 	server   string
 	token    string
 	output   string
 	logLevel string
+
+	fs *flag.FlagSet
+	e  *env
 }
 
-func (g *globals) register(fs *flag.FlagSet, e *env) {
+// newCommand is the start every subcommand shares: a flag set named "dpe
+// NAME" that reports bad flags as usage errors instead of exiting, with the
+// global flags registered (--server, --token, -o, --log-level, their
+// defaults taken from DPE_SERVER, DPE_TOKEN and DPE_LOG_LEVEL). The
+// subcommand adds its own flags to the set, then calls parse or parseNone,
+// then client or logger.
+func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
+	fs := flag.NewFlagSet("dpe "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	g := &globals{fs: fs, e: e}
 	def := e.getenv("DPE_SERVER")
 	if def == "" {
 		def = "http://127.0.0.1:8460"
@@ -41,6 +54,33 @@ func (g *globals) register(fs *flag.FlagSet, e *env) {
 		lvl = "info"
 	}
 	fs.StringVar(&g.logLevel, "log-level", lvl, "log level: debug, info, warn, error (env DPE_LOG_LEVEL)")
+	return fs, g
+}
+
+// parse parses the subcommand's arguments (flags may follow positional
+// arguments) and checks the global flags. It returns the positional
+// arguments; -h gives errHelp, bad flags a usage error.
+func (g *globals) parse(args []string) ([]string, error) {
+	pos, err := parse(g.fs, g.e.stderr, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+// parseNone is parse for a subcommand that takes no positional argument.
+func (g *globals) parseNone(args []string) error {
+	pos, err := g.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	return nil
 }
 
 func (g *globals) check() error {
@@ -57,43 +97,47 @@ func (g *globals) check() error {
 
 func (g *globals) json() bool { return g.output == "json" }
 
-func (g *globals) logger(e *env) *slog.Logger {
+// logger logs text to stderr at the --log-level.
+func (g *globals) logger() *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(g.logLevel))
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+	return slog.New(slog.NewTextHandler(g.e.stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-func (g *globals) client(e *env) (*client.Client, error) {
+// client talks to the --server URLs with the --token; a bad URL is a
+// usage error.
+func (g *globals) client() (*client.Client, error) {
 	var urls []string
 	for _, u := range strings.Split(g.server, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			urls = append(urls, u)
 		}
 	}
-	c, err := client.New(client.Config{URLs: urls, Token: g.token, Log: g.logger(e)})
+	c, err := client.New(client.Config{URLs: urls, Token: g.token, Log: g.logger()})
 	if err != nil {
 		return nil, usagef("--server: %v", err)
 	}
 	return c, nil
 }
 
-// newFlags returns a flag set for a subcommand that reports errors as
-// usage errors instead of exiting.
-func newFlags(name string, e *env) *flag.FlagSet {
-	fs := flag.NewFlagSet("dpe "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
+// loadConfig loads a configuration file; a bad file is a usage error.
+func loadConfig(path string) (*config.File, error) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return f, nil
 }
 
 // parse parses args, mapping -h to errHelp and bad flags to usage errors.
 // Flags may follow positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+func parse(fs *flag.FlagSet, stderr io.Writer, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(os.Stderr)
+				fs.SetOutput(stderr)
 				fs.Usage()
 				return nil, errHelp
 			}

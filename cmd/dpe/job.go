@@ -30,9 +30,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 }
 
 func jobSubmit(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("job submit", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("job submit", e)
 	params := newKV("param")
 	fs.Var(params, "param", "KEY=VALUE parameter (repeatable); values are typed by the job type, else read as JSON when they parse")
 	paramsJSON := fs.String("params-json", "", "parameters as one JSON object (merged under --param)")
@@ -43,11 +41,8 @@ func jobSubmit(ctx context.Context, e *env, args []string) error {
 	fs.Var(selector, "selector", "KEY=VALUE label a processor must have (repeatable)")
 	wait := fs.Bool("wait", false, "wait for the job to end; exit non-zero unless it succeeded")
 	count := fs.Int("count", 1, "submit N identical jobs (in batches) and print how many were acknowledged")
-	pos, err := parse(fs, args)
+	pos, err := g.parse(args)
 	if err != nil {
-		return err
-	}
-	if err := g.check(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
@@ -65,7 +60,7 @@ func jobSubmit(ctx context.Context, e *env, args []string) error {
 	}
 	spec := model.JobSpec{Type: pos[0], Params: p, Priority: *priority, MaxAttempts: *maxAttempts,
 		Timeout: model.Duration(*timeout), Selector: selector.m}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
@@ -207,19 +202,14 @@ func printJobOutcome(e *env, j model.Job) {
 }
 
 func jobList(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("job list", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("job list", e)
 	state := fs.String("state", "", "only these states (comma-separated)")
 	typ := fs.String("type", "", "only these job types (comma-separated)")
 	wf := fs.Int64("workflow", 0, "only jobs of this workflow instance id")
 	limit := fs.Int("limit", 50, "page size")
 	after := fs.String("after", "", "cursor: the 'next' of the previous page")
-	pos, err := parse(fs, args)
+	pos, err := g.parse(args)
 	if err != nil {
-		return err
-	}
-	if err := g.check(); err != nil {
 		return err
 	}
 	if len(pos) > 0 {
@@ -233,7 +223,7 @@ func jobList(ctx context.Context, e *env, args []string) error {
 	}
 	q.Set("limit", strconv.Itoa(*limit))
 	setQ(q, "after", *after)
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
@@ -290,14 +280,9 @@ func jobPriority(ctx context.Context, e *env, args []string) error {
 
 // jobAction runs show, cancel or priority on one job and prints it.
 func jobAction(ctx context.Context, e *env, verb string, args []string) error {
-	fs := newFlags("job "+verb, e)
-	var g globals
-	g.register(fs, e)
-	pos, err := parse(fs, args)
+	_, g := newCommand("job "+verb, e)
+	pos, err := g.parse(args)
 	if err != nil {
-		return err
-	}
-	if err := g.check(); err != nil {
 		return err
 	}
 	var prio int
@@ -314,7 +299,7 @@ func jobAction(ctx context.Context, e *env, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

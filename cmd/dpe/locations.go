@@ -25,16 +25,11 @@ func runLocations(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
 		return usagef(locationsUsage)
 	}
-	fs := newFlags("locations check", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("locations check", e)
 	cfgPath := fs.String("config", "", "configuration file holding the locations section")
 	timeout := fs.Duration("timeout", location.DefaultTimeout, "a root whose probe takes longer counts as down")
-	pos, err := parse(fs, args[1:])
+	pos, err := g.parse(args[1:])
 	if err != nil {
-		return err
-	}
-	if err := g.check(); err != nil {
 		return err
 	}
 	if len(pos) > 0 {

@@ -1,6 +1,9 @@
 // Command dpe is the one binary of the dpe processing engine: a subcommand
 // per role (server, processor, ...) and the admin CLI. Each subcommand only
-// parses, wires and runs; the work lives in internal/.
+// parses, wires and runs; the work lives in internal/. Every subcommand
+// starts with newCommand (the global flags of DESIGN §9); the role
+// commands and `dpe up` run their roles under internal/supervisor, which
+// stops them in reverse order on SIGINT or SIGTERM.
 package main
 
 import (

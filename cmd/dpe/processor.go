@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
-	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/processor"
@@ -75,41 +74,33 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 }
 
 func runProcessor(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("processor", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("processor", e)
 	var pf processorFlags
 	pf.register(fs)
 	cfgPath := fs.String("config", "", "configuration file: its locations and processor sections")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := g.parseNone(args); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
 	var set *location.Set
 	var quota map[string]int
 	if *cfgPath != "" {
-		f, err := config.Load(*cfgPath)
+		f, err := loadConfig(*cfgPath)
 		if err != nil {
-			return usagef("%v", err)
+			return err
 		}
 		if set, err = newLocationSet(*cfgPath, f, location.Options{}); err != nil {
 			return err
 		}
 		quota = f.Processor.Quota
 	}
-	proc, err := pf.build(c, g.logger(e), quota, set)
+	log := g.logger()
+	proc, err := pf.build(c, log, quota, set)
 	if err != nil {
 		return err
 	}
-	return proc.Run(ctx)
+	return runRoles(ctx, log, processorRole(proc, pf.grace))
 }

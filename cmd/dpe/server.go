@@ -8,9 +8,7 @@ import (
 )
 
 func runServer(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("server", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("server", e)
 	db := fs.String("db", e.getenv("DPE_DB"), "core database DSN: postgres://... or sqlite:PATH (env DPE_DB)")
 	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
 	id := fs.String("id", "", "server id in status and logs (default host-pid-random)")
@@ -18,19 +16,13 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on shutdown, wait this long for in-flight requests")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and workflow instances this long after they end (0: keep forever)")
 	profiling := fs.Bool("pprof", false, "serve Go runtime profiles under /debug/pprof/ (behind --token when set)")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := g.parseNone(args); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	srv, err := server.New(server.Config{DB: *db, Listen: *listen, Token: g.token, Log: g.logger(e), ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling})
+	log := g.logger()
+	srv, err := server.New(server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling})
 	if err != nil {
 		return usagef("%v", err)
 	}
-	return srv.Run(ctx)
+	return runRoles(ctx, log, serverRole(srv, *drain, *grace))
 }

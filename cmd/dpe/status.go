@@ -10,20 +10,11 @@ import (
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("status", e)
-	var g globals
-	g.register(fs, e)
-	pos, err := parse(fs, args)
-	if err != nil {
+	_, g := newCommand("status", e)
+	if err := g.parseNone(args); err != nil {
 		return err
 	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

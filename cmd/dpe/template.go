@@ -27,18 +27,13 @@ func runTemplate(ctx context.Context, e *env, args []string) error {
 		return usagef("want a subcommand: import FILE|DIR, export NAME [--version N], list, delete NAME")
 	}
 	verb := args[0]
-	fs := newFlags("template "+verb, e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("template "+verb, e)
 	version := fs.Int("version", 0, "template version (export; 0: the latest)")
-	pos, err := parse(fs, args[1:])
+	pos, err := g.parse(args[1:])
 	if err != nil {
 		return err
 	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/folderwatcher"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/scheduler"
+	"github.com/dpe-engine/dpe/internal/supervisor"
 	"github.com/dpe-engine/dpe/internal/tablewatcher"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
@@ -39,19 +40,10 @@ func (tf *triggerFlags) modeOf() trigger.Mode {
 
 // triggerSetup parses the flags of a trigger role and loads its config.
 func triggerSetup(e *env, name string, args []string) (*globals, *triggerFlags, *config.File, error) {
-	fs := newFlags(name, e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand(name, e)
 	var tf triggerFlags
 	tf.register(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if len(pos) > 0 {
-		return nil, nil, nil, usagef("unexpected argument %q", pos[0])
-	}
-	if err := g.check(); err != nil {
+	if err := g.parseNone(args); err != nil {
 		return nil, nil, nil, err
 	}
 	if tf.config == "" {
@@ -60,11 +52,11 @@ func triggerSetup(e *env, name string, args []string) (*globals, *triggerFlags, 
 	if err := tf.modeOf().Validate(name); err != nil {
 		return nil, nil, nil, usagef("%v", err)
 	}
-	f, err := config.Load(tf.config)
+	f, err := loadConfig(tf.config)
 	if err != nil {
-		return nil, nil, nil, usagef("%v", err)
+		return nil, nil, nil, err
 	}
-	return &g, &tf, f, nil
+	return g, &tf, f, nil
 }
 
 func runScheduler(ctx context.Context, e *env, args []string) error {
@@ -75,15 +67,16 @@ func runScheduler(ctx context.Context, e *env, args []string) error {
 	if len(f.Schedules) == 0 {
 		return usagef("%s: no schedules", tf.config)
 	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	s, err := scheduler.New(scheduler.Options{Client: c, Schedules: f.Schedules, Mode: tf.modeOf(), Log: g.logger(e)})
+	log := g.logger()
+	s, err := scheduler.New(scheduler.Options{Client: c, Schedules: f.Schedules, Mode: tf.modeOf(), Log: log})
 	if err != nil {
 		return usagef("%v", err)
 	}
-	return s.Run(ctx)
+	return runRoles(ctx, log, supervisor.Role{Name: "scheduler", Run: s.Run})
 }
 
 func runFolderWatcher(ctx context.Context, e *env, args []string) error {
@@ -94,15 +87,16 @@ func runFolderWatcher(ctx context.Context, e *env, args []string) error {
 	if len(f.FolderWatchers) == 0 {
 		return usagef("%s: no folder_watchers", tf.config)
 	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	w, err := folderwatcher.New(folderwatcher.Options{Client: c, Watchers: f.FolderWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
+	log := g.logger()
+	w, err := folderwatcher.New(folderwatcher.Options{Client: c, Watchers: f.FolderWatchers, Mode: tf.modeOf(), Log: log})
 	if err != nil {
 		return usagef("%v", err)
 	}
-	return w.Run(ctx)
+	return runRoles(ctx, log, supervisor.Role{Name: "folderwatcher", Run: w.Run})
 }
 
 func runTableWatcher(ctx context.Context, e *env, args []string) error {
@@ -113,22 +107,20 @@ func runTableWatcher(ctx context.Context, e *env, args []string) error {
 	if len(f.TableWatchers) == 0 {
 		return usagef("%s: no table_watchers", tf.config)
 	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	w, err := tablewatcher.New(tablewatcher.Options{Client: c, Watchers: f.TableWatchers, Mode: tf.modeOf(), Log: g.logger(e)})
+	log := g.logger()
+	w, err := tablewatcher.New(tablewatcher.Options{Client: c, Watchers: f.TableWatchers, Mode: tf.modeOf(), Log: log})
 	if err != nil {
 		return usagef("%v", err)
 	}
 	defer w.Close()
-	// Unknown tables or columns are refused at start, before any polling.
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := w.Check(cctx); err != nil {
+	if err := checkTables(ctx, w); err != nil {
 		return usagef("%v", err)
 	}
-	return w.Run(ctx)
+	return runRoles(ctx, log, supervisor.Role{Name: "tablewatcher", Run: w.Run})
 }
 
 // runSchedule is `dpe schedule fire NAME --config FILE`.
@@ -136,29 +128,24 @@ func runSchedule(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "fire" {
 		return usagef("want: dpe schedule fire NAME --config FILE")
 	}
-	fs := newFlags("schedule fire", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("schedule fire", e)
 	cfgPath := fs.String("config", "", "configuration file holding the schedule")
-	pos, err := parse(fs, args[1:])
+	pos, err := g.parse(args[1:])
 	if err != nil {
-		return err
-	}
-	if err := g.check(); err != nil {
 		return err
 	}
 	if len(pos) != 1 || *cfgPath == "" {
 		return usagef("want: dpe schedule fire NAME --config FILE")
 	}
-	f, err := config.Load(*cfgPath)
+	f, err := loadConfig(*cfgPath)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	for _, s := range f.Schedules {
 		if s.Name != pos[0] {
 			continue
 		}
-		c, err := g.client(e)
+		c, err := g.client()
 		if err != nil {
 			return err
 		}
@@ -183,18 +170,13 @@ func runTrigger(ctx context.Context, e *env, args []string) error {
 		return usagef("want: dpe trigger list, or dpe trigger records NAME [--limit N]")
 	}
 	verb := args[0]
-	fs := newFlags("trigger "+verb, e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("trigger "+verb, e)
 	limit := fs.Int("limit", 50, "records: how many, newest first")
-	pos, err := parse(fs, args[1:])
+	pos, err := g.parse(args[1:])
 	if err != nil {
 		return err
 	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -12,20 +12,15 @@ func runType(ctx context.Context, e *env, args []string) error {
 		return usagef("want a subcommand: list, or set NAME [--max-running N] [--rate R] [--burst B]")
 	}
 	verb := args[0]
-	fs := newFlags("type "+verb, e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("type "+verb, e)
 	maxRunning := fs.Int("max-running", 0, "at most N jobs of the type running in the whole cluster (0: no limit)")
 	rate := fs.Float64("rate", 0, "at most R claims per second in the whole cluster (0: no limit)")
 	burst := fs.Int("burst", 0, "claims allowed at once under --rate (default max(1, rate))")
-	pos, err := parse(fs, args[1:])
+	pos, err := g.parse(args[1:])
 	if err != nil {
 		return err
 	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/server"
+	"github.com/dpe-engine/dpe/internal/supervisor"
 )
 
 // upQuota is the processor quota of `dpe up` for types not given by --quota.
@@ -21,9 +21,7 @@ var upQuota = map[string]int{
 }
 
 func runUp(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("up", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("up", e)
 	data := fs.String("data", "./dpe-data", "data directory (core database, inbox)")
 	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
 	cfgPath := fs.String("config", "", "configuration file: schedules, folder_watchers, table_watchers, processor quotas")
@@ -32,24 +30,18 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	pf.register(fs)
 	var wf workerFlags
 	wf.register(fs, "worker-")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := g.parseNone(args); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	log := g.logger(e)
+	log := g.logger()
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	cfg := &config.File{}
 	if *cfgPath != "" {
-		if cfg, err = config.Load(*cfgPath); err != nil {
-			return usagef("%v", err)
+		var err error
+		if cfg, err = loadConfig(*cfgPath); err != nil {
+			return err
 		}
 	}
 	absData, err := filepath.Abs(*data)
@@ -70,7 +62,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return usagef("%v", err)
 	}
 	g.server = srv.URL()
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
@@ -88,62 +80,26 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	roles, err := upTriggers(c, cfg, absData, log)
+	triggers, err := upTriggers(c, cfg, absData, log)
 	if err != nil {
 		return err
 	}
 
-	// The processor stops first, draining through the server; then the
-	// server stops. A server that fails on its own stops everything.
-	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSrv()
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(srvCtx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-srvDone:
-		return err
-	case <-ctx.Done():
-		stopSrv()
-		return <-srvDone
-	}
-	if err := importExamples(ctx, c); err != nil {
-		stopSrv()
-		return errors.Join(err, <-srvDone)
-	}
-	fmt.Fprintf(e.stdout, "dpe is up: %s  (core DB %s)\n", srv.URL(), dsn)
-	fmt.Fprintf(e.stdout, "inbox: files dropped into %s start the ingest workflow (archive %s)\n",
-		filepath.Join(absData, "inbox"), filepath.Join(absData, "archive"))
-	fmt.Fprintf(e.stdout, "try: go run ./cmd/dpe job submit util.checksum --param path=README.md --wait --server %s\n", srv.URL())
-
-	// The processor and the worker stop first (they drain through the
-	// server), then the server.
-	rolesCtx, stopRoles := context.WithCancel(ctx)
-	defer stopRoles()
-	roles = append(roles, proc.Run, wk.Run)
-	roleDone := make(chan error, len(roles))
-	for _, run := range roles {
-		go func() { roleDone <- run(rolesCtx) }()
-	}
-	var errs []error
-	running := len(roles)
-	select {
-	case err := <-srvDone:
-		errs = append(errs, err)
-		stopRoles()
-		for ; running > 0; running-- {
-			errs = append(errs, <-roleDone)
+	// The server first; the example templates once it serves (the inbox
+	// watcher starts ingest); then the roles that work through the server.
+	// On stop the order reverses: the triggers stop making instances, the
+	// worker gives its instances back, the processor finishes or gives
+	// back its jobs, and only then the server closes.
+	examples := supervisor.Step("examples", func(ctx context.Context) error {
+		if err := importExamples(ctx, c); err != nil {
+			return err
 		}
-		return errors.Join(errs...)
-	case err := <-roleDone:
-		errs = append(errs, err)
-		running--
-	}
-	stopRoles()
-	for ; running > 0; running-- {
-		errs = append(errs, <-roleDone)
-	}
-	stopSrv()
-	errs = append(errs, <-srvDone)
-	return errors.Join(errs...)
+		fmt.Fprintf(e.stdout, "dpe is up: %s  (core DB %s)\n", srv.URL(), dsn)
+		fmt.Fprintf(e.stdout, "inbox: files dropped into %s start the ingest workflow (archive %s)\n",
+			filepath.Join(absData, "inbox"), filepath.Join(absData, "archive"))
+		fmt.Fprintf(e.stdout, "try: go run ./cmd/dpe job submit util.checksum --param path=README.md --wait --server %s\n", srv.URL())
+		return nil
+	})
+	roles := []supervisor.Role{serverRole(srv, 0, 0), examples, processorRole(proc, pf.grace), workerRole(wk)}
+	return runRoles(ctx, log, append(roles, triggers...)...)
 }

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/worker"
-	"log/slog"
 )
 
 // workerFlags are the flags of a workflow worker, shared by `dpe worker`
@@ -73,28 +73,20 @@ func (w *workerFlags) build(c *client.Client, log *slog.Logger) (*worker.Worker,
 }
 
 func runWorker(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("worker", e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("worker", e)
 	var wf workerFlags
 	wf.register(fs, "")
-	pos, err := parse(fs, args)
+	if err := g.parseNone(args); err != nil {
+		return err
+	}
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	c, err := g.client(e)
+	log := g.logger()
+	wk, err := wf.build(c, log)
 	if err != nil {
 		return err
 	}
-	wk, err := wf.build(c, g.logger(e))
-	if err != nil {
-		return err
-	}
-	return wk.Run(ctx)
+	return runRoles(ctx, log, workerRole(wk))
 }

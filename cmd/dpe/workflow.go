@@ -18,9 +18,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		return usagef("want a subcommand: start, list, show, cancel, priority or wait")
 	}
 	verb := args[0]
-	fs := newFlags("workflow "+verb, e)
-	var g globals
-	g.register(fs, e)
+	fs, g := newCommand("workflow "+verb, e)
 	name := fs.String("name", "", "start: unique instance name (starting an existing name returns that instance)")
 	wfArgs := newKV("arg")
 	fs.Var(wfArgs, "arg", "start: KEY=VALUE argument (repeatable); typed by the template")
@@ -32,14 +30,11 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 	tpl := fs.String("template", "", "list: only these templates (comma-separated)")
 	limit := fs.Int("limit", 50, "list: page size")
 	after := fs.String("after", "", "list: cursor (the 'next' of the previous page)")
-	pos, err := parse(fs, args[1:])
+	pos, err := g.parse(args[1:])
 	if err != nil {
 		return err
 	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	c, err := g.client(e)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
@@ -69,7 +64,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "workflow %d %s %s (%s)\n", inst.ID, inst.Name, what, inst.State)
 			return nil
 		}
-		return waitInstance(ctx, e, &g, c, inst.ID)
+		return waitInstance(ctx, e, g, c, inst.ID)
 	case "list":
 		q := url.Values{}
 		setQ(q, "state", *state)
@@ -113,7 +108,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		path := "/v1/workflows/" + strconv.FormatInt(id, 10)
 		switch verb {
 		case "wait":
-			return waitInstance(ctx, e, &g, c, id)
+			return waitInstance(ctx, e, g, c, id)
 		case "cancel":
 			var inst model.Instance
 			if err := c.Do(ctx, "POST", path+"/cancel", struct{}{}, &inst); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // run is what every phase of one engine shares.
@@ -383,7 +384,7 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 	var wg sync.WaitGroup
 	// Starts go in batches (POST /v1/workflows/batch), as the noop phase
 	// submits its jobs: one call and one commit for startBatch instances.
-	batch := model.StartBatch{Workflows: make([]model.InstanceSpec, startBatch)}
+	batch := wire.StartBatch{Workflows: make([]model.InstanceSpec, startBatch)}
 	for i := range batch.Workflows {
 		batch.Workflows[i] = model.InstanceSpec{Template: name}
 	}
@@ -394,7 +395,7 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
-				var res model.StartResults
+				var res wire.StartResults
 				err := r.c.Do(ctx, http.MethodPost, "/v1/workflows/batch", batch, &res)
 				if err == nil {
 					for _, x := range res.Results {

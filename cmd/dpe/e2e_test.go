@@ -17,6 +17,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // TestUpChecksum is the README's first-run promise: `dpe up` on a fresh
@@ -95,8 +96,8 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 		specs = append(specs, model.JobSpec{Type: "noop", Params: []byte(`{"sleep":"20ms"}`)})
 	}
 	for i := 0; i < total; i += 500 {
-		var out model.JobList
-		if err := c.Do(ctx, "POST", "/v1/jobs/batch", model.JobBatch{Jobs: specs[i : i+500]}, &out); err != nil {
+		var out wire.JobList
+		if err := c.Do(ctx, "POST", "/v1/jobs/batch", wire.JobBatch{Jobs: specs[i : i+500]}, &out); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,7 +207,7 @@ func TestQuotaHolds(t *testing.T) {
 	waitReady(t, c, 60*time.Second)
 	startDPE(t, "processor", dir, "processor", "--server", url, "--quota", "util.copy=2", "--allow-path", dir)
 
-	var b model.JobBatch
+	var b wire.JobBatch
 	for i := range 50 {
 		f := filepath.Join(src, fmt.Sprintf("f%02d.wav", i))
 		if err := os.WriteFile(f, []byte(payload), 0o644); err != nil {
@@ -215,7 +216,7 @@ func TestQuotaHolds(t *testing.T) {
 		b.Jobs = append(b.Jobs, model.JobSpec{Type: "util.copy", Params: []byte(fmt.Sprintf(`{"from":%q,"to":%q}`, f, filepath.Join(dst, filepath.Base(f))))})
 	}
 	ctx := context.Background()
-	var out model.JobList
+	var out wire.JobList
 	if err := c.Do(ctx, "POST", "/v1/jobs/batch", b, &out); err != nil {
 		t.Fatal(err)
 	}

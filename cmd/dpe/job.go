@@ -13,6 +13,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func runJob(ctx context.Context, e *env, args []string) error {
@@ -106,11 +107,11 @@ func submitMany(ctx context.Context, e *env, c *client.Client, spec model.JobSpe
 	acked := 0
 	for acked < count {
 		n := min(batch, count-acked)
-		b := model.JobBatch{Jobs: make([]model.JobSpec, n)}
+		b := wire.JobBatch{Jobs: make([]model.JobSpec, n)}
 		for i := range b.Jobs {
 			b.Jobs[i] = spec
 		}
-		var out model.JobList
+		var out wire.JobList
 		if err := c.Do(ctx, "POST", "/v1/jobs/batch", b, &out); err != nil {
 			fmt.Fprintf(e.stdout, "%d jobs acknowledged\n", acked)
 			return err
@@ -326,7 +327,7 @@ func jobAction(ctx context.Context, e *env, verb string, args []string) error {
 	case "cancel":
 		err = c.Do(ctx, "POST", path+"/cancel", struct{}{}, &j)
 	case "priority":
-		err = c.Do(ctx, "POST", path+"/priority", model.PriorityRequest{Priority: &prio}, &j)
+		err = c.Do(ctx, "POST", path+"/priority", wire.PriorityRequest{Priority: &prio}, &j)
 	}
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -27,7 +28,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var st model.Status
+	var st wire.Status
 	if err := c.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
 		return err
 	}

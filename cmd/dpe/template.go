@@ -14,6 +14,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // templateImported mirrors the answer of POST /v1/templates.
@@ -97,7 +98,7 @@ func runTemplate(ctx context.Context, e *env, args []string) error {
 		_, err = e.stdout.Write(y)
 		return err
 	case "list":
-		var list model.Items[model.Template]
+		var list wire.Items[model.Template]
 		if err := c.Do(ctx, "GET", "/v1/templates", nil, &list); err != nil {
 			return err
 		}

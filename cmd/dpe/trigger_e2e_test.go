@@ -15,6 +15,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // noteTemplate is what the trigger tests start: no jobs, so instances
@@ -171,7 +172,7 @@ schedules:
 	}
 	procs := map[string]*proc{"s0": standby("s0"), "s1": standby("s1")}
 	time.Sleep(6 * time.Second)
-	var list model.Items[model.Trigger]
+	var list wire.Items[model.Trigger]
 	if err := c.Do(context.Background(), "GET", "/v1/triggers", nil, &list); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,7 @@ func TestFolderWatcherStandbyTakeover(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 		if i == total/2 && !killed {
-			var list model.Items[model.Trigger]
+			var list wire.Items[model.Trigger]
 			if err := c.Do(context.Background(), "GET", "/v1/triggers", nil, &list); err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/scheduler"
 	"github.com/dpe-engine/dpe/internal/tablewatcher"
 	"github.com/dpe-engine/dpe/internal/trigger"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // triggerFlags are the flags of the trigger roles.
@@ -199,7 +200,7 @@ func runTrigger(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if verb == "list" {
-		var list model.Items[model.Trigger]
+		var list wire.Items[model.Trigger]
 		if err := c.Do(ctx, "GET", "/v1/triggers", nil, &list); err != nil {
 			return err
 		}
@@ -212,7 +213,7 @@ func runTrigger(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one trigger NAME")
 	}
-	var recs model.Items[model.TriggerRecord]
+	var recs wire.Items[model.TriggerRecord]
 	if err := c.Do(ctx, "GET", "/v1/triggers/"+url.PathEscape(pos[0])+"/records?limit="+strconv.Itoa(*limit), nil, &recs); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func runType(ctx context.Context, e *env, args []string) error {
@@ -33,7 +34,7 @@ func runType(ctx context.Context, e *env, args []string) error {
 		if len(pos) > 0 {
 			return usagef("unexpected argument %q", pos[0])
 		}
-		var list model.Items[model.TypeLimit]
+		var list wire.Items[model.TypeLimit]
 		if err := c.Do(ctx, "GET", "/v1/types", nil, &list); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func runWorkflow(ctx context.Context, e *env, args []string) error {
@@ -130,7 +131,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 				return usagef("priority: want an integer, got %q", pos[1])
 			}
 			var inst model.Instance
-			if err := c.Do(ctx, "POST", path+"/priority", model.PriorityRequest{Priority: &p}, &inst); err != nil {
+			if err := c.Do(ctx, "POST", path+"/priority", wire.PriorityRequest{Priority: &p}, &inst); err != nil {
 				return err
 			}
 			if g.json() {

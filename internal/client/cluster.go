@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // PutProcessor announces a processor and its state (PUT
@@ -17,7 +18,7 @@ func (c *Client) PutProcessor(ctx context.Context, p model.Processor, opts ...Ca
 // ListProcessors returns the processors the server knows
 // (GET /v1/processors).
 func (c *Client) ListProcessors(ctx context.Context, opts ...CallOption) ([]model.Processor, error) {
-	var l model.Items[model.Processor]
+	var l wire.Items[model.Processor]
 	if err := c.Do(ctx, http.MethodGet, "/v1/processors", nil, &l, opts...); err != nil {
 		return nil, err
 	}
@@ -26,7 +27,7 @@ func (c *Client) ListProcessors(ctx context.Context, opts ...CallOption) ([]mode
 
 // ListTypes returns the cluster-wide job type limits (GET /v1/types).
 func (c *Client) ListTypes(ctx context.Context, opts ...CallOption) ([]model.TypeLimit, error) {
-	var l model.Items[model.TypeLimit]
+	var l wire.Items[model.TypeLimit]
 	if err := c.Do(ctx, http.MethodGet, "/v1/types", nil, &l, opts...); err != nil {
 		return nil, err
 	}
@@ -45,8 +46,8 @@ func (c *Client) PutType(ctx context.Context, t model.TypeLimit, opts ...CallOpt
 
 // Status returns the answering server's view of the cluster
 // (GET /v1/status).
-func (c *Client) Status(ctx context.Context, opts ...CallOption) (*model.Status, error) {
-	var s model.Status
+func (c *Client) Status(ctx context.Context, opts ...CallOption) (*wire.Status, error) {
+	var s wire.Status
 	if err := c.Do(ctx, http.MethodGet, "/v1/status", nil, &s, opts...); err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // maxBody bounds a response body the client reads into memory.
@@ -284,7 +284,7 @@ func problemOf(res response, now time.Time) *APIError {
 			return e
 		}
 	}
-	e.Problem = model.Problem{Title: http.StatusText(res.status), Status: res.status}
+	e.Problem = wire.Problem{Title: http.StatusText(res.status), Status: res.status}
 	if d := strings.TrimSpace(string(res.body)); d != "" && len(d) < 512 && !strings.HasPrefix(d, "<") {
 		e.Problem.Detail = d
 	}

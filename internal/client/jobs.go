@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // SubmitJob creates one job (POST /v1/jobs). A spec whose Key names an
@@ -27,8 +28,8 @@ func (c *Client) SubmitJob(ctx context.Context, spec model.JobSpec, opts ...Call
 // SubmitJobs creates jobs in one transaction (POST /v1/jobs/batch) and
 // returns them in order.
 func (c *Client) SubmitJobs(ctx context.Context, specs []model.JobSpec, opts ...CallOption) ([]model.Job, error) {
-	var l model.JobList
-	if err := c.Do(ctx, http.MethodPost, "/v1/jobs/batch", model.JobBatch{Jobs: specs}, &l, opts...); err != nil {
+	var l wire.JobList
+	if err := c.Do(ctx, http.MethodPost, "/v1/jobs/batch", wire.JobBatch{Jobs: specs}, &l, opts...); err != nil {
 		return nil, err
 	}
 	return l.Jobs, nil
@@ -137,7 +138,7 @@ func (c *Client) CancelJob(ctx context.Context, id int64, opts ...CallOption) (*
 // SetJobPriority changes a job's priority (POST /v1/jobs/{id}/priority).
 func (c *Client) SetJobPriority(ctx context.Context, id int64, priority int, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	body := model.PriorityRequest{Priority: &priority}
+	body := wire.PriorityRequest{Priority: &priority}
 	if err := c.Do(ctx, http.MethodPost, jobPath(id, "/priority"), body, &j, opts...); err != nil {
 		return nil, err
 	}

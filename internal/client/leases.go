@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Claim asks for jobs for a processor (POST /v1/claims) and returns those
@@ -19,7 +20,7 @@ func (c *Client) Claim(ctx context.Context, req model.ClaimRequest, opts ...Call
 	if req.Wait > 0 {
 		opts = append([]CallOption{WithLongPoll(req.Wait.D())}, opts...)
 	}
-	var l model.JobList
+	var l wire.JobList
 	if err := c.Do(ctx, http.MethodPost, "/v1/claims", req, &l, opts...); err != nil {
 		return nil, err
 	}
@@ -28,8 +29,8 @@ func (c *Client) Claim(ctx context.Context, req model.ClaimRequest, opts ...Call
 
 // Heartbeat renews every lease a processor holds in one call
 // (POST /v1/heartbeats) and returns one result per job.
-func (c *Client) Heartbeat(ctx context.Context, req model.HeartbeatRequest, opts ...CallOption) ([]model.HeartbeatResult, error) {
-	var r model.HeartbeatResponse
+func (c *Client) Heartbeat(ctx context.Context, req wire.HeartbeatRequest, opts ...CallOption) ([]model.HeartbeatResult, error) {
+	var r wire.HeartbeatResponse
 	if err := c.Do(ctx, http.MethodPost, "/v1/heartbeats", req, &r, opts...); err != nil {
 		return nil, err
 	}
@@ -62,7 +63,7 @@ func (c *Client) Complete(ctx context.Context, comp model.Completion, opts ...Ca
 // attempt (POST /v1/jobs/{id}/release), e.g. when a processor drains.
 func (c *Client) Release(ctx context.Context, id, epoch int64, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	body := model.ReleaseRequest{Epoch: epoch}
+	body := wire.ReleaseRequest{Epoch: epoch}
 	if err := c.Do(ctx, http.MethodPost, jobPath(id, "/release"), body, &j, opts...); err != nil {
 		return nil, err
 	}
@@ -72,12 +73,12 @@ func (c *Client) Release(ctx context.Context, id, epoch int64, opts ...CallOptio
 // CompleteMany reports many outcomes in one call (group commit). The
 // answer has one result per completion, in order: Status 200 with the job,
 // or 409 (the lease was lost: drop the work) or 404.
-func (c *Client) CompleteMany(ctx context.Context, comps []model.Completion, opts ...CallOption) ([]model.CompletionResult, error) {
-	b := model.CompletionBatch{Completions: make([]model.BatchCompletion, len(comps))}
+func (c *Client) CompleteMany(ctx context.Context, comps []model.Completion, opts ...CallOption) ([]wire.CompletionResult, error) {
+	b := wire.CompletionBatch{Completions: make([]wire.BatchCompletion, len(comps))}
 	for i, comp := range comps {
-		b.Completions[i] = model.BatchCompletion{ID: comp.ID, Completion: comp}
+		b.Completions[i] = wire.BatchCompletion{ID: comp.ID, Completion: comp}
 	}
-	var out model.CompletionResults
+	var out wire.CompletionResults
 	if err := c.Do(ctx, "POST", "/v1/completions", b, &out, opts...); err != nil {
 		return nil, err
 	}

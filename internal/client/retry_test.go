@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func TestDeadServerAmongSeveralNeverFails(t *testing.T) {
@@ -301,7 +302,7 @@ func TestAttemptTimeoutIsRetried(t *testing.T) {
 			<-r.Context().Done()
 			return
 		}
-		writeJSON(w, http.StatusOK, model.JobList{Jobs: []model.Job{{ID: 1}}})
+		writeJSON(w, http.StatusOK, wire.JobList{Jobs: []model.Job{{ID: 1}}})
 	})
 	c, _ := setup(t, Config{URLs: []string{url}})
 	jobs, err := c.Claim(t.Context(), model.ClaimRequest{Processor: "p"}, WithAttemptTimeout(100*time.Millisecond))
@@ -399,7 +400,7 @@ func TestLongPollOutlastsDeadline(t *testing.T) {
 	url := server(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		time.Sleep(200 * time.Millisecond) // the server holds the poll
-		writeJSON(w, http.StatusOK, model.JobList{Jobs: []model.Job{{ID: 1}}})
+		writeJSON(w, http.StatusOK, wire.JobList{Jobs: []model.Job{{ID: 1}}})
 	})
 	// A real clock: the attempt timeout and the deadline are both real.
 	c, err := New(Config{URLs: []string{url}, Deadline: 50 * time.Millisecond})

@@ -26,6 +26,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 	"github.com/dpe-engine/dpe/internal/workflow"
 )
 
@@ -306,8 +307,8 @@ func (w *Worker) decide(ctx context.Context, d model.InstanceDetail) *model.Adva
 // commit sends the advances in one call (group commit) and applies each
 // answer: an ended instance or a lost lease is forgotten.
 func (w *Worker) commit(ctx context.Context, advs []model.Advance) error {
-	var res model.AdvanceResults
-	if err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/advances", model.AdvanceBatch{Advances: advs}, &res); err != nil {
+	var res wire.AdvanceResults
+	if err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/advances", wire.AdvanceBatch{Advances: advs}, &res); err != nil {
 		return err
 	}
 	if len(res.Results) != len(advs) {
@@ -379,7 +380,7 @@ func (w *Worker) refreshServed(ctx context.Context) error {
 	if len(w.cfg.Templates) == 0 {
 		return nil
 	}
-	var list model.Items[model.Template]
+	var list wire.Items[model.Template]
 	if err := w.cfg.Client.Do(ctx, "GET", "/v1/templates", nil, &list); err != nil {
 		return err
 	}
@@ -446,7 +447,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 		if len(ids) == 0 {
 			continue
 		}
-		var lost model.LostLeases
+		var lost wire.LostLeases
 		err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/heartbeats", model.InstanceLeases{Worker: w.cfg.ID, IDs: ids, LeaseTTL: model.Duration(w.cfg.LeaseTTL)}, &lost)
 		if err != nil {
 			if ctx.Err() == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/processor"
 	"github.com/dpe-engine/dpe/internal/server"
 	"github.com/dpe-engine/dpe/internal/testdb"
+	"github.com/dpe-engine/dpe/internal/wire"
 	"github.com/dpe-engine/dpe/internal/worker"
 )
 
@@ -291,7 +292,7 @@ func TestPriorityReordersQueuedJobs(t *testing.T) {
 		for _, id := range []int64{low.ID, high.ID} {
 			waitFor(t, c, id, 30*time.Second, func(d model.InstanceDetail) bool { return len(d.Jobs) == 1 })
 		}
-		if err := c.Do(context.Background(), "POST", fmt.Sprintf("/v1/workflows/%d/priority", high.ID), model.PriorityRequest{Priority: ptr(500)}, nil); err != nil {
+		if err := c.Do(context.Background(), "POST", fmt.Sprintf("/v1/workflows/%d/priority", high.ID), wire.PriorityRequest{Priority: ptr(500)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		jobs, err := c.Claim(context.Background(), model.ClaimRequest{Processor: "p", Slots: map[string]int{"noop": 1}})

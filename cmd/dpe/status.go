@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -28,8 +27,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var st wire.Status
-	if err := c.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
+	st, err := c.Status(ctx)
+	if err != nil {
 		return err
 	}
 	if g.json() {

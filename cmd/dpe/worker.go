@@ -6,10 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"log/slog"
+
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/worker"
-	"log/slog"
 )
 
 // workerFlags are the flags of a workflow worker, shared by `dpe worker`

@@ -1,9 +1,15 @@
 // Package client is the Go client of the dpe HTTP API (/v1), used by every
-// role except the server. It spreads calls over one or more server URLs,
-// puts an Idempotency-Key on every mutating call and retries through
-// outages under the rules written on Client.Do, so a caller rides out a
-// server fail-over, a load-balancer switch or a database restart without an
-// error and without a duplicate.
+// role except the server. It has one typed method per route, taking and
+// returning the bodies of package wire (the contract) and the entities of
+// package model; it is the only code outside internal/api that knows a
+// route's path. Every method accepts CallOptions (WithStatus,
+// WithAttemptTimeout, WithIdempotencyKey, ...).
+//
+// It spreads calls over one or more server URLs, puts an Idempotency-Key
+// on every mutating call and retries through outages under the rules
+// written on the unexported do (do.go), so a caller rides out a server
+// fail-over, a load-balancer switch or a database restart without an error
+// and without a duplicate.
 //
 // A Client is safe for concurrent use by many goroutines.
 package client

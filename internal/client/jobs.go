@@ -19,7 +19,7 @@ import (
 // (existed).
 func (c *Client) SubmitJob(ctx context.Context, spec model.JobSpec, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	if err := c.Do(ctx, http.MethodPost, "/v1/jobs", spec, &j, opts...); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/jobs", spec, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -29,7 +29,7 @@ func (c *Client) SubmitJob(ctx context.Context, spec model.JobSpec, opts ...Call
 // returns them in order.
 func (c *Client) SubmitJobs(ctx context.Context, specs []model.JobSpec, opts ...CallOption) ([]model.Job, error) {
 	var l wire.JobList
-	if err := c.Do(ctx, http.MethodPost, "/v1/jobs/batch", wire.JobBatch{Jobs: specs}, &l, opts...); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/jobs/batch", wire.JobBatch{Jobs: specs}, &l, opts...); err != nil {
 		return nil, err
 	}
 	return l.Jobs, nil
@@ -38,7 +38,7 @@ func (c *Client) SubmitJobs(ctx context.Context, specs []model.JobSpec, opts ...
 // GetJob returns one job (GET /v1/jobs/{id}).
 func (c *Client) GetJob(ctx context.Context, id int64, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	if err := c.Do(ctx, http.MethodGet, jobPath(id, ""), nil, &j, opts...); err != nil {
+	if err := c.do(ctx, http.MethodGet, jobPath(id, ""), nil, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -95,7 +95,7 @@ func (c *Client) ListJobs(ctx context.Context, q JobQuery, opts ...CallOption) (
 		path += "?" + qs
 	}
 	var p model.Page[model.Job]
-	if err := c.Do(ctx, http.MethodGet, path, nil, &p, opts...); err != nil {
+	if err := c.do(ctx, http.MethodGet, path, nil, &p, opts...); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -129,7 +129,7 @@ func (c *Client) AllJobs(ctx context.Context, q JobQuery) iter.Seq2[model.Job, e
 // heartbeat.
 func (c *Client) CancelJob(ctx context.Context, id int64, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	if err := c.Do(ctx, http.MethodPost, jobPath(id, "/cancel"), nil, &j, opts...); err != nil {
+	if err := c.do(ctx, http.MethodPost, jobPath(id, "/cancel"), nil, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -139,7 +139,7 @@ func (c *Client) CancelJob(ctx context.Context, id int64, opts ...CallOption) (*
 func (c *Client) SetJobPriority(ctx context.Context, id int64, priority int, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
 	body := wire.PriorityRequest{Priority: &priority}
-	if err := c.Do(ctx, http.MethodPost, jobPath(id, "/priority"), body, &j, opts...); err != nil {
+	if err := c.do(ctx, http.MethodPost, jobPath(id, "/priority"), body, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// The rules applied here are written on Client.Do.
+// The rules applied here are written on Client.do.
 
 // retryableTransport says whether an attempt that failed with err (no HTTP
 // answer) may be retried.

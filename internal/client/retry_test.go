@@ -61,7 +61,7 @@ func TestStickToTheURLThatWorked(t *testing.T) {
 	})
 	c, _ := setup(t, Config{URLs: []string{ua, ub}})
 	for range 5 {
-		if err := c.Do(t.Context(), http.MethodGet, "/v1/status", nil, nil); err != nil {
+		if err := c.do(t.Context(), http.MethodGet, "/v1/status", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,7 +214,7 @@ func TestCtxDeadlineBoundsRetries(t *testing.T) {
 	c, _ := setup(t, Config{URLs: []string{url}})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
-	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, nil)
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, model.ErrUnavailable) {
 		t.Errorf("err %v: want DeadlineExceeded and ErrUnavailable", err)
 	}
@@ -259,7 +259,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, nil)
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil)
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("took %v", time.Since(start))
 	}
@@ -282,7 +282,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel2)
 	start = time.Now()
-	err = c2.Do(ctx2, http.MethodPost, "/v1/claims", struct{}{}, nil)
+	err = c2.do(ctx2, http.MethodPost, "/v1/claims", struct{}{}, nil)
 	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
 		t.Errorf("err %v after %v", err, time.Since(start))
 	}

@@ -13,25 +13,17 @@ import (
 // that talk only to servers.
 type Remote struct{ Client *client.Client }
 
-type leaseRequest struct {
-	Name   string         `json:"name"`
-	Holder string         `json:"holder"`
-	TTL    model.Duration `json:"ttl,omitempty"`
-}
-
 // LeaseAcquire takes or renews the lease; held by another is
 // model.ErrConflict.
 func (r Remote) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error) {
-	var l model.Lease
 	// One attempt window per renewal: retrying past the lease's end would
 	// be pointless, and the elector bounds ctx accordingly.
-	err := r.Client.Do(ctx, "POST", "/v1/leases/acquire", leaseRequest{Name: name, Holder: holder, TTL: model.Duration(ttl)}, &l)
-	return l, err
+	return r.Client.LeaseAcquire(ctx, name, holder, ttl)
 }
 
 // LeaseRelease frees the lease if holder holds it.
 func (r Remote) LeaseRelease(ctx context.Context, name, holder string) error {
-	return r.Client.Do(ctx, "POST", "/v1/leases/release", leaseRequest{Name: name, Holder: holder}, nil)
+	return r.Client.LeaseRelease(ctx, name, holder)
 }
 
 // Local takes named leases straight from the store, for duties that run

@@ -305,8 +305,6 @@ func TestPriorityReordersQueuedJobs(t *testing.T) {
 	})
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // TestConcurrencyKey: policy skip refuses a second instance of a busy key
 // (409) and accepts other keys; policy queue starts the next one only when
 // the running one ends.

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Defaults of Config.
@@ -39,7 +41,7 @@ const (
 	// network and a busy server.
 	LongPollSlack = 15 * time.Second
 	// MaxLongPoll is the longest Wait the server honours.
-	MaxLongPoll = 60 * time.Second
+	MaxLongPoll = wire.MaxWait
 )
 
 // Config configures a Client. Only URLs is required.

@@ -354,8 +354,7 @@ type Workflow struct {
 func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 	o := r.o
 	const name = "bench-3step"
-	if err := r.c.Do(ctx, http.MethodPost, "/v1/templates", nil, nil,
-		client.WithBody("application/yaml", []byte(benchTemplate))); err != nil {
+	if _, err := r.c.ImportTemplate(ctx, []byte(benchTemplate), "application/yaml"); err != nil {
 		return nil, fmt.Errorf("import template: %w", err)
 	}
 	if err := r.cl.startProcessors(ctx, o.processors, o.quota, false); err != nil {
@@ -383,9 +382,9 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 	var wg sync.WaitGroup
 	// Starts go in batches (POST /v1/workflows/batch), as the noop phase
 	// submits its jobs: one call and one commit for startBatch instances.
-	batch := model.StartBatch{Workflows: make([]model.InstanceSpec, startBatch)}
-	for i := range batch.Workflows {
-		batch.Workflows[i] = model.InstanceSpec{Template: name}
+	batch := make([]model.InstanceSpec, startBatch)
+	for i := range batch {
+		batch[i] = model.InstanceSpec{Template: name}
 	}
 	for range 4 {
 		wg.Go(func() {
@@ -394,10 +393,9 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
-				var res model.StartResults
-				err := r.c.Do(ctx, http.MethodPost, "/v1/workflows/batch", batch, &res)
+				res, err := r.c.StartWorkflows(ctx, batch)
 				if err == nil {
-					for _, x := range res.Results {
+					for _, x := range res {
 						if x.Status != http.StatusCreated {
 							err = fmt.Errorf("batch start: status %d: %s", x.Status, x.Error)
 							break
@@ -408,7 +406,7 @@ func (r *run) workflow(ctx context.Context) (*Workflow, error) {
 					once.Do(func() { firstErr = err })
 					return
 				}
-				started.Add(int64(len(res.Results)))
+				started.Add(int64(len(res)))
 			}
 		})
 	}

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -485,9 +484,9 @@ func (r *chaosRun) warmUp(load *chaosLoad) {
 		}
 		n := map[string]int{}
 		for _, tpl := range []string{"chaos-load", "chaos-tick", "chaos-file"} {
-			var page model.Page[model.Instance]
-			q := url.Values{"template": {tpl}, "state": {string(model.InstanceSucceeded)}, "limit": {"1"}}
-			if err := r.c.Do(context.Background(), http.MethodGet, "/v1/workflows?"+q.Encode(), nil, &page); err != nil {
+			q := client.WorkflowQuery{Templates: []string{tpl}, States: []model.InstanceState{model.InstanceSucceeded}, Limit: 1}
+			page, err := r.c.ListWorkflows(context.Background(), q)
+			if err != nil {
 				t.Fatalf("warm-up: list %s: %v", tpl, err)
 			}
 			n[tpl] = page.Total
@@ -690,8 +689,8 @@ func (r *chaosRun) sampleLeases(running []model.Job, answered time.Time) {
 func (r *chaosRun) sampleInstanceLeases() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var page model.Page[model.Instance]
-	if err := r.c.Do(ctx, http.MethodGet, "/v1/workflows?state=running&limit=1000", nil, &page); err != nil {
+	page, err := r.c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstanceRunning}, Limit: 1000})
+	if err != nil {
 		return // a sample missed; the next kill tick takes another
 	}
 	answered := time.Now()
@@ -771,21 +770,20 @@ func (r *chaosRun) thaw() {
 }
 
 // instances lists every instance matching q, all pages.
-func (r *chaosRun) instances(q url.Values) []model.Instance {
+func (r *chaosRun) instances(q client.WorkflowQuery) []model.Instance {
 	r.t.Helper()
-	q = maps.Clone(q)
-	q.Set("limit", "1000")
+	q.Limit = 1000
 	var out []model.Instance
 	for {
-		var page model.Page[model.Instance]
-		if err := r.c.Do(context.Background(), http.MethodGet, "/v1/workflows?"+q.Encode(), nil, &page); err != nil {
-			r.t.Fatalf("list instances %v: %v", q, err)
+		page, err := r.c.ListWorkflows(context.Background(), q)
+		if err != nil {
+			r.t.Fatalf("list instances %+v: %v", q, err)
 		}
 		out = append(out, page.Items...)
 		if page.Next == "" || len(page.Items) == 0 {
 			return out
 		}
-		q.Set("after", page.Next)
+		q.After = page.Next
 	}
 }
 
@@ -796,7 +794,7 @@ func (r *chaosRun) settle(files []string) {
 	t := r.t
 	deadline := time.Now().Add(chaosSettle)
 	for {
-		n := len(r.instances(url.Values{"template": {"chaos-file"}}))
+		n := len(r.instances(client.WorkflowQuery{Templates: []string{"chaos-file"}}))
 		if n >= len(files) {
 			break
 		}
@@ -818,8 +816,7 @@ func (r *chaosRun) settle(files []string) {
 	ctx := context.Background()
 	deadline = time.Now().Add(chaosSettle)
 	for {
-		var insts model.Page[model.Instance]
-		err := r.c.Do(ctx, http.MethodGet, "/v1/workflows?state=pending,running&limit=10", nil, &insts)
+		insts, err := r.c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstancePending, model.InstanceRunning}, Limit: 10})
 		if err != nil {
 			t.Fatalf("list instances: %v", err)
 		}
@@ -868,7 +865,7 @@ func (r *chaosRun) check(load *chaosLoad, files []string, until time.Time, settl
 	// completion, the job rows checked below show the damage.
 	r.checkFreeze(ctx, report)
 
-	all := r.instances(url.Values{})
+	all := r.instances(client.WorkflowQuery{})
 	byName := map[string]model.Instance{}
 	perTemplate := map[string]int{}
 	for _, i := range all {
@@ -1212,9 +1209,8 @@ func (l *chaosLoad) run(g int) {
 	for seq := 1; ; seq++ {
 		name := fmt.Sprintf("load-%d-%05d", g, seq)
 		began := time.Now()
-		var inst model.Instance
 		// The client's Deadline (30 s) bounds the call with its retries.
-		err := l.c.Do(context.Background(), http.MethodPost, "/v1/workflows", model.InstanceSpec{Template: "chaos-load", Name: name}, &inst)
+		inst, err := l.c.StartWorkflow(context.Background(), model.InstanceSpec{Template: "chaos-load", Name: name})
 		took := time.Since(began)
 		l.mu.Lock()
 		l.calls++

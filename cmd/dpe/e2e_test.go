@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
 )
@@ -95,8 +95,7 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 		specs = append(specs, model.JobSpec{Type: "noop", Params: []byte(`{"sleep":"20ms"}`)})
 	}
 	for i := 0; i < total; i += 500 {
-		var out model.JobList
-		if err := c.Do(ctx, "POST", "/v1/jobs/batch", model.JobBatch{Jobs: specs[i : i+500]}, &out); err != nil {
+		if _, err := c.SubmitJobs(ctx, specs[i:i+500]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,8 +111,8 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 		}
 		_ = procs[0].cmd.Process.Signal(syscall.SIGSTOP)
 		time.Sleep(300 * time.Millisecond)
-		var page model.Page[model.Job]
-		if err := c.Do(ctx, "GET", "/v1/jobs?state=running&limit=1000", nil, &page); err != nil {
+		page, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobRunning}, Limit: 1000})
+		if err != nil {
 			t.Fatal(err)
 		}
 		for _, j := range page.Items {
@@ -132,8 +131,8 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 	// Wait for every job to end.
 	deadline = time.Now().Add(5 * time.Minute)
 	for {
-		var page model.Page[model.Job]
-		if err := c.Do(ctx, "GET", "/v1/jobs?state=queued,running&limit=1", nil, &page); err != nil {
+		page, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobQueued, model.JobRunning}, Limit: 1})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if page.Total == 0 {
@@ -144,8 +143,8 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	var page model.Page[model.Job]
-	if err := c.Do(ctx, "GET", "/v1/jobs?state=succeeded&limit=1", nil, &page); err != nil {
+	page, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobSucceeded}, Limit: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if page.Total != total {
@@ -156,8 +155,8 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 	// job it held must have been re-run.
 	var rerun []model.Job
 	for _, h := range held {
-		var j model.Job
-		if err := c.Do(ctx, "GET", "/v1/jobs/"+strconv.FormatInt(h.ID, 10), nil, &j); err != nil {
+		j, err := c.GetJob(ctx, h.ID)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if j.Processor == "p0" && j.Epoch == h.Epoch {
@@ -177,7 +176,7 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 	t.Logf("%d jobs of p0 re-run after their lease expired", len(rerun))
 	// A completion with p0's stale epoch is refused with 409.
 	h := rerun[0]
-	err := c.Do(ctx, "POST", fmt.Sprintf("/v1/jobs/%d/complete", h.ID), model.Completion{Epoch: h.Epoch, Result: []byte(`{}`)}, nil)
+	_, err = c.Complete(ctx, model.Completion{ID: h.ID, Epoch: h.Epoch, Result: []byte(`{}`)})
 	if !isStatus(err, http.StatusConflict) {
 		t.Fatalf("stale completion: got %v, want 409", err)
 	}
@@ -206,24 +205,23 @@ func TestQuotaHolds(t *testing.T) {
 	waitReady(t, c, 60*time.Second)
 	startDPE(t, "processor", dir, "processor", "--server", url, "--quota", "util.copy=2", "--allow-path", dir)
 
-	var b model.JobBatch
+	var specs []model.JobSpec
 	for i := range 50 {
 		f := filepath.Join(src, fmt.Sprintf("f%02d.wav", i))
 		if err := os.WriteFile(f, []byte(payload), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		b.Jobs = append(b.Jobs, model.JobSpec{Type: "util.copy", Params: []byte(fmt.Sprintf(`{"from":%q,"to":%q}`, f, filepath.Join(dst, filepath.Base(f))))})
+		specs = append(specs, model.JobSpec{Type: "util.copy", Params: []byte(fmt.Sprintf(`{"from":%q,"to":%q}`, f, filepath.Join(dst, filepath.Base(f))))})
 	}
 	ctx := context.Background()
-	var out model.JobList
-	if err := c.Do(ctx, "POST", "/v1/jobs/batch", b, &out); err != nil {
+	if _, err := c.SubmitJobs(ctx, specs); err != nil {
 		t.Fatal(err)
 	}
 	var jobs []model.Job
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		var page model.Page[model.Job]
-		if err := c.Do(ctx, "GET", "/v1/jobs?type=util.copy&limit=100", nil, &page); err != nil {
+		page, err := c.ListJobs(ctx, client.JobQuery{Types: []string{"util.copy"}, Limit: 100})
+		if err != nil {
 			t.Fatal(err)
 		}
 		done := 0

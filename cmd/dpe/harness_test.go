@@ -200,7 +200,7 @@ func waitReady(t *testing.T, c *client.Client, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Do(ctx, "GET", "/readyz", nil, nil)
+		err := c.Ready(ctx)
 		cancel()
 		if err == nil {
 			return

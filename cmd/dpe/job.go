@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,10 +66,11 @@ func jobSubmit(ctx context.Context, e *env, args []string) error {
 	if *count > 1 {
 		return submitMany(ctx, e, c, spec, *count)
 	}
-	var j model.Job
-	if err := c.Do(ctx, "POST", "/v1/jobs", spec, &j); err != nil {
+	jp, err := c.SubmitJob(ctx, spec)
+	if err != nil {
 		return err
 	}
+	j := *jp
 	if !*wait {
 		if g.json() {
 			return printJSON(e.stdout, j)
@@ -101,16 +101,16 @@ func submitMany(ctx context.Context, e *env, c *client.Client, spec model.JobSpe
 	acked := 0
 	for acked < count {
 		n := min(batch, count-acked)
-		b := model.JobBatch{Jobs: make([]model.JobSpec, n)}
-		for i := range b.Jobs {
-			b.Jobs[i] = spec
+		specs := make([]model.JobSpec, n)
+		for i := range specs {
+			specs[i] = spec
 		}
-		var out model.JobList
-		if err := c.Do(ctx, "POST", "/v1/jobs/batch", b, &out); err != nil {
+		out, err := c.SubmitJobs(ctx, specs)
+		if err != nil {
 			fmt.Fprintf(e.stdout, "%d jobs acknowledged\n", acked)
 			return err
 		}
-		acked += len(out.Jobs)
+		acked += len(out)
 	}
 	fmt.Fprintf(e.stdout, "%d jobs acknowledged\n", acked)
 	return nil
@@ -166,10 +166,11 @@ func buildParams(jobType string, kv *kvFlag, raw string) (json.RawMessage, error
 func waitJob(ctx context.Context, c *client.Client, id int64) (model.Job, error) {
 	delay := 20 * time.Millisecond
 	for {
-		var j model.Job
-		if err := c.Do(ctx, "GET", "/v1/jobs/"+strconv.FormatInt(id, 10), nil, &j); err != nil {
-			return j, err
+		jp, err := c.GetJob(ctx, id)
+		if err != nil {
+			return model.Job{}, err
 		}
+		j := *jp
 		if j.State.Final() {
 			return j, nil
 		}
@@ -215,20 +216,16 @@ func jobList(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	q := url.Values{}
-	setQ(q, "state", *state)
-	setQ(q, "type", *typ)
-	if *wf > 0 {
-		q.Set("workflow", strconv.FormatInt(*wf, 10))
+	q := client.JobQuery{Types: splitComma(*typ), Workflow: *wf, Limit: *limit, After: *after}
+	for _, s := range splitComma(*state) {
+		q.States = append(q.States, model.JobState(s))
 	}
-	q.Set("limit", strconv.Itoa(*limit))
-	setQ(q, "after", *after)
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	var page model.Page[model.Job]
-	if err := c.Do(ctx, "GET", "/v1/jobs?"+q.Encode(), nil, &page); err != nil {
+	page, err := c.ListJobs(ctx, q)
+	if err != nil {
 		return err
 	}
 	if g.json() {
@@ -248,10 +245,15 @@ func jobList(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func setQ(q url.Values, k, v string) {
-	if v != "" {
-		q.Set(k, v)
+// splitComma splits a comma-separated flag value, dropping blanks.
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
 	}
+	return out
 }
 
 // jobByID parses "dpe job VERB ID" and returns the id.
@@ -303,15 +305,14 @@ func jobAction(ctx context.Context, e *env, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	path := "/v1/jobs/" + strconv.FormatInt(id, 10)
-	var j model.Job
+	var j *model.Job
 	switch verb {
 	case "show":
-		err = c.Do(ctx, "GET", path, nil, &j)
+		j, err = c.GetJob(ctx, id)
 	case "cancel":
-		err = c.Do(ctx, "POST", path+"/cancel", struct{}{}, &j)
+		j, err = c.CancelJob(ctx, id)
 	case "priority":
-		err = c.Do(ctx, "POST", path+"/priority", model.PriorityRequest{Priority: &prio}, &j)
+		j, err = c.SetJobPriority(ctx, id, prio)
 	}
 	if err != nil {
 		return err
@@ -319,7 +320,7 @@ func jobAction(ctx context.Context, e *env, verb string, args []string) error {
 	if g.json() {
 		return printJSON(e.stdout, j)
 	}
-	printJob(e, j)
+	printJob(e, *j)
 	return nil
 }
 

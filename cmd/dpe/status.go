@@ -18,8 +18,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var st model.Status
-	if err := c.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
+	st, err := c.Status(ctx)
+	if err != nil {
 		return err
 	}
 	if g.json() {

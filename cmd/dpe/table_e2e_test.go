@@ -99,8 +99,7 @@ table_watchers:
 	// before rows arrive, or they would be remembered, not started.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var tr model.Trigger
-		if err := c.Do(t.Context(), "GET", "/v1/triggers/music", nil, &tr); err == nil && strings.Contains(string(tr.State), "baselined") {
+		if tr, err := c.GetTrigger(t.Context(), "music"); err == nil && strings.Contains(string(tr.State), "baselined") {
 			break
 		}
 		if time.Now().After(deadline) {

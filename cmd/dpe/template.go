@@ -3,24 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
-
-// templateImported mirrors the answer of POST /v1/templates.
-type templateImported struct {
-	Template model.Template `json:"template"`
-	Created  bool           `json:"created"`
-}
 
 func runTemplate(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
@@ -46,17 +38,17 @@ func runTemplate(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usagef("%v", err)
 		}
-		var out []templateImported
+		var out []wire.TemplateImported
 		for _, f := range files {
 			src, err := os.ReadFile(f)
 			if err != nil {
 				return err
 			}
-			var res templateImported
-			if err := c.Do(ctx, "POST", "/v1/templates", nil, &res, client.WithBody("application/yaml", src)); err != nil {
+			res, err := c.ImportTemplate(ctx, src, "application/yaml")
+			if err != nil {
 				return fmt.Errorf("%s: %w", f, err)
 			}
-			out = append(out, res)
+			out = append(out, *res)
 			if !g.json() {
 				what := "unchanged"
 				if res.Created {
@@ -73,8 +65,8 @@ func runTemplate(ctx context.Context, e *env, args []string) error {
 		if len(pos) != 1 {
 			return usagef("want exactly one template NAME")
 		}
-		var t model.Template
-		if err := c.Do(ctx, "GET", "/v1/templates/"+url.PathEscape(pos[0])+"?version="+strconv.Itoa(*version), nil, &t); err != nil {
+		t, err := c.GetTemplate(ctx, pos[0], *version)
+		if err != nil {
 			return err
 		}
 		if g.json() {
@@ -92,10 +84,11 @@ func runTemplate(ctx context.Context, e *env, args []string) error {
 		_, err = e.stdout.Write(y)
 		return err
 	case "list":
-		var list model.Items[model.Template]
-		if err := c.Do(ctx, "GET", "/v1/templates", nil, &list); err != nil {
+		items, err := c.ListTemplates(ctx)
+		if err != nil {
 			return err
 		}
+		list := wire.Items[model.Template]{Items: items}
 		if g.json() {
 			return printJSON(e.stdout, list)
 		}
@@ -109,7 +102,7 @@ func runTemplate(ctx context.Context, e *env, args []string) error {
 		if len(pos) != 1 {
 			return usagef("want exactly one template NAME")
 		}
-		if err := c.Do(ctx, "DELETE", "/v1/templates/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+		if err := c.DeleteTemplate(ctx, pos[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "template %s deleted\n", pos[0])

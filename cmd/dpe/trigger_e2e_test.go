@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -55,12 +54,8 @@ func instancesOf(t *testing.T, c *client.Client) map[string]model.Instance {
 	out := map[string]model.Instance{}
 	after := ""
 	for {
-		q := url.Values{"template": {"note"}, "limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var page model.Page[model.Instance]
-		if err := c.Do(context.Background(), "GET", "/v1/workflows?"+q.Encode(), nil, &page); err != nil {
+		page, err := c.ListWorkflows(context.Background(), client.WorkflowQuery{Templates: []string{"note"}, Limit: 1000, After: after})
+		if err != nil {
 			t.Fatal(err)
 		}
 		for _, i := range page.Items {
@@ -171,12 +166,12 @@ schedules:
 	}
 	procs := map[string]*proc{"s0": standby("s0"), "s1": standby("s1")}
 	time.Sleep(6 * time.Second)
-	var list model.Items[model.Trigger]
-	if err := c.Do(context.Background(), "GET", "/v1/triggers", nil, &list); err != nil {
+	list, err := c.ListTriggers(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	leader := ""
-	for _, x := range list.Items {
+	for _, x := range list {
 		if x.Name == "tick" {
 			leader = x.Active
 		}
@@ -334,11 +329,11 @@ func TestFolderWatcherStandbyTakeover(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 		if i == total/2 && !killed {
-			var list model.Items[model.Trigger]
-			if err := c.Do(context.Background(), "GET", "/v1/triggers", nil, &list); err != nil {
+			list, err := c.ListTriggers(context.Background())
+			if err != nil {
 				t.Fatal(err)
 			}
-			for _, tr := range list.Items {
+			for _, tr := range list {
 				if tr.Name == "drop" && procs[tr.Active] != nil {
 					procs[tr.Active].kill()
 					killed = true

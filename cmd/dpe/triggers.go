@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/config"
@@ -15,6 +13,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/supervisor"
 	"github.com/dpe-engine/dpe/internal/tablewatcher"
 	"github.com/dpe-engine/dpe/internal/trigger"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // triggerFlags are the flags of the trigger roles.
@@ -181,10 +180,11 @@ func runTrigger(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if verb == "list" {
-		var list model.Items[model.Trigger]
-		if err := c.Do(ctx, "GET", "/v1/triggers", nil, &list); err != nil {
+		items, err := c.ListTriggers(ctx)
+		if err != nil {
 			return err
 		}
+		list := wire.Items[model.Trigger]{Items: items}
 		if g.json() {
 			return printJSON(e.stdout, list)
 		}
@@ -194,10 +194,11 @@ func runTrigger(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one trigger NAME")
 	}
-	var recs model.Items[model.TriggerRecord]
-	if err := c.Do(ctx, "GET", "/v1/triggers/"+url.PathEscape(pos[0])+"/records?limit="+strconv.Itoa(*limit), nil, &recs); err != nil {
+	items, err := c.TriggerRecords(ctx, pos[0], *limit)
+	if err != nil {
 		return err
 	}
+	recs := wire.Items[model.TriggerRecord]{Items: items}
 	if g.json() {
 		return printJSON(e.stdout, recs)
 	}

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"net/url"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func runType(ctx context.Context, e *env, args []string) error {
@@ -28,10 +28,11 @@ func runType(ctx context.Context, e *env, args []string) error {
 		if len(pos) > 0 {
 			return usagef("unexpected argument %q", pos[0])
 		}
-		var list model.Items[model.TypeLimit]
-		if err := c.Do(ctx, "GET", "/v1/types", nil, &list); err != nil {
+		items, err := c.ListTypes(ctx)
+		if err != nil {
 			return err
 		}
+		list := wire.Items[model.TypeLimit]{Items: items}
 		if g.json() {
 			return printJSON(e.stdout, list)
 		}
@@ -46,8 +47,8 @@ func runType(ctx context.Context, e *env, args []string) error {
 		return usagef("want exactly one type NAME")
 	}
 	l := model.TypeLimit{Type: pos[0], MaxRunning: *maxRunning, Rate: *rate, Burst: *burst}
-	var out model.TypeLimit
-	if err := c.Do(ctx, "PUT", "/v1/types/"+url.PathEscape(pos[0]), l, &out); err != nil {
+	out, err := c.PutType(ctx, l)
+	if err != nil {
 		return err
 	}
 	if g.json() {

@@ -79,7 +79,7 @@ func importExamples(ctx context.Context, c *client.Client) error {
 		if err != nil {
 			return err
 		}
-		if err := c.Do(ctx, "POST", "/v1/templates", nil, nil, client.WithBody("application/yaml", src)); err != nil {
+		if _, err := c.ImportTemplate(ctx, src, "application/yaml"); err != nil {
 			return fmt.Errorf("import example %s: %w", n, err)
 		}
 	}

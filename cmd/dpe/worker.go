@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
-	"github.com/dpe-engine/dpe/internal/server/workflows"
+	"github.com/dpe-engine/dpe/internal/wire"
 	"github.com/dpe-engine/dpe/internal/worker"
 )
 
@@ -48,8 +48,8 @@ func (w *workerFlags) build(c *client.Client, log *slog.Logger) (*worker.Worker,
 	if err != nil {
 		return nil, err
 	}
-	if w.batch < 1 || w.batch > workflows.MaxClaim {
-		return nil, usagef("--%sbatch %d: want 1 to %d", w.prefix, w.batch, workflows.MaxClaim)
+	if w.batch < 1 || w.batch > wire.MaxClaim {
+		return nil, usagef("--%sbatch %d: want 1 to %d", w.prefix, w.batch, wire.MaxClaim)
 	}
 	if w.pipeline < 1 {
 		return nil, usagef("--%spipeline %d: want at least 1", w.prefix, w.pipeline)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -48,9 +47,9 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		spec := model.InstanceSpec{Template: pos[0], Version: *version, Name: *name, Args: a, Priority: *priority}
-		var inst model.Instance
 		status := 0
-		if err := c.Do(ctx, "POST", "/v1/workflows", spec, &inst, client.WithStatus(&status)); err != nil {
+		inst, err := c.StartWorkflow(ctx, spec, client.WithStatus(&status))
+		if err != nil {
 			return err
 		}
 		if !*wait {
@@ -66,13 +65,12 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		}
 		return waitInstance(ctx, e, g, c, inst.ID)
 	case "list":
-		q := url.Values{}
-		setQ(q, "state", *state)
-		setQ(q, "template", *tpl)
-		setQ(q, "after", *after)
-		q.Set("limit", strconv.Itoa(*limit))
-		var page model.Page[model.Instance]
-		if err := c.Do(ctx, "GET", "/v1/workflows?"+q.Encode(), nil, &page); err != nil {
+		q := client.WorkflowQuery{Templates: splitComma(*tpl), Limit: *limit, After: *after}
+		for _, s := range splitComma(*state) {
+			q.States = append(q.States, model.InstanceState(s))
+		}
+		page, err := c.ListWorkflows(ctx, q)
+		if err != nil {
 			return err
 		}
 		if g.json() {
@@ -105,13 +103,12 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		path := "/v1/workflows/" + strconv.FormatInt(id, 10)
 		switch verb {
 		case "wait":
 			return waitInstance(ctx, e, g, c, id)
 		case "cancel":
-			var inst model.Instance
-			if err := c.Do(ctx, "POST", path+"/cancel", struct{}{}, &inst); err != nil {
+			inst, err := c.CancelWorkflow(ctx, id)
+			if err != nil {
 				return err
 			}
 			if g.json() {
@@ -124,8 +121,8 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 			if err != nil {
 				return usagef("priority: want an integer, got %q", pos[1])
 			}
-			var inst model.Instance
-			if err := c.Do(ctx, "POST", path+"/priority", model.PriorityRequest{Priority: &p}, &inst); err != nil {
+			inst, err := c.SetWorkflowPriority(ctx, id, p)
+			if err != nil {
 				return err
 			}
 			if g.json() {
@@ -134,14 +131,14 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "workflow %d %s: priority %d\n", inst.ID, inst.Name, inst.Priority)
 			return nil
 		}
-		var d model.InstanceDetail
-		if err := c.Do(ctx, "GET", path, nil, &d); err != nil {
+		d, err := c.GetWorkflow(ctx, id)
+		if err != nil {
 			return err
 		}
 		if g.json() {
 			return printJSON(e.stdout, d)
 		}
-		printInstance(e, d)
+		printInstance(e, *d)
 		return nil
 	}
 	return usagef("unknown subcommand %q: want start, list, show, cancel, priority or wait", verb)
@@ -176,8 +173,8 @@ func instanceID(ctx context.Context, c *client.Client, s string) (int64, error) 
 	if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 {
 		return id, nil
 	}
-	var page model.Page[model.Instance]
-	if err := c.Do(ctx, "GET", "/v1/workflows?name="+url.QueryEscape(s), nil, &page); err != nil {
+	page, err := c.ListWorkflows(ctx, client.WorkflowQuery{Name: s})
+	if err != nil {
 		return 0, err
 	}
 	if len(page.Items) == 0 {
@@ -192,11 +189,11 @@ func waitInstance(ctx context.Context, e *env, g *globals, c *client.Client, id 
 	delay := 50 * time.Millisecond
 	var inst model.Instance
 	for {
-		if err := c.Do(ctx, "GET", "/v1/workflows/"+strconv.FormatInt(id, 10), nil, &struct {
-			Instance *model.Instance `json:"instance"`
-		}{&inst}); err != nil {
+		d, err := c.GetWorkflow(ctx, id)
+		if err != nil {
 			return err
 		}
+		inst = d.Instance
 		if !g.json() {
 			fmt.Fprintf(e.stderr, "\r%s", progressBar(inst))
 		}

@@ -67,7 +67,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 	const total = 300
 	for i := range total {
 		spec := model.InstanceSpec{Template: "five", Name: fmt.Sprintf("five-%03d", i)}
-		if err := c.Do(ctx, "POST", "/v1/workflows", spec, nil); err != nil {
+		if _, err := c.StartWorkflow(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,16 +86,18 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		var page model.Page[model.Instance]
-		if err := c.Do(ctx, "GET", "/v1/workflows?state=succeeded&limit=1", nil, &page); err != nil {
+		page, err := c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstanceSucceeded}, Limit: 1})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if page.Total == total {
 			break
 		}
 		if time.Now().After(deadline) {
-			var rest model.Page[model.Instance]
-			_ = c.Do(ctx, "GET", "/v1/workflows?state=pending,running,failed,canceled&limit=5", nil, &rest)
+			rest, err := c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstancePending, model.InstanceRunning, model.InstanceFailed, model.InstanceCanceled}, Limit: 5})
+			if err != nil {
+				rest = &model.Page[model.Instance]{}
+			}
 			t.Fatalf("%d of %d instances succeeded after 3 minutes; others: %+v", page.Total, total, rest.Items)
 		}
 		time.Sleep(250 * time.Millisecond)

@@ -24,12 +24,13 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/triggers"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
-// Body size limits.
+// Body size limits (the contract's, see package wire).
 const (
-	MaxBody      = 1 << 20  // one object
-	MaxBatchBody = 32 << 20 // a batch of jobs
+	MaxBody      = wire.MaxBody
+	MaxBatchBody = wire.MaxBatchBody
 )
 
 // Config configures the API.
@@ -44,7 +45,7 @@ type Config struct {
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on /v1.
 	Token string
 	// Info describes this server for /v1/status.
-	Info func() model.ServerInfo
+	Info func() wire.ServerInfo
 	// Ready reports whether the server should receive traffic (/readyz).
 	Ready func(ctx context.Context) error
 	// Registry receives the API's metrics; nil creates a private one.
@@ -63,7 +64,7 @@ type API struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	token    string
-	info     func() model.ServerInfo
+	info     func() wire.ServerInfo
 	ready    func(ctx context.Context) error
 	mux      *http.ServeMux
 
@@ -117,7 +118,7 @@ func (a *API) routes() {
 	a.handle("GET /v1/jobs", a.listJobs)
 	a.handle("GET /v1/jobs/{id}", withID(a, a.jobs.Get))
 	a.handle("POST /v1/jobs/{id}/cancel", withID(a, a.jobs.Cancel))
-	a.handle("POST /v1/jobs/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req model.PriorityRequest) (model.Job, error) {
+	a.handle("POST /v1/jobs/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req wire.PriorityRequest) (model.Job, error) {
 		return a.jobs.SetPriority(ctx, id, req.Priority)
 	}))
 	a.handle("POST /v1/jobs/{id}/progress", withIDBody(a, func(ctx context.Context, id int64, b model.Heartbeat) (model.HeartbeatResult, error) {
@@ -129,7 +130,7 @@ func (a *API) routes() {
 		return a.jobs.Complete(ctx, c)
 	}))
 	a.handle("POST /v1/completions", a.completeMany)
-	a.handle("POST /v1/jobs/{id}/release", a.idempotent(withIDBody(a, func(ctx context.Context, id int64, req model.ReleaseRequest) (model.Job, error) {
+	a.handle("POST /v1/jobs/{id}/release", a.idempotent(withIDBody(a, func(ctx context.Context, id int64, req wire.ReleaseRequest) (model.Job, error) {
 		return a.jobs.Release(ctx, id, req.Epoch)
 	})))
 	a.handle("POST /v1/claims", a.claim) // idempotent by the store (see claim)
@@ -141,6 +142,7 @@ func (a *API) routes() {
 	a.handle("GET /v1/status", a.status)
 	if a.flows != nil {
 		a.workflowRoutes()
+		a.leaseRoutes()
 	}
 	if a.triggers != nil {
 		a.triggerRoutes()
@@ -202,7 +204,7 @@ func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dpe"`)
-			writeProblem(w, model.Problem{Title: "unauthorized", Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer TOKEN (dpe --token or DPE_TOKEN)"})
+			writeProblem(w, wire.Problem{Title: "unauthorized", Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer TOKEN (dpe --token or DPE_TOKEN)"})
 			return
 		}
 		h(w, r)
@@ -212,7 +214,7 @@ func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if a.ready != nil {
 		if err := a.ready(r.Context()); err != nil {
-			writeProblem(w, model.Problem{Title: "not ready", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+			writeProblem(w, wire.Problem{Title: "not ready", Status: http.StatusServiceUnavailable, Detail: err.Error()})
 			return
 		}
 	}

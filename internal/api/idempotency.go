@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Most mutations are idempotent by their own rules (a job's Key, a
@@ -48,10 +49,10 @@ const maxIdempotencyKey = 200
 
 // idempotencyKey returns the request's Idempotency-Key ("" for none), or
 // the problem of one too long.
-func idempotencyKey(r *http.Request) (string, *model.Problem) {
+func idempotencyKey(r *http.Request) (string, *wire.Problem) {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {
-		return "", &model.Problem{Title: "invalid input", Status: http.StatusBadRequest,
+		return "", &wire.Problem{Title: "invalid input", Status: http.StatusBadRequest,
 			Detail: fmt.Sprintf("Idempotency-Key: at most %d characters", maxIdempotencyKey), Field: "Idempotency-Key"}
 	}
 	return key, nil
@@ -107,7 +108,7 @@ func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
 
 func (a *API) replay(w http.ResponseWriter, prev store.Response, fp string) {
 	if prev.Fingerprint != fp {
-		writeProblem(w, model.Problem{Title: "idempotency key reused", Status: http.StatusUnprocessableEntity,
+		writeProblem(w, wire.Problem{Title: "idempotency key reused", Status: http.StatusUnprocessableEntity,
 			Detail: "this Idempotency-Key was first used for a different request", Field: "Idempotency-Key"})
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func (a *API) submitJob(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +29,7 @@ func (a *API) submitJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) submitBatch(w http.ResponseWriter, r *http.Request) {
-	var b model.JobBatch
+	var b wire.JobBatch
 	if p := decode(w, r, MaxBatchBody, &b); p != nil {
 		writeProblem(w, *p)
 		return
@@ -38,7 +39,7 @@ func (a *API) submitBatch(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	out := model.JobList{Jobs: make([]model.Job, len(res))}
+	out := wire.JobList{Jobs: make([]model.Job, len(res))}
 	created := false
 	for i, x := range res {
 		out.Jobs[i] = x.Job

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // writeJSON writes v with the status.
@@ -26,7 +27,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeProblem writes an RFC 9457 problem+json answer.
-func writeProblem(w http.ResponseWriter, p model.Problem) {
+func writeProblem(w http.ResponseWriter, p wire.Problem) {
 	if p.Type == "" {
 		p.Type = "about:blank"
 	}
@@ -44,41 +45,41 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *template.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		p := model.Problem{Title: "invalid template", Status: http.StatusUnprocessableEntity, Detail: ve.Error()}
+		p := wire.Problem{Title: "invalid template", Status: http.StatusUnprocessableEntity, Detail: ve.Error()}
 		for _, x := range ve.Problems {
-			p.Errors = append(p.Errors, model.Issue{Line: x.Line, Step: x.Step, Field: x.Field, Reason: x.Reason})
+			p.Errors = append(p.Errors, wire.Issue{Line: x.Line, Step: x.Step, Field: x.Field, Reason: x.Reason})
 		}
 		if len(ve.Problems) > 0 {
 			p.Field = ve.Problems[0].Field
 		}
 		writeProblem(w, p)
 	case errors.As(err, &fe):
-		writeProblem(w, model.Problem{Title: "invalid input", Status: http.StatusUnprocessableEntity, Detail: fe.Error(), Field: fe.Field})
+		writeProblem(w, wire.Problem{Title: "invalid input", Status: http.StatusUnprocessableEntity, Detail: fe.Error(), Field: fe.Field})
 	case errors.Is(err, model.ErrInvalid):
-		writeProblem(w, model.Problem{Title: "invalid input", Status: http.StatusUnprocessableEntity, Detail: err.Error()})
+		writeProblem(w, wire.Problem{Title: "invalid input", Status: http.StatusUnprocessableEntity, Detail: err.Error()})
 	case errors.Is(err, model.ErrNotFound):
-		writeProblem(w, model.Problem{Title: "not found", Status: http.StatusNotFound, Detail: err.Error()})
+		writeProblem(w, wire.Problem{Title: "not found", Status: http.StatusNotFound, Detail: err.Error()})
 	case errors.Is(err, model.ErrConflict):
-		writeProblem(w, model.Problem{Title: "conflict", Status: http.StatusConflict, Detail: err.Error()})
+		writeProblem(w, wire.Problem{Title: "conflict", Status: http.StatusConflict, Detail: err.Error()})
 	case errors.Is(err, model.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, model.Problem{Title: "core database unavailable", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		writeProblem(w, wire.Problem{Title: "core database unavailable", Status: http.StatusServiceUnavailable, Detail: err.Error()})
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads this answer.
-		writeProblem(w, model.Problem{Title: "request canceled", Status: 499})
+		writeProblem(w, wire.Problem{Title: "request canceled", Status: 499})
 	default:
 		a.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("err", err.Error()))
-		writeProblem(w, model.Problem{Title: "internal error", Status: http.StatusInternalServerError, Detail: "see the server log, request id " + w.Header().Get("X-Request-Id")})
+		writeProblem(w, wire.Problem{Title: "internal error", Status: http.StatusInternalServerError, Detail: "see the server log, request id " + w.Header().Get("X-Request-Id")})
 	}
 }
 
 // decode reads a JSON body strictly into v: size-limited, unknown fields
 // refused, one value only. Errors are problems ready to write.
-func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *model.Problem {
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *wire.Problem {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "application/problem+json") {
-			return &model.Problem{Title: "unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf("Content-Type %q: send application/json", ct)}
+			return &wire.Problem{Title: "unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf("Content-Type %q: send application/json", ct)}
 		}
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
@@ -89,31 +90,31 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *model.P
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if err == nil {
-			return &model.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "body holds more than one JSON value"}
+			return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "body holds more than one JSON value"}
 		}
 		return decodeProblem(err, limit)
 	}
 	return nil
 }
 
-func decodeProblem(err error, limit int64) *model.Problem {
+func decodeProblem(err error, limit int64) *wire.Problem {
 	var mbe *http.MaxBytesError
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
-		return &model.Problem{Title: "request body too large", Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the limit is %d bytes", limit)}
+		return &wire.Problem{Title: "request body too large", Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the limit is %d bytes", limit)}
 	case errors.Is(err, io.EOF):
-		return &model.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "empty body: send a JSON object"}
+		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "empty body: send a JSON object"}
 	case errors.As(err, &se):
-		return &model.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: fmt.Sprintf("syntax error at byte %d: %v", se.Offset, err)}
+		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: fmt.Sprintf("syntax error at byte %d: %v", se.Offset, err)}
 	case errors.As(err, &te):
-		return &model.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: fmt.Sprintf("%s: must be %s, got %s", te.Field, te.Type, te.Value), Field: te.Field}
+		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: fmt.Sprintf("%s: must be %s, got %s", te.Field, te.Type, te.Value), Field: te.Field}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &model.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "unexpected end of body"}
+		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "unexpected end of body"}
 	default:
 		// Unknown fields ("json: unknown field \"x\"") and bad durations.
-		return &model.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: err.Error(), Field: unknownField(err)}
+		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: err.Error(), Field: unknownField(err)}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func (a *API) triggerRoutes() {
@@ -46,14 +47,8 @@ func (a *API) observe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// errorReport is the body of POST /v1/triggers/{name}/error.
-type errorReport struct {
-	Kind  string `json:"kind"`
-	Error string `json:"error"`
-}
-
 func (a *API) triggerError(w http.ResponseWriter, r *http.Request) {
-	var req errorReport
+	var req wire.ErrorReport
 	if p := decode(w, r, MaxBody, &req); p != nil {
 		writeProblem(w, *p)
 		return
@@ -71,7 +66,7 @@ func (a *API) listTriggers(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, model.Items[model.Trigger]{Items: list})
+	writeJSON(w, http.StatusOK, wire.Items[model.Trigger]{Items: list})
 }
 
 // triggerList lists the triggers with the active copy of standby ones: the
@@ -113,5 +108,5 @@ func (a *API) triggerRecords(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, model.Items[model.TriggerRecord]{Items: list})
+	writeJSON(w, http.StatusOK, wire.Items[model.TriggerRecord]{Items: list})
 }

@@ -6,10 +6,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func (a *API) workflowRoutes() {
@@ -23,7 +22,7 @@ func (a *API) workflowRoutes() {
 	a.handle("GET /v1/workflows", a.listWorkflows)
 	a.handle("GET /v1/workflows/{id}", withID(a, a.flows.Detail))
 	a.handle("POST /v1/workflows/{id}/cancel", withID(a, a.flows.Cancel))
-	a.handle("POST /v1/workflows/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req model.PriorityRequest) (model.Instance, error) {
+	a.handle("POST /v1/workflows/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req wire.PriorityRequest) (model.Instance, error) {
 		return a.flows.SetPriority(ctx, id, req.Priority)
 	}))
 
@@ -36,16 +35,6 @@ func (a *API) workflowRoutes() {
 	a.handle("POST /v1/worker/advances", a.advanceMany)
 	a.handle("POST /v1/worker/heartbeats", a.workerHeartbeat)
 	a.handle("POST /v1/worker/releases", a.workerRelease)
-
-	a.handle("POST /v1/leases/acquire", a.leaseAcquire)
-	a.handle("POST /v1/leases/release", a.leaseRelease)
-	a.handle("GET /v1/leases", a.leaseList)
-}
-
-// TemplateImported answers POST /v1/templates.
-type TemplateImported struct {
-	Template model.Template `json:"template"`
-	Created  bool           `json:"created"`
 }
 
 func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +48,7 @@ func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
 			err = errors.New("unsupported")
 		}
 		if err != nil {
-			writeProblem(w, model.Problem{Title: "unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: "send the template as application/yaml or application/json"})
+			writeProblem(w, wire.Problem{Title: "unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: "send the template as application/yaml or application/json"})
 			return
 		}
 	}
@@ -77,7 +66,7 @@ func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, TemplateImported{Template: t, Created: created})
+	writeJSON(w, status, wire.TemplateImported{Template: t, Created: created})
 }
 
 func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +75,7 @@ func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, model.Items[model.Template]{Items: list})
+	writeJSON(w, http.StatusOK, wire.Items[model.Template]{Items: list})
 }
 
 func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +121,7 @@ func (a *API) startWorkflow(w http.ResponseWriter, r *http.Request) {
 // startWorkflows starts a batch with one commit; each start gets its own
 // status, as POST /v1/workflows would have answered it.
 func (a *API) startWorkflows(w http.ResponseWriter, r *http.Request) {
-	var b model.StartBatch
+	var b wire.StartBatch
 	if p := decode(w, r, MaxBatchBody, &b); p != nil {
 		writeProblem(w, *p)
 		return
@@ -142,9 +131,9 @@ func (a *API) startWorkflows(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	out := model.StartResults{Results: make([]model.StartResult, len(res))}
+	out := wire.StartResults{Results: make([]wire.StartResult, len(res))}
 	for i, x := range res {
-		sr := model.StartResult{Status: http.StatusCreated}
+		sr := wire.StartResult{Status: http.StatusCreated}
 		if x.Err == nil {
 			inst := x.Instance
 			sr.Instance = &inst
@@ -223,7 +212,7 @@ func (a *API) claimInstances(w http.ResponseWriter, r *http.Request) {
 // own status, as POST /v1/worker/instances/{id}/advance would have
 // answered it (200, 404, 409, 422).
 func (a *API) advanceMany(w http.ResponseWriter, r *http.Request) {
-	var b model.AdvanceBatch
+	var b wire.AdvanceBatch
 	if p := decode(w, r, MaxBatchBody, &b); p != nil {
 		writeProblem(w, *p)
 		return
@@ -233,9 +222,9 @@ func (a *API) advanceMany(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	out := model.AdvanceResults{Results: make([]model.AdvanceResult, len(res))}
+	out := wire.AdvanceResults{Results: make([]wire.AdvanceResult, len(res))}
 	for i, x := range res {
-		ar := model.AdvanceResult{InstanceID: b.Advances[i].InstanceID, Status: http.StatusOK}
+		ar := wire.AdvanceResult{InstanceID: b.Advances[i].InstanceID, Status: http.StatusOK}
 		if x.Err == nil {
 			inst := x.Instance
 			ar.Instance = &inst
@@ -284,7 +273,7 @@ func (a *API) workerHeartbeat(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, model.LostLeases{Lost: lost})
+	writeJSON(w, http.StatusOK, wire.LostLeases{Lost: lost})
 }
 
 func (a *API) workerRelease(w http.ResponseWriter, r *http.Request) {
@@ -298,63 +287,4 @@ func (a *API) workerRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// LeaseRequest is the body of POST /v1/leases/acquire and /release.
-type LeaseRequest struct {
-	Name   string         `json:"name"`
-	Holder string         `json:"holder"`
-	TTL    model.Duration `json:"ttl,omitempty"`
-}
-
-func (a *API) leaseAcquire(w http.ResponseWriter, r *http.Request) {
-	var req LeaseRequest
-	if p := decode(w, r, MaxBody, &req); p != nil {
-		writeProblem(w, *p)
-		return
-	}
-	if req.Name == "" || req.Holder == "" {
-		a.writeError(w, r, model.Invalid("name", "name and holder are required"))
-		return
-	}
-	ttl := req.TTL.D()
-	if ttl < time.Second || ttl > 10*time.Minute {
-		a.writeError(w, r, model.Invalid("ttl", "must be between 1s and 10m, got %s", ttl))
-		return
-	}
-	l, err := a.store.LeaseAcquire(r.Context(), req.Name, req.Holder, ttl, a.clock.Now())
-	if errors.Is(err, model.ErrConflict) {
-		writeProblem(w, model.Problem{Title: "lease held", Status: http.StatusConflict, Detail: "held by " + l.Holder + " until " + l.Until.Format(time.RFC3339Nano) + " (epoch " + strconv.FormatInt(l.Epoch, 10) + ")"})
-		return
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, l)
-}
-
-func (a *API) leaseRelease(w http.ResponseWriter, r *http.Request) {
-	var req LeaseRequest
-	if p := decode(w, r, MaxBody, &req); p != nil {
-		writeProblem(w, *p)
-		return
-	}
-	if err := a.store.LeaseRelease(r.Context(), req.Name, req.Holder); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (a *API) leaseList(w http.ResponseWriter, r *http.Request) {
-	list, err := a.store.LeaseList(r.Context(), r.URL.Query().Get("prefix"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if list == nil {
-		list = []model.Lease{}
-	}
-	writeJSON(w, http.StatusOK, model.Items[model.Lease]{Items: list})
 }

@@ -1,9 +1,15 @@
 // Package client is the Go client of the dpe HTTP API (/v1), used by every
-// role except the server. It spreads calls over one or more server URLs,
-// puts an Idempotency-Key on every mutating call and retries through
-// outages under the rules written on Client.Do, so a caller rides out a
-// server fail-over, a load-balancer switch or a database restart without an
-// error and without a duplicate.
+// role except the server. It has one typed method per route, taking and
+// returning the bodies of package wire (the contract) and the entities of
+// package model; it is the only code outside internal/api that knows a
+// route's path. Every method accepts CallOptions (WithStatus,
+// WithAttemptTimeout, WithIdempotencyKey, ...).
+//
+// It spreads calls over one or more server URLs, puts an Idempotency-Key
+// on every mutating call and retries through outages under the rules
+// written on the unexported do (do.go), so a caller rides out a server
+// fail-over, a load-balancer switch or a database restart without an error
+// and without a duplicate.
 //
 // A Client is safe for concurrent use by many goroutines.
 package client
@@ -21,6 +27,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Defaults of Config.
@@ -34,7 +41,7 @@ const (
 	// network and a busy server.
 	LongPollSlack = 15 * time.Second
 	// MaxLongPoll is the longest Wait the server honours.
-	MaxLongPoll = 60 * time.Second
+	MaxLongPoll = wire.MaxWait
 )
 
 // Config configures a Client. Only URLs is required.

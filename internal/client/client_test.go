@@ -130,7 +130,7 @@ func TestTokenAndHeaders(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	c, _ := setup(t, Config{URLs: []string{url}, Token: "s3cret"})
-	if err := c.Do(t.Context(), http.MethodGet, "/v1/x", nil, nil); err != nil {
+	if err := c.do(t.Context(), http.MethodGet, "/v1/x", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got.Get("Authorization") != "Bearer s3cret" {
@@ -139,7 +139,7 @@ func TestTokenAndHeaders(t *testing.T) {
 	if got.Get("Idempotency-Key") != "" {
 		t.Errorf("GET carries Idempotency-Key %q", got.Get("Idempotency-Key"))
 	}
-	if err := c.Do(t.Context(), http.MethodPut, "/v1/x", map[string]int{"a": 1}, nil); err != nil {
+	if err := c.do(t.Context(), http.MethodPut, "/v1/x", map[string]int{"a": 1}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if k := got.Get("Idempotency-Key"); len(k) != 32 {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/clock"
-	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // maxBody bounds a response body the client reads into memory.
@@ -39,11 +39,11 @@ type response struct {
 	body   []byte
 }
 
-// Do performs one logical call: method on path (which may carry a query,
+// do performs one logical call: method on path (which may carry a query,
 // e.g. "/v1/jobs?state=queued"), with in encoded by encoding/json as the
 // body (nil: no body; a json.RawMessage is sent as is) and a 2xx answer
-// decoded into out (nil: ignored). Later roles add
-// endpoints through Do without touching the retry logic.
+// decoded into out (nil: ignored). Every typed method of Client is a call
+// of do; a new route is a new method, the retry logic stays here.
 //
 // # Idempotency
 //
@@ -56,7 +56,7 @@ type response struct {
 // # When a call is retried
 //
 // A call is idempotent when its method is GET, HEAD or OPTIONS, or when it
-// carries an Idempotency-Key (every mutating call made by Do does). A
+// carries an Idempotency-Key (every mutating call made by do does). A
 // failed attempt is retried exactly when one of these holds:
 //
 //  1. The request provably did not reach a server: the connection could
@@ -97,7 +97,7 @@ type response struct {
 //
 // A non-2xx answer that is not retried (or is the last) is an *APIError,
 // wrapped with the method and path.
-func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts ...CallOption) error {
+func (c *Client) do(ctx context.Context, method, path string, in, out any, opts ...CallOption) error {
 	var o callOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -283,7 +283,7 @@ func problemOf(res response, now time.Time) *APIError {
 			return e
 		}
 	}
-	e.Problem = model.Problem{Title: http.StatusText(res.status), Status: res.status}
+	e.Problem = wire.Problem{Title: http.StatusText(res.status), Status: res.status}
 	if d := strings.TrimSpace(string(res.body)); d != "" && len(d) < 512 && !strings.HasPrefix(d, "<") {
 		e.Problem.Detail = d
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // TestEndpoints checks each typed method's method, path and body against
@@ -23,7 +24,7 @@ func TestEndpoints(t *testing.T) {
 		case "/v1/processors/p%201", "/v1/processors/p 1":
 			w.WriteHeader(http.StatusNoContent)
 		case "/v1/jobs/batch", "/v1/claims":
-			writeJSON(w, http.StatusOK, model.JobList{Jobs: []model.Job{{ID: 1}, {ID: 2}}})
+			writeJSON(w, http.StatusOK, wire.JobList{Jobs: []model.Job{{ID: 1}, {ID: 2}}})
 		case "/v1/jobs":
 			if r.Method == http.MethodGet {
 				writeJSON(w, http.StatusOK, model.Page[model.Job]{Items: []model.Job{{ID: 3}}, Total: 9, Next: "c2"})
@@ -31,17 +32,17 @@ func TestEndpoints(t *testing.T) {
 			}
 			writeJSON(w, http.StatusCreated, model.Job{ID: 1})
 		case "/v1/heartbeats":
-			writeJSON(w, http.StatusOK, model.HeartbeatResponse{Jobs: []model.HeartbeatResult{{ID: 1, Status: model.LeaseCanceled}}})
+			writeJSON(w, http.StatusOK, wire.HeartbeatResponse{Jobs: []model.HeartbeatResult{{ID: 1, Status: model.LeaseCanceled}}})
 		case "/v1/jobs/5/progress":
 			writeJSON(w, http.StatusOK, model.HeartbeatResult{ID: 5, Status: model.LeaseOK})
 		case "/v1/processors":
-			writeJSON(w, http.StatusOK, model.Items[model.Processor]{Items: []model.Processor{{ID: "p"}}})
+			writeJSON(w, http.StatusOK, wire.Items[model.Processor]{Items: []model.Processor{{ID: "p"}}})
 		case "/v1/types":
-			writeJSON(w, http.StatusOK, model.Items[model.TypeLimit]{Items: []model.TypeLimit{{Type: "noop"}}})
+			writeJSON(w, http.StatusOK, wire.Items[model.TypeLimit]{Items: []model.TypeLimit{{Type: "noop"}}})
 		case "/v1/types/noop":
 			writeJSON(w, http.StatusOK, model.TypeLimit{Type: "noop", MaxRunning: 2})
 		case "/v1/status":
-			writeJSON(w, http.StatusOK, model.Status{Server: model.ServerInfo{ID: "s1"}})
+			writeJSON(w, http.StatusOK, wire.Status{Server: wire.ServerInfo{ID: "s1"}})
 		default:
 			writeJSON(w, http.StatusOK, model.Job{ID: 5})
 		}
@@ -61,7 +62,7 @@ func TestEndpoints(t *testing.T) {
 		}, "POST", "/v1/jobs", marshal(model.JobSpec{Type: "noop"}), nil},
 		{"SubmitJobs", func(ctx context.Context) (any, error) {
 			return c.SubmitJobs(ctx, []model.JobSpec{{Type: "a"}, {Type: "b"}})
-		}, "POST", "/v1/jobs/batch", marshal(model.JobBatch{Jobs: []model.JobSpec{{Type: "a"}, {Type: "b"}}}),
+		}, "POST", "/v1/jobs/batch", marshal(wire.JobBatch{Jobs: []model.JobSpec{{Type: "a"}, {Type: "b"}}}),
 			func(v any) bool { return len(v.([]model.Job)) == 2 }},
 		{"GetJob", func(ctx context.Context) (any, error) { return c.GetJob(ctx, 5) }, "GET", "/v1/jobs/5", "", nil},
 		{"ListJobs", func(ctx context.Context) (any, error) {
@@ -76,7 +77,7 @@ func TestEndpoints(t *testing.T) {
 			return c.Claim(ctx, model.ClaimRequest{Processor: "p", Slots: map[string]int{"noop": 2}, Wait: model.Duration(time.Second)})
 		}, "POST", "/v1/claims", `{"processor":"p","slots":{"noop":2},"wait":"1s"}`, nil},
 		{"Heartbeat", func(ctx context.Context) (any, error) {
-			return c.Heartbeat(ctx, model.HeartbeatRequest{Processor: "p", Jobs: []model.Heartbeat{{ID: 1, Epoch: 2}}})
+			return c.Heartbeat(ctx, wire.HeartbeatRequest{Processor: "p", Jobs: []model.Heartbeat{{ID: 1, Epoch: 2}}})
 		}, "POST", "/v1/heartbeats", `{"processor":"p","jobs":[{"id":1,"epoch":2}]}`,
 			func(v any) bool { return v.([]model.HeartbeatResult)[0].Status == model.LeaseCanceled }},
 		{"Progress", func(ctx context.Context) (any, error) {
@@ -100,7 +101,7 @@ func TestEndpoints(t *testing.T) {
 		}, "PUT", "/v1/types/noop", `{"type":"noop","max_running":2}`,
 			func(v any) bool { return v.(*model.TypeLimit).MaxRunning == 2 }},
 		{"Status", func(ctx context.Context) (any, error) { return c.Status(ctx) }, "GET", "/v1/status", "",
-			func(v any) bool { return v.(*model.Status).Server.ID == "s1" }},
+			func(v any) bool { return v.(*wire.Status).Server.ID == "s1" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // APIError is an HTTP error answer of the server: any status outside 2xx.
@@ -20,7 +21,7 @@ import (
 // 503 → model.ErrUnavailable.
 type APIError struct {
 	Status  int
-	Problem model.Problem
+	Problem wire.Problem
 	// RetryAfter is the server's Retry-After hint, zero when absent.
 	RetryAfter time.Duration
 }

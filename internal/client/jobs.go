@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // SubmitJob creates one job (POST /v1/jobs). A spec whose Key names an
@@ -18,7 +19,7 @@ import (
 // (existed).
 func (c *Client) SubmitJob(ctx context.Context, spec model.JobSpec, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	if err := c.Do(ctx, http.MethodPost, "/v1/jobs", spec, &j, opts...); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/jobs", spec, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -27,8 +28,8 @@ func (c *Client) SubmitJob(ctx context.Context, spec model.JobSpec, opts ...Call
 // SubmitJobs creates jobs in one transaction (POST /v1/jobs/batch) and
 // returns them in order.
 func (c *Client) SubmitJobs(ctx context.Context, specs []model.JobSpec, opts ...CallOption) ([]model.Job, error) {
-	var l model.JobList
-	if err := c.Do(ctx, http.MethodPost, "/v1/jobs/batch", model.JobBatch{Jobs: specs}, &l, opts...); err != nil {
+	var l wire.JobList
+	if err := c.do(ctx, http.MethodPost, "/v1/jobs/batch", wire.JobBatch{Jobs: specs}, &l, opts...); err != nil {
 		return nil, err
 	}
 	return l.Jobs, nil
@@ -37,7 +38,7 @@ func (c *Client) SubmitJobs(ctx context.Context, specs []model.JobSpec, opts ...
 // GetJob returns one job (GET /v1/jobs/{id}).
 func (c *Client) GetJob(ctx context.Context, id int64, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	if err := c.Do(ctx, http.MethodGet, jobPath(id, ""), nil, &j, opts...); err != nil {
+	if err := c.do(ctx, http.MethodGet, jobPath(id, ""), nil, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -94,7 +95,7 @@ func (c *Client) ListJobs(ctx context.Context, q JobQuery, opts ...CallOption) (
 		path += "?" + qs
 	}
 	var p model.Page[model.Job]
-	if err := c.Do(ctx, http.MethodGet, path, nil, &p, opts...); err != nil {
+	if err := c.do(ctx, http.MethodGet, path, nil, &p, opts...); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -128,7 +129,7 @@ func (c *Client) AllJobs(ctx context.Context, q JobQuery) iter.Seq2[model.Job, e
 // heartbeat.
 func (c *Client) CancelJob(ctx context.Context, id int64, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	if err := c.Do(ctx, http.MethodPost, jobPath(id, "/cancel"), nil, &j, opts...); err != nil {
+	if err := c.do(ctx, http.MethodPost, jobPath(id, "/cancel"), nil, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -137,8 +138,8 @@ func (c *Client) CancelJob(ctx context.Context, id int64, opts ...CallOption) (*
 // SetJobPriority changes a job's priority (POST /v1/jobs/{id}/priority).
 func (c *Client) SetJobPriority(ctx context.Context, id int64, priority int, opts ...CallOption) (*model.Job, error) {
 	var j model.Job
-	body := model.PriorityRequest{Priority: &priority}
-	if err := c.Do(ctx, http.MethodPost, jobPath(id, "/priority"), body, &j, opts...); err != nil {
+	body := wire.PriorityRequest{Priority: &priority}
+	if err := c.do(ctx, http.MethodPost, jobPath(id, "/priority"), body, &j, opts...); err != nil {
 		return nil, err
 	}
 	return &j, nil

@@ -2,87 +2,43 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"net/http"
+	"net/url"
+	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
-// Claim asks for jobs for a processor (POST /v1/claims) and returns those
-// handed out, possibly none. With req.Wait set it is a long poll (see
-// WithLongPoll).
+// LeaseAcquire takes or renews the named lease for holder for ttl
+// (POST /v1/leases/acquire). A lease held by another holder is an error
+// matching model.ErrConflict. With these two methods a *Client is a
+// lease.Acquirer, for the elector of a remote role.
 //
-// A retried claim re-sends the same Idempotency-Key, so a claim whose
-// answer was lost in transit returns the same jobs instead of leaving them
-// leased to nobody.
-func (c *Client) Claim(ctx context.Context, req model.ClaimRequest, opts ...CallOption) ([]model.Job, error) {
-	if req.Wait > 0 {
-		opts = append([]CallOption{WithLongPoll(req.Wait.D())}, opts...)
-	}
-	var l model.JobList
-	if err := c.Do(ctx, http.MethodPost, "/v1/claims", req, &l, opts...); err != nil {
-		return nil, err
-	}
-	return l.Jobs, nil
+// The call keeps the client's deadline and retries: the elector bounds ctx
+// by the lease's end, since retrying past it would be pointless.
+func (c *Client) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error) {
+	var l model.Lease
+	err := c.do(ctx, http.MethodPost, "/v1/leases/acquire", wire.LeaseRequest{Name: name, Holder: holder, TTL: model.Duration(ttl)}, &l)
+	return l, err
 }
 
-// Heartbeat renews every lease a processor holds in one call
-// (POST /v1/heartbeats) and returns one result per job.
-func (c *Client) Heartbeat(ctx context.Context, req model.HeartbeatRequest, opts ...CallOption) ([]model.HeartbeatResult, error) {
-	var r model.HeartbeatResponse
-	if err := c.Do(ctx, http.MethodPost, "/v1/heartbeats", req, &r, opts...); err != nil {
-		return nil, err
-	}
-	return r.Jobs, nil
+// LeaseRelease frees the named lease if holder holds it
+// (POST /v1/leases/release).
+func (c *Client) LeaseRelease(ctx context.Context, name, holder string) error {
+	return c.do(ctx, http.MethodPost, "/v1/leases/release", wire.LeaseRequest{Name: name, Holder: holder}, nil)
 }
 
-// Progress reports one job's progress and renews its lease
-// (POST /v1/jobs/{id}/progress). A lost lease is an error matching
-// model.ErrConflict.
-func (c *Client) Progress(ctx context.Context, hb model.Heartbeat, opts ...CallOption) (*model.HeartbeatResult, error) {
-	var r model.HeartbeatResult
-	if err := c.Do(ctx, http.MethodPost, jobPath(hb.ID, "/progress"), hb, &r, opts...); err != nil {
+// ListLeases returns the named leases whose name starts with prefix (all
+// when empty), live or expired (GET /v1/leases).
+func (c *Client) ListLeases(ctx context.Context, prefix string, opts ...CallOption) ([]model.Lease, error) {
+	path := "/v1/leases"
+	if prefix != "" {
+		path += "?" + url.Values{"prefix": {prefix}}.Encode()
+	}
+	var l wire.Items[model.Lease]
+	if err := c.do(ctx, http.MethodGet, path, nil, &l, opts...); err != nil {
 		return nil, err
 	}
-	return &r, nil
-}
-
-// Complete reports a job's outcome under the epoch of its claim
-// (POST /v1/jobs/{id}/complete). A stale epoch is an error matching
-// model.ErrConflict: the lease was lost and the result must be dropped.
-func (c *Client) Complete(ctx context.Context, comp model.Completion, opts ...CallOption) (*model.Job, error) {
-	var j model.Job
-	if err := c.Do(ctx, http.MethodPost, jobPath(comp.ID, "/complete"), comp, &j, opts...); err != nil {
-		return nil, err
-	}
-	return &j, nil
-}
-
-// Release gives a running job back to the queue without counting the
-// attempt (POST /v1/jobs/{id}/release), e.g. when a processor drains.
-func (c *Client) Release(ctx context.Context, id, epoch int64, opts ...CallOption) (*model.Job, error) {
-	var j model.Job
-	body := model.ReleaseRequest{Epoch: epoch}
-	if err := c.Do(ctx, http.MethodPost, jobPath(id, "/release"), body, &j, opts...); err != nil {
-		return nil, err
-	}
-	return &j, nil
-}
-
-// CompleteMany reports many outcomes in one call (group commit). The
-// answer has one result per completion, in order: Status 200 with the job,
-// or 409 (the lease was lost: drop the work) or 404.
-func (c *Client) CompleteMany(ctx context.Context, comps []model.Completion, opts ...CallOption) ([]model.CompletionResult, error) {
-	b := model.CompletionBatch{Completions: make([]model.BatchCompletion, len(comps))}
-	for i, comp := range comps {
-		b.Completions[i] = model.BatchCompletion{ID: comp.ID, Completion: comp}
-	}
-	var out model.CompletionResults
-	if err := c.Do(ctx, "POST", "/v1/completions", b, &out, opts...); err != nil {
-		return nil, err
-	}
-	if len(out.Results) != len(comps) {
-		return nil, fmt.Errorf("POST /v1/completions: %d results for %d completions", len(out.Results), len(comps))
-	}
-	return out.Results, nil
+	return l.Items, nil
 }

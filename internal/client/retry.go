@@ -13,7 +13,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/backoff"
 )
 
-// The rules applied here are written on Client.Do.
+// The rules applied here are written on Client.do.
 
 // retryableTransport says whether an attempt that failed with err (no HTTP
 // answer) may be retried.

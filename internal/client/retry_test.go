@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func TestDeadServerAmongSeveralNeverFails(t *testing.T) {
@@ -60,7 +61,7 @@ func TestStickToTheURLThatWorked(t *testing.T) {
 	})
 	c, _ := setup(t, Config{URLs: []string{ua, ub}})
 	for range 5 {
-		if err := c.Do(t.Context(), http.MethodGet, "/v1/status", nil, nil); err != nil {
+		if err := c.do(t.Context(), http.MethodGet, "/v1/status", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -213,7 +214,7 @@ func TestCtxDeadlineBoundsRetries(t *testing.T) {
 	c, _ := setup(t, Config{URLs: []string{url}})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
-	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, nil)
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, model.ErrUnavailable) {
 		t.Errorf("err %v: want DeadlineExceeded and ErrUnavailable", err)
 	}
@@ -258,7 +259,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, nil)
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil)
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("took %v", time.Since(start))
 	}
@@ -281,7 +282,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel2)
 	start = time.Now()
-	err = c2.Do(ctx2, http.MethodPost, "/v1/claims", struct{}{}, nil)
+	err = c2.do(ctx2, http.MethodPost, "/v1/claims", struct{}{}, nil)
 	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
 		t.Errorf("err %v after %v", err, time.Since(start))
 	}
@@ -301,7 +302,7 @@ func TestAttemptTimeoutIsRetried(t *testing.T) {
 			<-r.Context().Done()
 			return
 		}
-		writeJSON(w, http.StatusOK, model.JobList{Jobs: []model.Job{{ID: 1}}})
+		writeJSON(w, http.StatusOK, wire.JobList{Jobs: []model.Job{{ID: 1}}})
 	})
 	c, _ := setup(t, Config{URLs: []string{url}})
 	jobs, err := c.Claim(t.Context(), model.ClaimRequest{Processor: "p"}, WithAttemptTimeout(100*time.Millisecond))
@@ -399,7 +400,7 @@ func TestLongPollOutlastsDeadline(t *testing.T) {
 	url := server(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		time.Sleep(200 * time.Millisecond) // the server holds the poll
-		writeJSON(w, http.StatusOK, model.JobList{Jobs: []model.Job{{ID: 1}}})
+		writeJSON(w, http.StatusOK, wire.JobList{Jobs: []model.Job{{ID: 1}}})
 	})
 	// A real clock: the attempt timeout and the deadline are both real.
 	c, err := New(Config{URLs: []string{url}, Deadline: 50 * time.Millisecond})

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/trigger"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // fakeServer plays the server's side of observations, as the real one is
@@ -92,7 +92,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (f *fakeServer) error(w http.ResponseWriter, r *http.Request) {
-	var rep trigger.ErrorReport
+	var rep wire.ErrorReport
 	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil || rep.Kind != model.TriggerFolder {
 		http.Error(w, fmt.Sprintf("bad error report %+v: %v", rep, err), http.StatusBadRequest)
 		return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/store/sqlite"
 )
 
@@ -84,7 +85,22 @@ func block(t *testing.T, clk *clock.Fake, n int) {
 	}
 }
 
-// The elector through lease.Local on a real SQLite store: a standby takes
+// storeLeases takes leases straight from a store, as a server does for its
+// own duties.
+type storeLeases struct {
+	store store.LeaseStore
+	now   func() time.Time
+}
+
+func (l storeLeases) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error) {
+	return l.store.LeaseAcquire(ctx, name, holder, ttl, l.now())
+}
+
+func (l storeLeases) LeaseRelease(ctx context.Context, name, holder string) error {
+	return l.store.LeaseRelease(ctx, name, holder)
+}
+
+// The elector on a real SQLite store: a standby takes
 // over at once when the leader stops (release), and only after the lease
 // expired when the leader dies without releasing; every new holder gets a
 // new epoch.
@@ -95,7 +111,7 @@ func TestLocalSQLite(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := clock.NewFake(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	local := Local{Store: st, Now: clk.Now}
+	local := storeLeases{store: st, now: clk.Now}
 	renew := DefaultTTL / 3
 
 	a := startLocal(t, local, "a", clk)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // maxBatch caps the outcomes sent in one call.
@@ -85,7 +86,7 @@ func (b *completer) send(ctx context.Context, batch []*pendingCompletion) {
 		case res[i].Status == 200:
 			p.done <- nil
 		default:
-			p.done <- &client.APIError{Status: res[i].Status, Problem: model.Problem{
+			p.done <- &client.APIError{Status: res[i].Status, Problem: wire.Problem{
 				Title: "completion refused", Status: res[i].Status, Detail: res[i].Error}}
 		}
 	}

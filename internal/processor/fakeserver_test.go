@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // fakeServer is an in-memory stand-in for the claim, heartbeat, progress,
@@ -205,13 +206,13 @@ func (fs *fakeServer) claim(w http.ResponseWriter, r *http.Request) {
 		work := fs.work
 		fs.mu.Unlock()
 		if len(jobs) > 0 {
-			writeJSON(w, http.StatusOK, model.JobList{Jobs: jobs})
+			writeJSON(w, http.StatusOK, wire.JobList{Jobs: jobs})
 			return
 		}
 		select {
 		case <-work:
 		case <-deadline.C:
-			writeJSON(w, http.StatusOK, model.JobList{Jobs: []model.Job{}})
+			writeJSON(w, http.StatusOK, wire.JobList{Jobs: []model.Job{}})
 			return
 		case <-r.Context().Done():
 			return
@@ -258,12 +259,12 @@ func (fs *fakeServer) lease(id, epoch int64) model.LeaseStatus {
 }
 
 func (fs *fakeServer) heartbeats(w http.ResponseWriter, r *http.Request) {
-	var req model.HeartbeatRequest
+	var req wire.HeartbeatRequest
 	if !decode(w, r, &req) {
 		return
 	}
 	fs.mu.Lock()
-	var res model.HeartbeatResponse
+	var res wire.HeartbeatResponse
 	for _, b := range req.Jobs {
 		st := fs.lease(b.ID, b.Epoch)
 		if st != model.LeaseLost && b.Progress != nil {
@@ -287,7 +288,7 @@ func (fs *fakeServer) progress(w http.ResponseWriter, r *http.Request) {
 	}
 	fs.mu.Unlock()
 	if st == model.LeaseLost {
-		writeJSON(w, http.StatusConflict, model.Problem{Title: "Conflict", Status: 409, Detail: "lease lost"})
+		writeJSON(w, http.StatusConflict, wire.Problem{Title: "Conflict", Status: 409, Detail: "lease lost"})
 		return
 	}
 	writeJSON(w, http.StatusOK, model.HeartbeatResult{ID: pathID(r), Status: st})
@@ -307,11 +308,11 @@ func (fs *fakeServer) complete(w http.ResponseWriter, r *http.Request) {
 // completeOne would; a 5xx for any item fails the whole call, as a failed
 // transaction would.
 func (fs *fakeServer) completeMany(w http.ResponseWriter, r *http.Request) {
-	var b model.CompletionBatch
+	var b wire.CompletionBatch
 	if !decode(w, r, &b) {
 		return
 	}
-	out := model.CompletionResults{}
+	out := wire.CompletionResults{}
 	for _, bc := range b.Completions {
 		c := bc.Completion
 		c.ID = bc.ID
@@ -320,10 +321,10 @@ func (fs *fakeServer) completeMany(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, status, body)
 			return
 		}
-		cr := model.CompletionResult{ID: c.ID, Status: status}
+		cr := wire.CompletionResult{ID: c.ID, Status: status}
 		if j, ok := body.(model.Job); ok {
 			cr.Job = &j
-		} else if p, ok := body.(model.Problem); ok {
+		} else if p, ok := body.(wire.Problem); ok {
 			cr.Error = p.Detail
 		}
 		out.Results = append(out.Results, cr)
@@ -339,11 +340,11 @@ func (fs *fakeServer) completeOne(c model.Completion, key string) (int, any) {
 	if fs.completeHook != nil {
 		if st := fs.completeHook(id, fs.completes[id]); st != 0 {
 			fs.record(event{kind: "complete-refused", id: id, key: key})
-			return st, model.Problem{Title: http.StatusText(st), Status: st}
+			return st, wire.Problem{Title: http.StatusText(st), Status: st}
 		}
 	}
 	if fs.resultXorError && len(c.Result) > 0 && c.Error != "" {
-		return http.StatusUnprocessableEntity, model.Problem{Title: "invalid input", Status: 422,
+		return http.StatusUnprocessableEntity, wire.Problem{Title: "invalid input", Status: 422,
 			Detail: "give a result or an error, not both", Field: "result"}
 	}
 	j := fs.jobs[id]
@@ -353,7 +354,7 @@ func (fs *fakeServer) completeOne(c model.Completion, key string) (int, any) {
 		return http.StatusOK, j.job
 	}
 	if fs.lease(id, c.Epoch) == model.LeaseLost {
-		return http.StatusConflict, model.Problem{Title: "Conflict", Status: 409, Detail: "stale epoch"}
+		return http.StatusConflict, wire.Problem{Title: "Conflict", Status: 409, Detail: "stale epoch"}
 	}
 	switch {
 	case c.Error == "":
@@ -369,7 +370,7 @@ func (fs *fakeServer) completeOne(c model.Completion, key string) (int, any) {
 }
 
 func (fs *fakeServer) release(w http.ResponseWriter, r *http.Request) {
-	var req model.ReleaseRequest
+	var req wire.ReleaseRequest
 	if !decode(w, r, &req) {
 		return
 	}
@@ -377,7 +378,7 @@ func (fs *fakeServer) release(w http.ResponseWriter, r *http.Request) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.lease(id, req.Epoch) == model.LeaseLost {
-		writeJSON(w, http.StatusConflict, model.Problem{Title: "Conflict", Status: 409})
+		writeJSON(w, http.StatusConflict, wire.Problem{Title: "Conflict", Status: 409})
 		return
 	}
 	j := fs.jobs[id]
@@ -388,7 +389,7 @@ func (fs *fakeServer) release(w http.ResponseWriter, r *http.Request) {
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, model.Problem{Title: "Bad Request", Status: 400, Detail: err.Error()})
+		writeJSON(w, http.StatusBadRequest, wire.Problem{Title: "Bad Request", Status: 400, Detail: err.Error()})
 		return false
 	}
 	return true

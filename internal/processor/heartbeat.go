@@ -6,6 +6,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // heartbeatLoop renews every held lease with one call each LeaseTTL/3
@@ -39,7 +40,7 @@ func (p *Processor) heartbeat(ctx context.Context) {
 	hctx, cancel := context.WithTimeout(ctx, 2*every)
 	defer cancel()
 	sent := p.clock.Now()
-	res, err := p.c.Heartbeat(hctx, model.HeartbeatRequest{
+	res, err := p.c.Heartbeat(hctx, wire.HeartbeatRequest{
 		Processor: p.cfg.ID, LeaseTTL: model.Duration(p.cfg.LeaseTTL), Jobs: beats,
 	}, client.WithAttemptTimeout(every))
 	if err != nil {

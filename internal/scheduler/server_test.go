@@ -15,6 +15,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/trigger"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // fakeServer implements, in memory, what the scheduler relies on: the
@@ -64,7 +65,7 @@ func newFakeServer(t testing.TB) *fakeServer {
 func problem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(model.Problem{Title: http.StatusText(status), Status: status, Detail: detail})
+	_ = json.NewEncoder(w).Encode(wire.Problem{Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
 func reply(w http.ResponseWriter, v any) {

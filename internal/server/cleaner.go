@@ -6,6 +6,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // cleaner purges finished instances and jobs older than the retention. It
@@ -16,7 +17,7 @@ func (s *Server) cleaner(ctx context.Context) {
 		return
 	}
 	e := &lease.Elector{
-		Acquirer: lease.Local{Store: s.store, Now: s.cfg.Clock.Now},
+		Acquirer: storeLeases{store: s.store, now: s.cfg.Clock.Now},
 		Name:     "server/cleaner", Holder: s.cfg.ID, TTL: 30 * time.Second, Log: s.cfg.Log,
 	}
 	_ = e.Run(ctx, func(ctx context.Context, _ model.Lease) error {
@@ -48,4 +49,21 @@ func (s *Server) purge(ctx context.Context) {
 	} else if n > 0 {
 		s.cfg.Log.Info("purged finished jobs", "count", n, "finished_before", before)
 	}
+}
+
+// storeLeases takes the server's own named leases straight from the store
+// (the remote roles take theirs through the API client).
+type storeLeases struct {
+	store store.LeaseStore
+	now   func() time.Time
+}
+
+// LeaseAcquire takes or renews the lease.
+func (l storeLeases) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error) {
+	return l.store.LeaseAcquire(ctx, name, holder, ttl, l.now())
+}
+
+// LeaseRelease frees the lease if holder holds it.
+func (l storeLeases) LeaseRelease(ctx context.Context, name, holder string) error {
+	return l.store.LeaseRelease(ctx, name, holder)
 }

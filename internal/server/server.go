@@ -28,6 +28,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Version is the server version reported by /v1/status.
@@ -232,8 +233,8 @@ func (s *Server) checkReady(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) info() model.ServerInfo {
-	return model.ServerInfo{ID: s.cfg.ID, Version: Version, DB: s.engine, Started: s.started, Now: s.cfg.Clock.Now()}
+func (s *Server) info() wire.ServerInfo {
+	return wire.ServerInfo{ID: s.cfg.ID, Version: Version, DB: s.engine, Started: s.started, Now: s.cfg.Clock.Now()}
 }
 
 // purgeLoop forgets old idempotency answers.

@@ -20,6 +20,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server"
 	"github.com/dpe-engine/dpe/internal/testdb"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -131,7 +132,7 @@ func TestBadInput(t *testing.T) {
 				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 					t.Fatalf("content type %q", ct)
 				}
-				var p model.Problem
+				var p wire.Problem
 				if err := json.Unmarshal(b, &p); err != nil {
 					t.Fatalf("problem body: %v: %s", err, b)
 				}
@@ -203,7 +204,7 @@ func TestIdempotentClaim(t *testing.T) {
 			if r.StatusCode != 200 {
 				t.Fatalf("claim with key %q: %d %s", key, r.StatusCode, b)
 			}
-			var l model.JobList
+			var l wire.JobList
 			if err := json.Unmarshal(b, &l); err != nil {
 				t.Fatal(err)
 			}
@@ -334,13 +335,13 @@ func TestStartBatch(t *testing.T) {
 			t.Fatalf("import: %d %s", r.StatusCode, b)
 		}
 		body := []byte(`{"workflows":[{"template":"two"},{"template":"nope"},{"template":"two","name":"named"},{"template":"two","priority":-1}]}`)
-		start := func() model.StartResults {
+		start := func() wire.StartResults {
 			t.Helper()
 			r, b := do(t, "POST", url+"/v1/workflows/batch", "application/json", body, map[string]string{"Idempotency-Key": "batch-1"})
 			if r.StatusCode != 200 {
 				t.Fatalf("batch start: %d %s", r.StatusCode, b)
 			}
-			var res model.StartResults
+			var res wire.StartResults
 			if err := json.Unmarshal(b, &res); err != nil {
 				t.Fatal(err)
 			}

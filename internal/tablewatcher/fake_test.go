@@ -10,6 +10,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // fakeServer is the part of the dpe server a table watcher talks to. It
@@ -105,7 +106,7 @@ func (f *fakeServer) get(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	tr, ok := f.triggers[r.PathValue("name")]
 	if !ok || tr.state == nil {
-		writeJSON(w, http.StatusNotFound, model.Problem{Title: "not found", Status: http.StatusNotFound})
+		writeJSON(w, http.StatusNotFound, wire.Problem{Title: "not found", Status: http.StatusNotFound})
 		return
 	}
 	writeJSON(w, http.StatusOK, model.Trigger{Name: r.PathValue("name"), Kind: model.TriggerTable, State: tr.state, Mirrored: len(tr.mirror)})
@@ -114,13 +115,13 @@ func (f *fakeServer) get(w http.ResponseWriter, r *http.Request) {
 func (f *fakeServer) observe(w http.ResponseWriter, r *http.Request) {
 	var o model.Observation
 	if err := json.NewDecoder(r.Body).Decode(&o); err != nil {
-		writeJSON(w, http.StatusBadRequest, model.Problem{Title: err.Error(), Status: http.StatusBadRequest})
+		writeJSON(w, http.StatusBadRequest, wire.Problem{Title: err.Error(), Status: http.StatusBadRequest})
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.reject {
-		writeJSON(w, http.StatusUnprocessableEntity, model.Problem{Title: "rejected", Status: http.StatusUnprocessableEntity})
+		writeJSON(w, http.StatusUnprocessableEntity, wire.Problem{Title: "rejected", Status: http.StatusUnprocessableEntity})
 		return
 	}
 	tr := f.trigger(r.PathValue("name"))
@@ -191,7 +192,7 @@ func (f *fakeServer) acquire(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if h, ok := f.leases[req.Name]; ok && h != req.Holder {
-		writeJSON(w, http.StatusConflict, model.Problem{Title: "lease held", Status: http.StatusConflict})
+		writeJSON(w, http.StatusConflict, wire.Problem{Title: "lease held", Status: http.StatusConflict})
 		return
 	}
 	f.leases[req.Name] = req.Holder

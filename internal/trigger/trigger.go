@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
@@ -57,40 +56,40 @@ func Run(ctx context.Context, c *client.Client, name string, m Mode, log *slog.L
 	if group == "" {
 		group = name
 	}
-	e := &lease.Elector{Acquirer: lease.Remote{Client: c}, Name: "trigger/" + group, Holder: m.Holder, TTL: m.TTL, Log: log}
+	e := &lease.Elector{Acquirer: c, Name: "trigger/" + group, Holder: m.Holder, TTL: m.TTL, Log: log}
 	return e.Run(ctx, func(ctx context.Context, _ model.Lease) error { return active(ctx) })
 }
 
 // Fire hands due schedule fires to the server.
 func Fire(ctx context.Context, c *client.Client, name string, req model.FireRequest) (model.TriggerResult, error) {
-	var res model.TriggerResult
-	err := c.Do(ctx, "POST", "/v1/triggers/"+url.PathEscape(name)+"/fire", req, &res)
-	return res, err
+	res, err := c.Fire(ctx, name, req)
+	if err != nil {
+		return model.TriggerResult{}, err
+	}
+	return *res, nil
 }
 
 // Observe hands one page of a watcher's observation to the server.
 func Observe(ctx context.Context, c *client.Client, name string, o model.Observation) (model.TriggerResult, error) {
-	var res model.TriggerResult
-	err := c.Do(ctx, "POST", "/v1/triggers/"+url.PathEscape(name)+"/observe", o, &res)
-	return res, err
+	res, err := c.Observe(ctx, name, o)
+	if err != nil {
+		return model.TriggerResult{}, err
+	}
+	return *res, nil
 }
 
 // Get returns the trigger's state in the core DB (model.ErrNotFound before
 // its first event).
 func Get(ctx context.Context, c *client.Client, name string) (model.Trigger, error) {
-	var t model.Trigger
-	err := c.Do(ctx, "GET", "/v1/triggers/"+url.PathEscape(name), nil, &t)
-	return t, err
-}
-
-// ErrorReport is the body of POST /v1/triggers/{name}/error.
-type ErrorReport struct {
-	Kind  string `json:"kind"`
-	Error string `json:"error"` // empty clears the error
+	t, err := c.GetTrigger(ctx, name)
+	if err != nil {
+		return model.Trigger{}, err
+	}
+	return *t, nil
 }
 
 // ReportError records (or clears, with "") the trigger's error state, e.g.
 // a watched folder that is missing, so status shows it.
 func ReportError(ctx context.Context, c *client.Client, name, kind, msg string) error {
-	return c.Do(ctx, "POST", "/v1/triggers/"+url.PathEscape(name)+"/error", ErrorReport{Kind: kind, Error: msg}, nil)
+	return c.ReportTriggerError(ctx, name, kind, msg)
 }

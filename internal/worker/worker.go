@@ -22,8 +22,8 @@ import (
 	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 	"github.com/dpe-engine/dpe/internal/workflow"
 )
 
@@ -120,9 +120,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Pipeline <= 0 {
 		cfg.Pipeline = 2
 	}
-	if n := cfg.Batch * cfg.Pipeline; n > workflows.MaxExclude {
+	if n := cfg.Batch * cfg.Pipeline; n > wire.MaxExclude {
 		return nil, fmt.Errorf("worker: batch %d × pipeline %d = %d instances in flight, above the %d a claim may exclude",
-			cfg.Batch, cfg.Pipeline, n, workflows.MaxExclude)
+			cfg.Batch, cfg.Pipeline, n, wire.MaxExclude)
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
@@ -152,7 +152,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return w.active(ctx)
 	}
 	e := &lease.Elector{
-		Acquirer: lease.Remote{Client: w.cfg.Client}, Name: "worker/" + w.cfg.Group,
+		Acquirer: w.cfg.Client, Name: "worker/" + w.cfg.Group,
 		Holder: w.cfg.ID, TTL: w.cfg.GroupTTL, Log: w.log,
 	}
 	return e.Run(ctx, func(ctx context.Context, _ model.Lease) error { return w.active(ctx) })
@@ -301,14 +301,11 @@ func (w *Worker) decide(ctx context.Context, d model.InstanceDetail) *model.Adva
 // commit sends the advances in one call (group commit) and applies each
 // answer: an ended instance or a lost lease is forgotten.
 func (w *Worker) commit(ctx context.Context, advs []model.Advance) error {
-	var res model.AdvanceResults
-	if err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/advances", model.AdvanceBatch{Advances: advs}, &res); err != nil {
+	res, err := w.cfg.Client.AdvanceInstances(ctx, advs)
+	if err != nil {
 		return err
 	}
-	if len(res.Results) != len(advs) {
-		return fmt.Errorf("%d results for %d advances", len(res.Results), len(advs))
-	}
-	for i, r := range res.Results {
+	for i, r := range res {
 		id := advs[i].InstanceID
 		switch {
 		case r.Status == http.StatusOK && r.Instance != nil:
@@ -351,9 +348,14 @@ func (w *Worker) claim(ctx context.Context) (model.InstanceClaimAnswer, error) {
 		sleep(ctx, w.cfg.PollWait)
 		return model.InstanceClaimAnswer{}, nil
 	}
-	var out model.InstanceClaimAnswer
-	err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/claims", req, &out, client.WithAttemptTimeout(w.cfg.PollWait+15*time.Second))
-	if err == nil && len(out.Details) != len(out.Items) {
+	// A long poll of PollWait (req.Wait): the client gives each attempt
+	// that long plus its slack.
+	ans, err := w.cfg.Client.ClaimInstances(ctx, req)
+	if err != nil {
+		return model.InstanceClaimAnswer{}, err
+	}
+	out := *ans
+	if len(out.Details) != len(out.Items) {
 		// Instances purged between the claim and the read of their
 		// details: nothing to drive.
 		got := make(map[int64]bool, len(out.Details))
@@ -366,7 +368,7 @@ func (w *Worker) claim(ctx context.Context) (model.InstanceClaimAnswer, error) {
 			}
 		}
 	}
-	return out, err
+	return out, nil
 }
 
 // refreshServed resolves the template patterns to names.
@@ -374,12 +376,12 @@ func (w *Worker) refreshServed(ctx context.Context) error {
 	if len(w.cfg.Templates) == 0 {
 		return nil
 	}
-	var list model.Items[model.Template]
-	if err := w.cfg.Client.Do(ctx, "GET", "/v1/templates", nil, &list); err != nil {
+	list, err := w.cfg.Client.ListTemplates(ctx)
+	if err != nil {
 		return err
 	}
 	var names []string
-	for _, t := range list.Items {
+	for _, t := range list {
 		for _, g := range w.cfg.Templates {
 			if ok, _ := path.Match(g, t.Name); ok {
 				names = append(names, t.Name)
@@ -408,11 +410,11 @@ func (w *Worker) template(ctx context.Context, name string, version int) (*templ
 	if t != nil {
 		return t, nil
 	}
-	var mt model.Template
-	if err := w.cfg.Client.Do(ctx, "GET", "/v1/templates/"+name+"?version="+strconv.Itoa(version), nil, &mt); err != nil {
+	mt, err := w.cfg.Client.GetTemplate(ctx, name, version)
+	if err != nil {
 		return nil, err
 	}
-	t, err := template.Parse([]byte(mt.Source), template.ParseOptions{})
+	t, err = template.Parse([]byte(mt.Source), template.ParseOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", key, err)
 	}
@@ -441,15 +443,14 @@ func (w *Worker) heartbeats(ctx context.Context) {
 		if len(ids) == 0 {
 			continue
 		}
-		var lost model.LostLeases
-		err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/heartbeats", model.InstanceLeases{Worker: w.cfg.ID, IDs: ids, LeaseTTL: model.Duration(w.cfg.LeaseTTL)}, &lost)
+		lost, err := w.cfg.Client.WorkerHeartbeat(ctx, model.InstanceLeases{Worker: w.cfg.ID, IDs: ids, LeaseTTL: model.Duration(w.cfg.LeaseTTL)})
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("instance heartbeat failed", "err", err)
 			}
 			continue
 		}
-		for _, id := range lost.Lost {
+		for _, id := range lost {
 			w.forget(id)
 		}
 	}
@@ -469,7 +470,7 @@ func (w *Worker) releaseAll() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := w.cfg.Client.Do(ctx, "POST", "/v1/worker/releases", model.InstanceLeases{Worker: w.cfg.ID, IDs: ids}, nil); err != nil {
+	if err := w.cfg.Client.WorkerRelease(ctx, model.InstanceLeases{Worker: w.cfg.ID, IDs: ids}); err != nil {
 		w.log.Warn("cannot release instances; their leases will expire", "err", err)
 	}
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -91,27 +89,27 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 func importTemplate(t *testing.T, c *client.Client, src string) {
 	t.Helper()
-	if err := c.Do(context.Background(), "POST", "/v1/templates", nil, nil, client.WithBody("application/yaml", []byte(src))); err != nil {
+	if _, err := c.ImportTemplate(context.Background(), []byte(src), "application/yaml"); err != nil {
 		t.Fatalf("import: %v", err)
 	}
 }
 
 func start(t *testing.T, c *client.Client, spec model.InstanceSpec) model.Instance {
 	t.Helper()
-	var inst model.Instance
-	if err := c.Do(context.Background(), "POST", "/v1/workflows", spec, &inst); err != nil {
+	inst, err := c.StartWorkflow(context.Background(), spec)
+	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	return inst
+	return *inst
 }
 
 func detail(t *testing.T, c *client.Client, id int64) model.InstanceDetail {
 	t.Helper()
-	var d model.InstanceDetail
-	if err := c.Do(context.Background(), "GET", "/v1/workflows/"+strconv.FormatInt(id, 10), nil, &d); err != nil {
+	d, err := c.GetWorkflow(context.Background(), id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return *d
 }
 
 // waitFor polls until cond holds for the instance, failing after timeout.
@@ -124,8 +122,11 @@ func waitFor(t *testing.T, c *client.Client, id int64, timeout time.Duration, co
 			return d
 		}
 		if time.Now().After(deadline) {
-			var all model.Page[model.Instance]
-			_ = c.Do(context.Background(), "GET", "/v1/workflows?limit=20", nil, &all)
+			all, err := c.ListWorkflows(context.Background(), client.WorkflowQuery{Limit: 20})
+			if err != nil {
+				t.Logf("list instances: %v", err)
+				all = &model.Page[model.Instance]{}
+			}
 			for _, i := range all.Items {
 				t.Logf("instance %d %s: %s worker %q wake %v seq %d current %v error %q", i.ID, i.Name, i.State, i.Worker, i.WakeAt, i.WakeSeq, i.Current, i.Error)
 			}
@@ -223,8 +224,8 @@ func TestEveryActivityKind(t *testing.T) {
 		}
 		// One job per job step: first, 3 × each, a, b1, bad, 3 × inner,
 		// side (the child's own job belongs to the child).
-		var page model.Page[model.Job]
-		if err := c.Do(context.Background(), "GET", fmt.Sprintf("/v1/jobs?workflow=%d&limit=100", inst.ID), nil, &page); err != nil {
+		page, err := c.ListJobs(context.Background(), client.JobQuery{Workflow: inst.ID, Limit: 100})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if page.Total != 11 {
@@ -250,7 +251,7 @@ func TestCancelReachesJob(t *testing.T) {
 		})
 		jobID := d.Jobs[0].ID
 		begin := time.Now()
-		if err := c.Do(context.Background(), "POST", fmt.Sprintf("/v1/workflows/%d/cancel", inst.ID), struct{}{}, nil); err != nil {
+		if _, err := c.CancelWorkflow(context.Background(), inst.ID); err != nil {
 			t.Fatal(err)
 		}
 		d = waitFor(t, c, inst.ID, 30*time.Second, final)
@@ -259,8 +260,8 @@ func TestCancelReachesJob(t *testing.T) {
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			var j model.Job
-			if err := c.Do(context.Background(), "GET", fmt.Sprintf("/v1/jobs/%d", jobID), nil, &j); err != nil {
+			j, err := c.GetJob(context.Background(), jobID)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if j.State == model.JobCanceled {
@@ -291,7 +292,7 @@ func TestPriorityReordersQueuedJobs(t *testing.T) {
 		for _, id := range []int64{low.ID, high.ID} {
 			waitFor(t, c, id, 30*time.Second, func(d model.InstanceDetail) bool { return len(d.Jobs) == 1 })
 		}
-		if err := c.Do(context.Background(), "POST", fmt.Sprintf("/v1/workflows/%d/priority", high.ID), model.PriorityRequest{Priority: ptr(500)}, nil); err != nil {
+		if _, err := c.SetWorkflowPriority(context.Background(), high.ID, 500); err != nil {
 			t.Fatal(err)
 		}
 		jobs, err := c.Claim(context.Background(), model.ClaimRequest{Processor: "p", Slots: map[string]int{"noop": 1}})
@@ -303,8 +304,6 @@ func TestPriorityReordersQueuedJobs(t *testing.T) {
 		}
 	})
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // TestConcurrencyKey: policy skip refuses a second instance of a busy key
 // (409) and accepts other keys; policy queue starts the next one only when
@@ -322,7 +321,7 @@ steps:
   - {id: work, job: noop, params: {sleep: 300ms}}
 `)
 		first := start(t, c, model.InstanceSpec{Template: "once", Name: "a1", Args: []byte(`{"file":"a"}`)})
-		err := c.Do(context.Background(), "POST", "/v1/workflows", model.InstanceSpec{Template: "once", Name: "a2", Args: []byte(`{"file":"a"}`)}, nil)
+		_, err := c.StartWorkflow(context.Background(), model.InstanceSpec{Template: "once", Name: "a2", Args: []byte(`{"file":"a"}`)})
 		if !errors.Is(err, model.ErrConflict) {
 			t.Fatalf("second start of a busy key: %v, want 409", err)
 		}

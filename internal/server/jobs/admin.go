@@ -10,10 +10,11 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // MaxListLimit caps one page of a list.
-const MaxListLimit = 1000
+const MaxListLimit = wire.MaxListLimit
 
 // Get returns one job.
 func (s *Service) Get(ctx context.Context, id int64) (model.Job, error) {

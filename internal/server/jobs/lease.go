@@ -10,6 +10,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Claim hands jobs to a processor. When none is claimable it waits up to
@@ -94,7 +95,7 @@ func leaseTTL(d model.Duration, field string) (time.Duration, error) {
 }
 
 // Heartbeat renews a processor's leases in one call.
-func (s *Service) Heartbeat(ctx context.Context, req model.HeartbeatRequest) ([]model.HeartbeatResult, error) {
+func (s *Service) Heartbeat(ctx context.Context, req wire.HeartbeatRequest) ([]model.HeartbeatResult, error) {
 	ttl, err := leaseTTL(req.LeaseTTL, "lease_ttl")
 	if err != nil {
 		return nil, err
@@ -176,7 +177,7 @@ func (s *Service) wakeInstance(j model.Job) {
 }
 
 // MaxCompletions caps one group-commit call.
-const MaxCompletions = 1000
+const MaxCompletions = wire.MaxCompletions
 
 // CompleteMany records many outcomes in one transaction. Each item's
 // result is what Complete would answer alone: its job, or an error

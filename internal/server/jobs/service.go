@@ -15,12 +15,13 @@ import (
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Limits of what one request may ask.
 const (
-	MaxBatch        = 10000
-	MaxWait         = 60 * time.Second
+	MaxBatch        = wire.MaxJobBatch
+	MaxWait         = wire.MaxWait
 	DefaultLeaseTTL = 30 * time.Second
 	MinLeaseTTL     = 1 * time.Second
 	MaxLeaseTTL     = 10 * time.Minute

@@ -20,12 +20,13 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Limits of one request.
 const (
-	MaxFires    = 1000
-	MaxItems    = 5000
+	MaxFires    = wire.MaxFires
+	MaxItems    = wire.MaxItems
 	staleBatch  = 5000
 	passMaxAge  = time.Hour
 	recordLimit = 1000

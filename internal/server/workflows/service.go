@@ -26,6 +26,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Store is what the service needs of the core database.
@@ -37,12 +38,12 @@ type Store interface {
 
 // Limits.
 const (
-	MaxWait         = 60 * time.Second
+	MaxWait         = wire.MaxWait
 	DefaultLeaseTTL = 30 * time.Second
-	MaxClaim        = 500   // instances per worker claim
-	MaxAdvances     = 500   // advances per batch
-	MaxStarts       = 500   // instances per batch start
-	MaxExclude      = 10000 // ids a worker claim may exclude (its batches in flight)
+	MaxClaim        = wire.MaxClaim    // instances per worker claim
+	MaxAdvances     = wire.MaxAdvances // advances per batch
+	MaxStarts       = wire.MaxStarts   // instances per batch start
+	MaxExclude      = wire.MaxExclude  // ids a worker claim may exclude (its batches in flight)
 	MaxNameLen      = 1024
 )
 

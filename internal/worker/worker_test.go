@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/processor"

@@ -12,8 +12,14 @@ import (
 	"time"
 )
 
-// Interval is the pause between two checks of a condition.
-const Interval = 20 * time.Millisecond
+// The pause between two checks starts at FirstInterval and grows by half
+// after each check up to MaxInterval: a state reached at once is seen at
+// once, and a long wait on an expensive check (listing thousands of rows
+// of a server under test) does not load what it waits for.
+const (
+	FirstInterval = 10 * time.Millisecond
+	MaxInterval   = 250 * time.Millisecond
+)
 
 // True polls cond until it returns true; after timeout it fails t with
 // "timed out after <timeout> waiting for <what>".
@@ -63,21 +69,22 @@ func NoError(t testing.TB, timeout time.Duration, f func() error, what string) {
 		func(struct{}) bool { return true }, what)
 }
 
-// poll checks cond at once and then every Interval until it holds (true)
-// or timeout has passed (false). The condition is checked once more at the
+// poll checks cond at once and then at growing intervals until it holds
+// (true) or timeout has passed (false). The last check is made at the
 // deadline, so a slow check does not lose its last chance.
 func poll(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(Interval)
-	defer tick.Stop()
+	interval := FirstInterval
 	for {
 		if cond() {
 			return true
 		}
-		if !time.Now().Before(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return false
 		}
-		<-tick.C
+		time.Sleep(min(interval, left))
+		interval = min(interval*3/2, MaxInterval)
 	}
 }
 

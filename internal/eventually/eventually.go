@@ -69,6 +69,11 @@ func NoError(t testing.TB, timeout time.Duration, f func() error, what string) {
 		func(struct{}) bool { return true }, what)
 }
 
+// Within polls cond as True does and reports whether it held within
+// timeout, failing nothing: for a caller whose failure needs more than a
+// message (diagnostics gathered, a non-fatal error, a check that goes on).
+func Within(timeout time.Duration, cond func() bool) bool { return poll(timeout, cond) }
+
 // poll checks cond at once and then at growing intervals until it holds
 // (true) or timeout has passed (false). The last check is made at the
 // deadline, so a slow check does not lose its last chance.

@@ -132,3 +132,17 @@ func TestNoError(t *testing.T) {
 		t.Fatalf("message %q, want %q", r.message, want)
 	}
 }
+
+func TestWithin(t *testing.T) {
+	var n atomic.Int32
+	if !eventually.Within(time.Second, func() bool { return n.Add(1) >= 3 }) {
+		t.Fatal("a condition that holds on the third check: false")
+	}
+	start := time.Now()
+	if eventually.Within(50*time.Millisecond, func() bool { return false }) {
+		t.Fatal("a condition that never holds: true")
+	}
+	if waited := time.Since(start); waited < 50*time.Millisecond {
+		t.Errorf("gave up after %v, before the timeout", waited)
+	}
+}

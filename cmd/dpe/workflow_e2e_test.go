@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
 )
@@ -84,21 +85,18 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d workers SIGKILLed", kills)
 
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	succeeded := 0
+	if !eventually.Within(3*time.Minute, func() bool {
 		var page model.Page[model.Instance]
 		if err := c.Do(ctx, "GET", "/v1/workflows?state=succeeded&limit=1", nil, &page); err != nil {
 			t.Fatal(err)
 		}
-		if page.Total == total {
-			break
-		}
-		if time.Now().After(deadline) {
-			var rest model.Page[model.Instance]
-			_ = c.Do(ctx, "GET", "/v1/workflows?state=pending,running,failed,canceled&limit=5", nil, &rest)
-			t.Fatalf("%d of %d instances succeeded after 3 minutes; others: %+v", page.Total, total, rest.Items)
-		}
-		time.Sleep(250 * time.Millisecond)
+		succeeded = page.Total
+		return succeeded == total
+	}) {
+		var rest model.Page[model.Instance]
+		_ = c.Do(ctx, "GET", "/v1/workflows?state=pending,running,failed,canceled&limit=5", nil, &rest)
+		t.Fatalf("%d of %d instances succeeded after 3 minutes; others: %+v", succeeded, total, rest.Items)
 	}
 
 	// Count the job rows: exactly one per (instance, step), all succeeded.

@@ -194,6 +194,26 @@ func TestIdempotency(t *testing.T) {
 			if p.Field != "Idempotency-Key" {
 				t.Errorf("field %q", p.Field)
 			}
+			// Submits keep the key on the job: refused as well (on
+			// PostgreSQL a key of kilobytes was an internal error, on
+			// SQLite it was stored).
+			before := count(t, url+"/v1/jobs")
+			for _, path := range []string{"/v1/jobs", "/v1/jobs/batch"} {
+				body := `{"type":"noop"}`
+				if path == "/v1/jobs/batch" {
+					body = `{"jobs":[{"type":"noop"}]}`
+				}
+				a := call(t, "POST", url+path, body, key(strings.Repeat("0123456789abcdef", 256)))
+				if a.status != 400 && a.status != 422 {
+					t.Fatalf("POST %s with a 4 kB Idempotency-Key: %d %s, want 400 or 422", path, a.status, a.body)
+				}
+				if p := asProblem(t, a); p.Field != "Idempotency-Key" {
+					t.Errorf("POST %s: field %q, want Idempotency-Key", path, p.Field)
+				}
+			}
+			if n := count(t, url+"/v1/jobs"); n != before {
+				t.Errorf("refused submits stored %d jobs", n-before)
+			}
 		})
 	})
 }

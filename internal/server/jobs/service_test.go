@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +121,16 @@ func TestSubmitValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+	// The request's Idempotency-Key becomes the job's key: it has the
+	// limit of a key given in the body (PostgreSQL refuses an index entry
+	// of a few kB with an internal error).
+	long := strings.Repeat("k", jobs.MaxKeyLen+1)
+	for _, batch := range []bool{false, true} {
+		var fe *model.FieldError
+		if _, err := b.svc.Submit(ctx, []model.JobSpec{{Type: "noop"}}, long, batch); !errors.As(err, &fe) || fe.Field != "Idempotency-Key" {
+			t.Errorf("batch %v, Idempotency-Key of %d characters: %v, want an invalid-input error on Idempotency-Key", batch, len(long), err)
+		}
 	}
 	if _, err := b.svc.Submit(ctx, nil, "", true); !errors.Is(err, model.ErrInvalid) {
 		t.Errorf("empty batch: %v", err)

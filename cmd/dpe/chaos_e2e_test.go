@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/jobs"
 	"github.com/dpe-engine/dpe/internal/testpg"
@@ -476,13 +477,12 @@ func (r *chaosRun) since(at time.Time) string {
 // fails at once when a role exits by itself (a bad flag, say).
 func (r *chaosRun) warmUp(load *chaosLoad) {
 	t := r.t
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	n := map[string]int{}
+	if !eventually.Within(90*time.Second, func() bool {
 		r.reapCrashes()
 		if len(r.crashes) > 0 {
 			t.Fatalf("before any fault: %s", strings.Join(r.crashes, "\n"))
 		}
-		n := map[string]int{}
 		for _, tpl := range []string{"chaos-load", "chaos-tick", "chaos-file"} {
 			q := client.WorkflowQuery{Templates: []string{tpl}, States: []model.InstanceState{model.InstanceSucceeded}, Limit: 1}
 			page, err := r.c.ListWorkflows(context.Background(), q)
@@ -491,13 +491,9 @@ func (r *chaosRun) warmUp(load *chaosLoad) {
 			}
 			n[tpl] = page.Total
 		}
-		if n["chaos-load"] > 0 && n["chaos-tick"] > 0 && n["chaos-file"] > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the plant did not work within 90 s before any fault: succeeded instances %v; load errors %v", n, load.errors())
-		}
-		time.Sleep(250 * time.Millisecond) // polling other processes
+		return n["chaos-load"] > 0 && n["chaos-tick"] > 0 && n["chaos-file"] > 0
+	}) {
+		t.Fatalf("the plant did not work within 90 s before any fault: succeeded instances %v; load errors %v", n, load.errors())
 	}
 }
 
@@ -792,17 +788,12 @@ func (r *chaosRun) instances(q client.WorkflowQuery) []model.Instance {
 // instance is pending or running and no job queued or running.
 func (r *chaosRun) settle(files []string) {
 	t := r.t
-	deadline := time.Now().Add(chaosSettle)
-	for {
-		n := len(r.instances(client.WorkflowQuery{Templates: []string{"chaos-file"}}))
-		if n >= len(files) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("CHAOS settle: %d file instances for %d files %v after the faults", n, len(files), chaosSettle)
-			break
-		}
-		time.Sleep(500 * time.Millisecond) // polling other processes
+	n := 0
+	if !eventually.Within(chaosSettle, func() bool {
+		n = len(r.instances(client.WorkflowQuery{Templates: []string{"chaos-file"}}))
+		return n >= len(files)
+	}) {
+		t.Errorf("CHAOS settle: %d file instances for %d files %v after the faults", n, len(files), chaosSettle)
 	}
 	for _, c := range r.copies {
 		if c.alive && (c.role == "scheduler" || c.role == "folderwatcher") {
@@ -814,33 +805,30 @@ func (r *chaosRun) settle(files []string) {
 		}
 	}
 	ctx := context.Background()
-	deadline = time.Now().Add(chaosSettle)
-	for {
-		insts, err := r.c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstancePending, model.InstanceRunning}, Limit: 10})
+	var insts model.Page[model.Instance]
+	pend := &model.Page[model.Job]{}
+	if !eventually.Within(chaosSettle, func() bool {
+		page, err := r.c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstancePending, model.InstanceRunning}, Limit: 10})
 		if err != nil {
 			t.Fatalf("list instances: %v", err)
 		}
-		pend, err := r.c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobQueued, model.JobRunning}, Limit: 10})
+		insts = *page
+		pend, err = r.c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobQueued, model.JobRunning}, Limit: 10})
 		if err != nil {
 			t.Fatalf("list jobs: %v", err)
 		}
-		if insts.Total == 0 && pend.Total == 0 {
-			return
+		return insts.Total == 0 && pend.Total == 0
+	}) {
+		var stuck []string
+		for _, i := range insts.Items {
+			stuck = append(stuck, fmt.Sprintf("instance %d %q %s current %v worker %q epoch %d lease %v", i.ID, i.Name, i.State, i.Current, i.Worker, i.Epoch, i.LeaseUntil))
 		}
-		if time.Now().After(deadline) {
-			var stuck []string
-			for _, i := range insts.Items {
-				stuck = append(stuck, fmt.Sprintf("instance %d %q %s current %v worker %q epoch %d lease %v", i.ID, i.Name, i.State, i.Current, i.Worker, i.Epoch, i.LeaseUntil))
-			}
-			for _, j := range pend.Items {
-				stuck = append(stuck, fmt.Sprintf("job %d (instance %d step %s) %s attempt %d/%d on %q epoch %d lease %v", j.ID, j.InstanceID, j.Step, j.State, j.Attempt, j.MaxAttempts, j.Processor, j.Epoch, j.LeaseUntil))
-			}
-			r.diagnoseStall("the plant did not settle")
-			t.Errorf("CHAOS settle: FAIL: %d instances pending or running and %d jobs queued or running %v after the faults: %s",
-				insts.Total, pend.Total, chaosSettle, strings.Join(stuck, "; "))
-			return
+		for _, j := range pend.Items {
+			stuck = append(stuck, fmt.Sprintf("job %d (instance %d step %s) %s attempt %d/%d on %q epoch %d lease %v", j.ID, j.InstanceID, j.Step, j.State, j.Attempt, j.MaxAttempts, j.Processor, j.Epoch, j.LeaseUntil))
 		}
-		time.Sleep(500 * time.Millisecond) // polling other processes
+		r.diagnoseStall("the plant did not settle")
+		t.Errorf("CHAOS settle: FAIL: %d instances pending or running and %d jobs queued or running %v after the faults: %s",
+			insts.Total, pend.Total, chaosSettle, strings.Join(stuck, "; "))
 	}
 }
 

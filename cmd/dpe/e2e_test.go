@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
 )
@@ -104,11 +105,7 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 	// it had in flight time to land, then snapshot what it still holds:
 	// those are exactly the jobs only a lease expiry can free.
 	var held []model.Job
-	deadline := time.Now().Add(60 * time.Second)
-	for len(held) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("p0 never held a job")
-		}
+	eventually.True(t, 60*time.Second, func() bool {
 		_ = procs[0].cmd.Process.Signal(syscall.SIGSTOP)
 		time.Sleep(300 * time.Millisecond)
 		page, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobRunning}, Limit: 1000})
@@ -122,27 +119,20 @@ func TestFarmSurvivesSIGKILL(t *testing.T) {
 		}
 		if len(held) == 0 {
 			_ = procs[0].cmd.Process.Signal(syscall.SIGCONT)
-			time.Sleep(20 * time.Millisecond)
 		}
-	}
+		return len(held) > 0
+	}, "p0 to hold a job")
 	procs[0].kill()
 	t.Logf("killed p0 holding %d jobs", len(held))
 
 	// Wait for every job to end.
-	deadline = time.Now().Add(5 * time.Minute)
-	for {
+	eventually.Value(t, 5*time.Minute, func() (int, error) {
 		page, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobQueued, model.JobRunning}, Limit: 1})
 		if err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
-		if page.Total == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs still queued or running after 5 minutes", page.Total)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return page.Total, nil
+	}, func(n int) bool { return n == 0 }, "every job to end (last seen: how many were queued or running)")
 	page, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobSucceeded}, Limit: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -218,27 +208,21 @@ func TestQuotaHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	var jobs []model.Job
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	done := 0
+	eventually.True(t, 2*time.Minute, func() bool {
 		page, err := c.ListJobs(ctx, client.JobQuery{Types: []string{"util.copy"}, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := 0
+		done = 0
 		for _, j := range page.Items {
 			if j.State.Final() {
 				done++
 			}
 		}
-		if done == 50 {
-			jobs = page.Items
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of 50 copies done", done)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		jobs = page.Items
+		return done == 50
+	}, "50 copies to end")
 	type edge struct {
 		at    time.Time
 		delta int

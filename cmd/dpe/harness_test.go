@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 )
 
 // The end-to-end tests drive the real dpe binary in real processes.
@@ -197,19 +198,11 @@ func freeAddr(t *testing.T) string {
 // waitReady waits until the server at url answers /readyz.
 func waitReady(t *testing.T, c *client.Client, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	eventually.NoError(t, timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ready(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready within %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer cancel()
+		return c.Ready(ctx)
+	}, "the server to be ready")
 }
 
 func newClient(t *testing.T, urls ...string) *client.Client {

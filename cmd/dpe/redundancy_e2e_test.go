@@ -18,6 +18,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/config"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
 	"github.com/dpe-engine/dpe/internal/testpg"
@@ -154,20 +155,10 @@ func answeringServer(t *testing.T, c *client.Client) string {
 // way and processors work it.
 func waitSucceeded(t *testing.T, c *client.Client, n int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	eventually.Value(t, timeout, func() (int, error) {
 		p, err := c.ListJobs(context.Background(), client.JobQuery{States: []model.JobState{model.JobSucceeded}, Limit: 1})
-		if err != nil {
-			t.Fatalf("list jobs: %v", err)
-		}
-		if p.Total >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d jobs succeeded within %v", p.Total, timeout)
-		}
-		time.Sleep(100 * time.Millisecond) // polling other processes
-	}
+		return p.Total, err
+	}, func(total int) bool { return total >= n }, fmt.Sprintf("%d jobs to succeed (last seen: how many did)", n))
 }
 
 // checkJobs waits until no job is queued or running, then requires that
@@ -181,20 +172,10 @@ func checkJobs(t *testing.T, c *client.Client, l *load) {
 		t.Errorf("client-visible error: %s", e)
 	}
 	ctx := context.Background()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	eventually.Value(t, 3*time.Minute, func() (int, error) {
 		p, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobQueued, model.JobRunning}, Limit: 1})
-		if err != nil {
-			t.Fatalf("list jobs: %v", err)
-		}
-		if p.Total == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs still queued or running 3 minutes after the load", p.Total)
-		}
-		time.Sleep(200 * time.Millisecond) // polling other processes
-	}
+		return p.Total, err
+	}, func(total int) bool { return total == 0 }, "no job queued or running after the load (last seen: how many were)")
 	all := map[int64]model.Job{}
 	for j, err := range c.AllJobs(ctx, client.JobQuery{Limit: 1000}) {
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
 )
@@ -97,16 +98,13 @@ table_watchers:
 	start("b")
 	// The first full pass (baseline of the empty table) must be done
 	// before rows arrive, or they would be remembered, not started.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if tr, err := c.GetTrigger(t.Context(), "music"); err == nil && strings.Contains(string(tr.State), "baselined") {
-			break
+	eventually.Value(t, 30*time.Second, func() (string, error) {
+		tr, err := c.GetTrigger(t.Context(), "music")
+		if err != nil {
+			return "", err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("table watcher never completed its first pass")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return string(tr.State), nil
+	}, func(state string) bool { return strings.Contains(state, "baselined") }, "the table watcher's first pass (its state)")
 
 	insert(0, 2500)
 	for _, p := range watchers {
@@ -138,8 +136,18 @@ table_watchers:
 	waitCount(t, c, time.Minute, "500 deleted", func(m map[string]model.Instance) bool {
 		return countEvents(m, "table/music")["deleted"] >= 500
 	})
-	time.Sleep(3 * time.Second) // several more polls and full passes
-	if n := countEvents(instancesOf(t, c), "table/music"); n["created"] != 5000 || n["updated"] != 1000 || n["deleted"] != 500 {
-		t.Fatalf("events %v, want created 5000, updated 1000, deleted 500", n)
+	// Several more polls and full passes (one each 1.5 s), proven by
+	// marker rows each seen in turn rather than by a sleep: then nothing
+	// has started but the markers.
+	markers := 0
+	for begin := time.Now(); markers == 0 || time.Since(begin) < 3*time.Second; {
+		insert(9000+markers, 9001+markers)
+		markers++
+		waitCount(t, c, time.Minute, fmt.Sprintf("marker row %d", markers), func(m map[string]model.Instance) bool {
+			return countEvents(m, "table/music")["created"] >= 5000+markers
+		})
+	}
+	if n := countEvents(instancesOf(t, c), "table/music"); n["created"] != 5000+markers || n["updated"] != 1000 || n["deleted"] != 500 {
+		t.Fatalf("events %v, want created 5000 (+%d markers), updated 1000, deleted 500", n, markers)
 	}
 }

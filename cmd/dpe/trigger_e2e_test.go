@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
 )
@@ -74,17 +75,57 @@ func instancesOf(t *testing.T, c *client.Client) map[string]model.Instance {
 // waitCount waits until cond holds for the note instances.
 func waitCount(t *testing.T, c *client.Client, timeout time.Duration, what string, cond func(map[string]model.Instance) bool) map[string]model.Instance {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got := instancesOf(t, c)
-		if cond(got) {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s (%d instances)", what, timeout, len(got))
-		}
-		time.Sleep(250 * time.Millisecond)
+	return eventually.Value(t, timeout, func() (instanceSet, error) { return instancesOf(t, c), nil },
+		func(m instanceSet) bool { return cond(m) }, what)
+}
+
+// instanceSet prints as its size in a failure message, not as every
+// instance.
+type instanceSet map[string]model.Instance
+
+func (s instanceSet) String() string { return fmt.Sprintf("%d note instances", len(s)) }
+
+// activeCopy returns the holder of trigger name's standby lease ("" for
+// none).
+func activeCopy(t *testing.T, c *client.Client, name string) string {
+	t.Helper()
+	list, err := c.ListTriggers(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, x := range list {
+		if x.Name == name {
+			return x.Active
+		}
+	}
+	return ""
+}
+
+// letWatchersPass proves that the folder watchers of inbox have polled
+// for at least d since the call, by an event rather than a sleep: it
+// drops marker files one after another and waits for the created
+// instance of each, until d has passed. It returns how many markers it
+// dropped (each one created instance more of watcher).
+func letWatchersPass(t *testing.T, c *client.Client, inbox, watcher string, d time.Duration) int {
+	t.Helper()
+	start := time.Now()
+	n := 0
+	for n == 0 || time.Since(start) < d {
+		if err := os.WriteFile(filepath.Join(inbox, fmt.Sprintf("zz-marker-%d.txt", n)), []byte("marker"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		waitCount(t, c, time.Minute, fmt.Sprintf("the created instance of marker %d", n), func(m map[string]model.Instance) bool {
+			k := 0
+			for name := range m {
+				if strings.Contains(name, watcher+"/created/") && strings.Contains(name, "zz-marker-") {
+					k++
+				}
+			}
+			return k >= n
+		})
+	}
+	return n
 }
 
 func writeConfig(t *testing.T, dir, body string) string {
@@ -145,7 +186,10 @@ schedules:
 `)
 	a := startDPE(t, "sched-a", dir, "scheduler", "--server", srvURL, "--config", cfg, "--mode", "concurrent", "--id", "a")
 	b := startDPE(t, "sched-b", dir, "scheduler", "--server", srvURL, "--config", cfg, "--mode", "concurrent", "--id", "b")
-	time.Sleep(20 * time.Second)
+	// Wait for fires, not for a time: 18 consecutive fire times.
+	waitCount(t, c, time.Minute, "18 fire times of the concurrent pair", func(m map[string]model.Instance) bool {
+		return len(fireTimes(t, m, "tick")) >= 18
+	})
 	if err := a.stop(10 * time.Second); err != nil {
 		t.Errorf("scheduler a: %v", err)
 	}
@@ -154,9 +198,6 @@ schedules:
 	}
 	times := fireTimes(t, instancesOf(t, c), "tick")
 	checkEverySecond(t, times)
-	if len(times) < 17 {
-		t.Fatalf("%d fires in 20 s", len(times))
-	}
 	t.Logf("concurrent pair: %d fire times, one instance each", len(times))
 
 	// Standby pair on the same schedule: continues from the stored last
@@ -165,24 +206,23 @@ schedules:
 		return startDPE(t, "standby-"+id, dir, "scheduler", "--server", srvURL, "--config", cfg, "--mode", "standby", "--lease-ttl", "2s", "--id", id)
 	}
 	procs := map[string]*proc{"s0": standby("s0"), "s1": standby("s1")}
-	time.Sleep(6 * time.Second)
-	list, err := c.ListTriggers(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := ""
-	for _, x := range list {
-		if x.Name == "tick" {
-			leader = x.Active
-		}
-	}
-	if procs[leader] == nil {
-		t.Fatalf("active copy %q is not one of the pair", leader)
-	}
+	// One of the pair takes the lease (the concurrent pair held none)
+	// and fires under it: a fire time after the pair started.
+	pairStarted := time.Now().Truncate(time.Second)
+	leader := eventually.Value(t, 30*time.Second, func() (string, error) { return activeCopy(t, c, "tick"), nil },
+		func(id string) bool { return procs[id] != nil }, "one of the standby pair to hold the tick lease")
+	waitCount(t, c, 30*time.Second, "a fire of the standby pair", func(m map[string]model.Instance) bool {
+		ts := fireTimes(t, m, "tick")
+		return len(ts) > 0 && ts[len(ts)-1].After(pairStarted.Add(time.Second))
+	})
 	killedAt := time.Now()
 	procs[leader].kill()
 	t.Logf("SIGKILLed the active scheduler %s", leader)
-	time.Sleep(10 * time.Second)
+	// The other copy takes over (lease TTL 2 s) and fires past the kill.
+	waitCount(t, c, 30*time.Second, "fires of the standby 5 s past the kill", func(m map[string]model.Instance) bool {
+		ts := fireTimes(t, m, "tick")
+		return len(ts) > 0 && !ts[len(ts)-1].Before(killedAt.Add(5*time.Second))
+	})
 	for id, p := range procs {
 		if id != leader {
 			_ = p.stop(10 * time.Second)
@@ -300,11 +340,12 @@ func TestFolderWatchersExactlyOnce(t *testing.T) {
 	waitCount(t, c, time.Minute, "300 deleted", func(m map[string]model.Instance) bool {
 		return countEvents(m, "inbox")["deleted"] >= 300
 	})
-	// Several full passes later nothing more has started.
-	time.Sleep(4 * time.Second)
+	// Several full passes later (full_pass_every 5 at 300 ms: one each
+	// 1.5 s) nothing more has started but the markers that prove it.
+	markers := letWatchersPass(t, c, inbox, "inbox", 4*time.Second)
 	n := countEvents(instancesOf(t, c), "inbox")
-	if n["created"] != 1000 || n["updated"] != 200 || n["deleted"] != 300 {
-		t.Fatalf("events %v, want created 1000, updated 200, deleted 300", n)
+	if n["created"] != 1000+markers || n["updated"] != 200 || n["deleted"] != 300 {
+		t.Fatalf("events %v, want created 1000 (+%d markers), updated 200, deleted 300", n, markers)
 	}
 }
 
@@ -348,8 +389,8 @@ func TestFolderWatcherStandbyTakeover(t *testing.T) {
 	waitCount(t, c, 2*time.Minute, "all created", func(m map[string]model.Instance) bool {
 		return countEvents(m, "drop")["created"] >= total
 	})
-	time.Sleep(3 * time.Second)
-	if n := countEvents(instancesOf(t, c), "drop"); n["created"] != total || n["deleted"] != 0 || n["updated"] != 0 {
-		t.Fatalf("events %v, want exactly %d created", n, total)
+	markers := letWatchersPass(t, c, inbox, "drop", 3*time.Second)
+	if n := countEvents(instancesOf(t, c), "drop"); n["created"] != total+markers || n["deleted"] != 0 || n["updated"] != 0 {
+		t.Fatalf("events %v, want exactly %d created (+%d markers)", n, total, markers)
 	}
 }

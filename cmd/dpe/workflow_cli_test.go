@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
@@ -106,18 +107,13 @@ func TestWorkflowCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	archived := filepath.Join(dir, "data", "archive", "promo.mxf")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(archived); err == nil {
-			if _, err := os.Stat(drop); os.IsNotExist(err) {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _, _ := dpe("workflow", "list")
-			t.Fatalf("inbox file not ingested within 60s:\n%s\n%s", out, up.output())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !eventually.Within(60*time.Second, func() bool {
+		_, errArchived := os.Stat(archived)
+		_, errDrop := os.Stat(drop)
+		return errArchived == nil && os.IsNotExist(errDrop)
+	}) {
+		out, _, _ := dpe("workflow", "list")
+		t.Fatalf("inbox file not ingested within 60s:\n%s\n%s", out, up.output())
 	}
 	out, _, _ = dpe("trigger", "list")
 	if !strings.Contains(out, "inbox") || !strings.Contains(out, "folder") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/testdb"
 )
@@ -84,23 +85,20 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d workers SIGKILLed", kills)
 
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	succeeded := 0
+	if !eventually.Within(3*time.Minute, func() bool {
 		page, err := c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstanceSucceeded}, Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if page.Total == total {
-			break
+		succeeded = page.Total
+		return succeeded == total
+	}) {
+		rest, err := c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstancePending, model.InstanceRunning, model.InstanceFailed, model.InstanceCanceled}, Limit: 5})
+		if err != nil {
+			rest = &model.Page[model.Instance]{}
 		}
-		if time.Now().After(deadline) {
-			rest, err := c.ListWorkflows(ctx, client.WorkflowQuery{States: []model.InstanceState{model.InstancePending, model.InstanceRunning, model.InstanceFailed, model.InstanceCanceled}, Limit: 5})
-			if err != nil {
-				rest = &model.Page[model.Instance]{}
-			}
-			t.Fatalf("%d of %d instances succeeded after 3 minutes; others: %+v", page.Total, total, rest.Items)
-		}
-		time.Sleep(250 * time.Millisecond)
+		t.Fatalf("%d of %d instances succeeded after 3 minutes; others: %+v", succeeded, total, rest.Items)
 	}
 
 	// Count the job rows: exactly one per (instance, step), all succeeded.

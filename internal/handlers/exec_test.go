@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/jobtype"
 )
 
@@ -182,19 +184,16 @@ func TestExecCancelKillsChildren(t *testing.T) {
 // for whoever inherited it to reap it) within a few seconds.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// The kernel's reaping has no event to wait on: poll.
+	eventually.True(t, 5*time.Second, func() bool {
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+			return true
 		}
 		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
 			if i := strings.LastIndexByte(string(stat), ')'); i > 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d still runs after cancel", pid)
-		}
-		time.Sleep(10 * time.Millisecond) // the kernel's reaping has no event to wait on
-	}
+		return false
+	}, fmt.Sprintf("child %d to be gone after cancel", pid))
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server"
 	"github.com/dpe-engine/dpe/internal/testdb"
@@ -309,17 +310,10 @@ func TestRetentionPurges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.Value(t, 10*time.Second, func() (error, error) {
 		_, err := c.GetJob(ctx, finished.ID)
-		if errors.Is(err, model.ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("finished job not purged: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err, nil
+	}, func(err error) bool { return errors.Is(err, model.ErrNotFound) }, "the finished job to be purged (last answer of GET)")
 	if _, err := c.GetJob(ctx, queued.ID); err != nil {
 		t.Fatalf("queued job: %v", err)
 	}

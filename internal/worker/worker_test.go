@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/processor"
@@ -115,28 +117,31 @@ func detail(t *testing.T, c *client.Client, id int64) model.InstanceDetail {
 // waitFor polls until cond holds for the instance, failing after timeout.
 func waitFor(t *testing.T, c *client.Client, id int64, timeout time.Duration, cond func(model.InstanceDetail) bool) model.InstanceDetail {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		d := detail(t, c, id)
-		if cond(d) {
-			return d
+	var d model.InstanceDetail
+	met := false
+	defer func() {
+		if met {
+			return
 		}
-		if time.Now().After(deadline) {
-			all, err := c.ListWorkflows(context.Background(), client.WorkflowQuery{Limit: 20})
-			if err != nil {
-				t.Logf("list instances: %v", err)
-				all = &model.Page[model.Instance]{}
-			}
-			for _, i := range all.Items {
-				t.Logf("instance %d %s: %s worker %q wake %v seq %d current %v error %q", i.ID, i.Name, i.State, i.Worker, i.WakeAt, i.WakeSeq, i.Current, i.Error)
-			}
-			for _, st := range d.Steps {
-				t.Logf("  step %s %s job %d child %d", st.Path, st.State, st.JobID, st.ChildID)
-			}
-			t.Fatalf("instance %d: condition not met within %s; state %s current %v error %q", id, timeout, d.Instance.State, d.Instance.Current, d.Instance.Error)
+		// eventually failed the test: log what the workers left.
+		t.Logf("instance %d at the last look: state %s current %v error %q", id, d.Instance.State, d.Instance.Current, d.Instance.Error)
+		all, err := c.ListWorkflows(context.Background(), client.WorkflowQuery{Limit: 20})
+		if err != nil {
+			all = &model.Page[model.Instance]{}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		for _, i := range all.Items {
+			t.Logf("instance %d %s: %s worker %q wake %v seq %d current %v error %q", i.ID, i.Name, i.State, i.Worker, i.WakeAt, i.WakeSeq, i.Current, i.Error)
+		}
+		for _, st := range d.Steps {
+			t.Logf("  step %s %s job %d child %d", st.Path, st.State, st.JobID, st.ChildID)
+		}
+	}()
+	eventually.True(t, timeout, func() bool {
+		d = detail(t, c, id)
+		return cond(d)
+	}, fmt.Sprintf("instance %d to meet the condition (its last state is logged)", id))
+	met = true
+	return d
 }
 
 func final(d model.InstanceDetail) bool { return d.Instance.State.Final() }
@@ -258,21 +263,17 @@ func TestCancelReachesJob(t *testing.T) {
 		if d.Instance.State != model.InstanceCanceled {
 			t.Fatalf("state %s", d.Instance.State)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		j := eventually.Value(t, 30*time.Second, func() (model.Job, error) {
 			j, err := c.GetJob(context.Background(), jobID)
 			if err != nil {
-				t.Fatal(err)
+				return model.Job{}, err
 			}
-			if j.State == model.JobCanceled {
-				t.Logf("job canceled %s after the instance cancel", time.Since(begin).Round(time.Millisecond))
-				break
-			}
-			if j.State.Final() || time.Now().After(deadline) {
-				t.Fatalf("job %s (%s), want canceled by its handler's context", j.State, j.Error)
-			}
-			time.Sleep(50 * time.Millisecond)
+			return *j, nil
+		}, func(j model.Job) bool { return j.State.Final() }, fmt.Sprintf("job %d to end", jobID))
+		if j.State != model.JobCanceled {
+			t.Fatalf("job %s (%s), want canceled by its handler's context", j.State, j.Error)
 		}
+		t.Logf("job canceled %s after the instance cancel", time.Since(begin).Round(time.Millisecond))
 	})
 }
 

@@ -28,6 +28,11 @@ func (s *Service) Submit(ctx context.Context, specs []model.JobSpec, key string,
 	if len(specs) > MaxBatch {
 		return nil, model.Invalid("jobs", "at most %d jobs per batch, got %d", MaxBatch, len(specs))
 	}
+	// The key is kept on the jobs: it has the limit of a key in the body
+	// (PostgreSQL cannot index a key of kilobytes).
+	if len(key) > MaxKeyLen {
+		return nil, model.Invalid("Idempotency-Key", "at most %d characters, got %d", MaxKeyLen, len(key))
+	}
 	out := make([]model.JobSpec, len(specs))
 	for i, sp := range specs {
 		prefix := ""

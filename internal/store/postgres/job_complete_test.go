@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
 )
@@ -179,14 +180,9 @@ func TestCompleteManyNotifies(t *testing.T) {
 	if err := completeAll(t.Context(), a, cs, now); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for w.count("n.a") == 0 || w.count("n.b") == 0 || w.count(instancesPayload) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("heard n.a %d, n.b %d, @instances %d times; want each",
-				w.count("n.a"), w.count("n.b"), w.count(instancesPayload))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.Value(t, 15*time.Second, func() ([3]int, error) {
+		return [3]int{w.count("n.a"), w.count("n.b"), w.count(instancesPayload)}, nil
+	}, func(c [3]int) bool { return c[0] > 0 && c[1] > 0 && c[2] > 0 }, "notifications n.a, n.b and @instances (counts in that order)")
 	// One transaction's notifications arrive together, folded per payload.
 	if n := w.count("n.a"); n != 1 {
 		t.Errorf("n.a heard %d times, want 1", n)

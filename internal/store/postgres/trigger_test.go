@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
 )
@@ -360,12 +361,13 @@ func TestTriggerNotifies(t *testing.T) {
 	t.Parallel()
 	ss := stores(t, 2)
 	w := watch(t, ss[1])
-	deadline := time.Now().Add(15 * time.Second)
 	// The listener may not be listening yet: create until it hears one.
-	for i := 0; w.count(instancesPayload) == 0; i++ {
-		if time.Now().After(deadline) {
-			t.Fatal("no @instances notification within 15s")
+	i := 0
+	eventually.True(t, 15*time.Second, func() bool {
+		if w.count(instancesPayload) > 0 {
+			return true
 		}
+		i++
 		err := ss[0].TriggerDo(t.Context(), "s", model.TriggerSchedule, time.Now(), func(tx store.TriggerTx) error {
 			_, _, err := tx.InstanceCreate(model.InstanceSpec{Template: "w", Version: 1, Name: fmt.Sprintf("s/%d", i)})
 			return err
@@ -373,8 +375,8 @@ func TestTriggerNotifies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, "an @instances notification")
 }
 
 // TestTriggerLimits pins what the contract leaves open, as the SQLite

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
@@ -59,16 +60,15 @@ func (w *watcher) stop(t *testing.T) {
 // (the listener may not be listening yet), failing after the deadline.
 func (w *watcher) until(t *testing.T, s *Store, typ string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for w.count(typ) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no notification for %s within 15s", typ)
+	eventually.True(t, 15*time.Second, func() bool {
+		if w.count(typ) > 0 {
+			return true
 		}
 		if _, err := s.JobInsert(t.Context(), []model.JobSpec{{Type: typ}}, time.Now()); err != nil {
 			t.Fatalf("JobInsert: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, "a notification for "+typ)
 }
 
 func TestWatchJobsFromAnotherStore(t *testing.T) {
@@ -84,23 +84,13 @@ func TestWatchJobsFromAnotherStore(t *testing.T) {
 // waiting for it to appear (and to differ from not, when not is set).
 func listenerPID(t *testing.T, s *Store, not int32) int32 {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	return eventually.Value(t, 15*time.Second, func() (int32, error) {
 		var pid int32
 		err := s.pool.QueryRow(t.Context(), `
 			SELECT coalesce(max(pid), 0) FROM pg_stat_activity
 			WHERE application_name = 'dpe-watch' AND datname = current_database() AND pid <> $1`, not).Scan(&pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pid != 0 {
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no listening connection within 15s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return pid, err
+	}, func(pid int32) bool { return pid != 0 }, "a listening connection")
 }
 
 // TestWatchJobsSurvivesTerminate kills the listener's backend (what a
@@ -143,13 +133,8 @@ func TestWatchJobsCatchesUpAfterReconnect(t *testing.T) {
 	if _, err := s.pool.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, listenerPID(t, s, 0)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for w.count("missed") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("job queued around the reconnect never announced")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, func() bool { return w.count("missed") > 0 },
+		"the announcement of the job queued around the reconnect")
 }
 
 func TestCloseEndsWatchJobs(t *testing.T) {

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dpe-engine/dpe/internal/eventually"
 )
 
 // TestGroupCommit: concurrent writes share commits, and one write's error
@@ -183,11 +184,6 @@ func TestGroupCommitCallerGoneMidStatement(t *testing.T) {
 // waitQueued waits until n writes wait for the writer loop.
 func waitQueued(t *testing.T, s *Store, n int32) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.queued.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued after 10s, want %d", s.queued.Load(), n)
-		}
-		runtime.Gosched()
-	}
+	eventually.Value(t, 10*time.Second, func() (int32, error) { return s.queued.Load(), nil },
+		func(q int32) bool { return q >= n }, fmt.Sprintf("%d writes queued", n))
 }

@@ -49,7 +49,7 @@ func TestMigrateFrom0001(t *testing.T) {
 }
 
 // TestMigrateFrom0004 upgrades a file written before jobs kept the digest
-// of their last report (0005): a job reported then keeps digest ”, so a
+// of their last report (0005): a job reported then keeps an empty digest, so a
 // repeat of its old report is refused, and new reports are judged by
 // their digest.
 func TestMigrateFrom0004(t *testing.T) {

@@ -17,6 +17,13 @@ import (
 // refused. Each completion case runs three ways: JobComplete alone, and
 // JobCompleteMany in a batch of successes (the engines' set-based fast
 // path) or in a batch holding a failure (the path that reads every row).
+//
+// Every report and rescue of a case, the steps that prepare it and the
+// report under test, is also asked of the rules of package store
+// (store.Complete, store.Release, store.Rescue) on the job as the test
+// knows it, and the engine must answer and store exactly what they decide.
+// Where an engine states a rule again in SQL (a set-based statement), this
+// is what keeps the copy equal to the rule.
 
 // rescueTTL is the lease of jobs a case lets expire; other jobs hold theirs
 // for a minute, past every time the cases use.
@@ -28,50 +35,76 @@ var (
 	reportAt = at(5 * time.Second)
 )
 
-// step is one thing done to a case's job before the report under test.
-type step func(t *testing.T, s store.Store, j model.Job) model.Job
+// step is one thing done to a case's job before the report under test. A
+// step that is a report or a rescue is also asked of the rules of package
+// store (store.Complete, store.Release, store.Rescue), on the job as the
+// test knows it (prepared.row), and the engine must have done what they
+// say.
+type step func(t *testing.T, s store.Store, p *prepared)
 
-// completed reports c (built from the job as claimed) and wants it taken.
+// completed reports c (built from the job as it stands) and wants it taken.
 func completed(c func(j model.Job) model.Completion) step {
-	return func(t *testing.T, s store.Store, j model.Job) model.Job {
+	return func(t *testing.T, s store.Store, p *prepared) {
 		t.Helper()
-		return complete(t, s, c(j), at(time.Second))
+		now := at(time.Second)
+		r := c(p.row.Job)
+		got := complete(t, s, r, now)
+		want, changed, err := store.Complete(p.row, r, now)
+		if err != nil || !changed {
+			t.Fatalf("store.Complete of step on job %d: changed %t, %v; want it taken", r.ID, changed, err)
+		}
+		sameJob(t, "step: JobComplete vs store.Complete", got, want.Job)
+		p.took(want, got)
 	}
 }
 
 // released releases the job at its epoch and wants it taken.
-func released(t *testing.T, s store.Store, j model.Job) model.Job {
+func released(t *testing.T, s store.Store, p *prepared) {
 	t.Helper()
-	got, err := s.JobRelease(t.Context(), j.ID, j.Epoch, at(time.Second))
+	now := at(time.Second)
+	j := p.row.Job
+	got, err := s.JobRelease(t.Context(), j.ID, j.Epoch, now)
 	if err != nil {
 		t.Fatalf("JobRelease(%d, epoch %d): %v", j.ID, j.Epoch, err)
 	}
-	return got
+	want, changed, err := store.Release(p.row, j.Epoch, now)
+	if err != nil || !changed {
+		t.Fatalf("store.Release of step on job %d: changed %t, %v; want it taken", j.ID, changed, err)
+	}
+	sameJob(t, "step: JobRelease vs store.Release", got, want.Job)
+	p.took(want, got)
 }
 
 // canceled asks to cancel the job.
-func canceled(t *testing.T, s store.Store, j model.Job) model.Job {
+func canceled(t *testing.T, s store.Store, p *prepared) {
 	t.Helper()
-	return cancel(t, s, j.ID, at(time.Second))
+	p.row.Job = cancel(t, s, p.row.Job.ID, at(time.Second))
 }
 
 // rescued lets the job's lease (rescueTTL) expire and rescues it.
-func rescued(t *testing.T, s store.Store, j model.Job) model.Job {
+func rescued(t *testing.T, s store.Store, p *prepared) {
 	t.Helper()
 	if _, err := s.JobRescue(t.Context(), rescueAt); err != nil {
 		t.Fatalf("JobRescue: %v", err)
 	}
-	return get(t, s, j.ID)
+	got := get(t, s, p.row.Job.ID)
+	want, changed := store.Rescue(p.row.Job, rescueAt)
+	if !changed {
+		t.Fatalf("store.Rescue of job %d: not expired at %v", want.ID, rescueAt)
+	}
+	sameJob(t, "step: JobRescue vs store.Rescue", got, want)
+	p.row.Job = got
 }
 
 // reclaimed claims the job again (a new epoch) once it is claimable.
-func reclaimed(t *testing.T, s store.Store, j model.Job) model.Job {
+func reclaimed(t *testing.T, s store.Store, p *prepared) {
 	t.Helper()
+	j := p.row.Job
 	got := claim(t, s, store.ClaimParams{Processor: "p2", Slots: map[string]int{j.Type: 1}, LeaseTTL: time.Minute, Now: at(3 * time.Second)})
 	if len(got) != 1 || got[0].ID != j.ID {
 		t.Fatalf("re-claim of job %d: got %d jobs", j.ID, len(got))
 	}
-	return got[0]
+	p.row.Job = got[0]
 }
 
 // success builds the report of a successful attempt of the job as claimed
@@ -178,9 +211,18 @@ func releaseCases() []reportCase {
 	}
 }
 
-// prepared is a case's job as claimed and as its steps left it.
+// prepared is a case's job as claimed, and as its steps left it with the
+// last report that took effect (what the rules judge).
 type prepared struct {
-	claimed, before model.Job
+	claimed model.Job
+	row     store.ReportedJob
+}
+
+// took records a report the rules decided (want) and the engine stored
+// (got, the job as it reads it back).
+func (p *prepared) took(want store.ReportedJob, got model.Job) {
+	p.row = want
+	p.row.Job = got
 }
 
 // prepare inserts and claims the job of c (type prefix+c.name) and runs
@@ -198,18 +240,27 @@ func prepare(t *testing.T, s store.Store, prefix string, c reportCase) prepared 
 	if len(got) != 1 {
 		t.Fatalf("%s: claimed %d jobs, want 1", c.name, len(got))
 	}
-	p := prepared{claimed: got[0], before: got[0]}
+	p := prepared{claimed: got[0], row: store.ReportedJob{Job: got[0]}}
 	for _, st := range c.steps {
-		p.before = st(t, s, p.before)
+		st(t, s, &p)
 	}
 	return p
 }
 
-// judge checks the answer to the report of case c on job p: taken in
-// state c.want, answered as before, or refused; and that JobGet agrees.
-func judge(t *testing.T, s store.Store, what string, c reportCase, p prepared, got model.Job, err error) {
+// ruled is what the rules of package store say of a report: taken or
+// repeated (the job to answer with), or refused (err).
+type ruled struct {
+	job model.Job
+	err error
+}
+
+// judge checks the answer to the report of case c on job p: against the
+// case (taken in state c.want, answered as before, or refused), against
+// the rules (rule), and that JobGet agrees.
+func judge(t *testing.T, s store.Store, what string, c reportCase, p prepared, rule ruled, got model.Job, err error) {
 	t.Helper()
 	what += ": " + c.name
+	before := p.row.Job
 	switch {
 	case c.err != nil:
 		if !errors.Is(err, c.err) {
@@ -217,20 +268,35 @@ func judge(t *testing.T, s store.Store, what string, c reportCase, p prepared, g
 			return
 		}
 		if !errors.Is(c.err, model.ErrNotFound) {
-			sameJob(t, what+": refused, unchanged", get(t, s, p.claimed.ID), p.before)
+			if !errors.Is(rule.err, c.err) {
+				t.Errorf("%s: the store rules say %v, want %v", what, rule.err, c.err)
+			}
+			sameJob(t, what+": refused, unchanged", get(t, s, p.claimed.ID), before)
 		}
 		return
 	case err != nil:
 		t.Errorf("%s: %v, want it taken", what, err)
 		return
+	case rule.err != nil:
+		t.Errorf("%s: taken, but the store rules refuse it: %v", what, rule.err)
 	case c.repeat:
-		sameJob(t, what+": answered as before", got, p.before)
+		sameJob(t, what+": answered as before", got, before)
 	default:
 		if got.State != c.want {
 			t.Errorf("%s: state %s, want %s", what, got.State, c.want)
 		}
 	}
+	sameJob(t, what+": engine vs store rules", got, rule.job)
 	sameJob(t, what+": JobGet", get(t, s, p.claimed.ID), got)
+}
+
+// ruleComplete asks store.Complete about completion c of p's job at now.
+func ruleComplete(p prepared, c model.Completion, now time.Time) ruled {
+	if c.ID != p.row.Job.ID {
+		return ruled{err: model.ErrNotFound}
+	}
+	next, _, err := store.Complete(p.row, c, now)
+	return ruled{job: next.Job, err: err}
 }
 
 // testReports runs the completion and release cases.
@@ -244,8 +310,9 @@ func testReports(t *testing.T, open Opener) {
 			ps[i] = prepare(t, s, "rc.", c)
 		}
 		for i, c := range cases {
-			got, err := s.JobComplete(t.Context(), c.report(ps[i].claimed), reportAt)
-			judge(t, s, "JobComplete", c, ps[i], got, err)
+			r := c.report(ps[i].claimed)
+			got, err := s.JobComplete(t.Context(), r, reportAt)
+			judge(t, s, "JobComplete", c, ps[i], ruleComplete(ps[i], r, reportAt), got, err)
 		}
 	})
 
@@ -279,8 +346,12 @@ func testReports(t *testing.T, open Opener) {
 				if i%2 == 1 {
 					mine, theirs = theirs, mine
 				}
-				judge(t, s, "JobCompleteMany", c, ps[i], mine.Job, mine.Err)
-				judge(t, s, "JobCompleteMany (other job)", reportCase{name: c.name, want: other.want}, others[i], theirs.Job, theirs.Err)
+				mineRule, theirRule := ruleComplete(ps[i], cs[0], reportAt), ruleComplete(others[i], cs[1], reportAt)
+				if i%2 == 1 {
+					mineRule, theirRule = ruleComplete(ps[i], cs[1], reportAt), ruleComplete(others[i], cs[0], reportAt)
+				}
+				judge(t, s, "JobCompleteMany", c, ps[i], mineRule, mine.Job, mine.Err)
+				judge(t, s, "JobCompleteMany (other job)", reportCase{name: c.name, want: other.want}, others[i], theirRule, theirs.Job, theirs.Err)
 			}
 		})
 	}
@@ -296,9 +367,14 @@ func testReports(t *testing.T, open Opener) {
 		for i, c := range cases {
 			r := c.report(ps[i].claimed)
 			got, err := s.JobRelease(t.Context(), r.ID, r.Epoch, reportAt)
-			judge(t, s, "JobRelease", c, ps[i], got, err)
+			rule := ruled{err: model.ErrNotFound}
+			if r.ID == ps[i].row.Job.ID {
+				next, _, err := store.Release(ps[i].row, r.Epoch, reportAt)
+				rule = ruled{job: next.Job, err: err}
+			}
+			judge(t, s, "JobRelease", c, ps[i], rule, got, err)
 			if err == nil && !c.repeat {
-				wantReleased(t, c.name, got, ps[i].before)
+				wantReleased(t, c.name, got, ps[i].row.Job)
 			}
 		}
 	})

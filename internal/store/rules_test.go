@@ -164,3 +164,22 @@ func TestCheckCompletion(t *testing.T) {
 		t.Errorf("JSON result: %v", err)
 	}
 }
+
+// TestCompletionDigestStable pins the digests PostgreSQL databases already
+// hold: a change would refuse repeats of reports made before it.
+func TestCompletionDigestStable(t *testing.T) {
+	for _, c := range []struct {
+		c    model.Completion
+		want string
+	}{
+		{model.Completion{}, "e75f5a71e974f738de7fb29ecafb8072554c66a1e3074e59409b6f1e4615ca83"},
+		{model.Completion{Result: json.RawMessage(`{"n": 1, "s": [1, 2]}`)}, "cfa9a4d6bca9d6b553ecbd43f66c324311b6eb06dec09b3c226837f2abd7a785"},
+		{model.Completion{Error: "boom", Permanent: true}, "2bcefa3400cb03170e32f9c238a6f7b1a9ce9d7928deeeecae67e2a0a024e073"},
+		{model.Completion{Error: "flaky", Result: json.RawMessage(`{"partial" : true}`)}, "bd3376c394335d4d4e60c02cd40444c3c9548343dce943dea2c01d760ef918b3"},
+		{model.Completion{Result: json.RawMessage(`not json`)}, "f8e548f2c2ec8205eab7fdbd70e05ad738ac9aebdfb3361778885e0f4efd7698"},
+	} {
+		if got := CompletionDigest(c.c); got != c.want {
+			t.Errorf("CompletionDigest(%+v) = %s, want %s", c.c, got, c.want)
+		}
+	}
+}

@@ -31,10 +31,10 @@ func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Ti
 
 // JobCompleteMany applies completions in order in one write transaction,
 // so that the whole batch costs one commit (one fsync) instead of one per
-// job. A refused completion (model.ErrConflict, model.ErrNotFound) is
-// found by reading its job's fence before any write, so it leaves the
-// transaction usable and goes into its result; any other error rolls the
-// whole batch back.
+// job. A refused completion (model.ErrInvalid, model.ErrConflict,
+// model.ErrNotFound) is found by store.CheckCompletion or by store.Complete
+// on its job's row before any write, so it leaves the transaction usable
+// and goes into its result; any other error rolls the whole batch back.
 func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now time.Time) ([]store.CompleteResult, error) {
 	out := make([]store.CompleteResult, 0, len(cs))
 	if len(cs) == 0 {

@@ -155,6 +155,7 @@ func completionCases() []reportCase {
 		{name: "missing", report: func(model.Job) model.Completion {
 			return model.Completion{ID: missingID, Epoch: 1}
 		}, err: model.ErrNotFound},
+		{name: "result-not-json", report: success(`{"n":`), err: model.ErrInvalid},
 
 		// Repeats at the same epoch: identical is answered as before.
 		{name: "identical-success", steps: []step{completed(ok1)}, report: ok1, repeat: true},
@@ -294,6 +295,9 @@ func judge(t *testing.T, s store.Store, what string, c reportCase, p prepared, r
 func ruleComplete(p prepared, c model.Completion, now time.Time) ruled {
 	if c.ID != p.row.Job.ID {
 		return ruled{err: model.ErrNotFound}
+	}
+	if err := store.CheckCompletion(c); err != nil {
+		return ruled{err: err}
 	}
 	next, _, err := store.Complete(p.row, c, now)
 	return ruled{job: next.Job, err: err}

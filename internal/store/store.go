@@ -8,6 +8,10 @@
 // nothing. Engines translate native errors into the model sentinels
 // (model.ErrNotFound, model.ErrConflict, model.ErrUnavailable) so callers
 // never import a driver.
+//
+// The rules that decide what a holder's report (completion, release) and
+// an expired lease do to a job are written once, in rules.go, free of SQL;
+// engines read the row, ask them, and write the decision.
 package store
 
 import (
@@ -120,12 +124,13 @@ type JobStore interface {
 	// storing progress when given, and says per job whether to go on, stop
 	// (cancel asked) or drop the work (lease lost).
 	JobHeartbeat(ctx context.Context, beats []model.Heartbeat, ttl time.Duration, now time.Time) ([]model.HeartbeatResult, error)
-	// JobComplete records the outcome of the attempt with c.Epoch. Success:
-	// succeeded. Failure: queued again after the back-off while attempts
-	// remain and the error is not permanent, else failed; canceled when a
-	// cancel was asked. A stale epoch or a job not running is
-	// model.ErrConflict, except an exact repeat of the report that already
-	// took effect, which returns the job unchanged.
+	// JobComplete records the outcome of the attempt with c.Epoch, as
+	// Complete (rules.go) decides. Success: succeeded. Failure: queued
+	// again after the back-off while attempts remain and the error is not
+	// permanent, else failed; canceled when a cancel was asked. A stale
+	// epoch or a job not running is model.ErrConflict, except an identical
+	// repeat of the report that already took effect, which returns the job
+	// unchanged; a different report of that epoch is model.ErrConflict.
 	JobComplete(ctx context.Context, c model.Completion, now time.Time) (model.Job, error)
 	// JobCompleteMany applies many completions in one transaction (group
 	// commit: a processor's finished jobs, or several processors' at once).
@@ -135,11 +140,14 @@ type JobStore interface {
 	// the others. The returned error is for the transaction as a whole.
 	JobCompleteMany(ctx context.Context, cs []model.Completion, now time.Time) ([]CompleteResult, error)
 	// JobRelease gives a running job back to the queue without counting
-	// the attempt (a processor draining). Stale epoch: model.ErrConflict.
+	// the attempt (a processor draining), or cancels it when a cancel was
+	// asked, as Release (rules.go) decides. A repeat of the release that
+	// took effect returns the job unchanged; a stale epoch or a job not
+	// running is model.ErrConflict.
 	JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error)
 	// JobRescue puts running jobs whose lease expired before now back in
 	// the queue, or fails them when no attempt is left, or cancels them when
-	// a cancel was asked.
+	// a cancel was asked, each as Rescue (rules.go) decides.
 	JobRescue(ctx context.Context, now time.Time) (RescueResult, error)
 	// JobCounts counts jobs per state (states with none are absent).
 	JobCounts(ctx context.Context) (map[model.JobState]int, error)

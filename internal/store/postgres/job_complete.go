@@ -161,7 +161,7 @@ func completeBatch(ctx context.Context, tx pgx.Tx, prep []completion, jobs map[i
 			out[i].Err = errs[i]
 		default:
 			// Applied here, or an exact repeat: the job as it stands.
-			out[i].Job = jobs[c.ID].job
+			out[i].Job = jobs[c.ID].Job
 		}
 	}
 	return out, nil
@@ -175,11 +175,11 @@ func readReported(rows pgx.Rows, n int) (map[int64]*reportedJob, []int64, error)
 	for rows.Next() {
 		r := &reportedJob{}
 		var err error
-		if r.job, err = scanJob(rows, &r.reportedEpoch, &r.reportDigest); err != nil {
+		if r.Job, err = scanJob(rows, &r.ReportedEpoch, &r.ReportDigest); err != nil {
 			return nil, nil, err
 		}
-		jobs[r.job.ID] = r
-		order = append(order, r.job.ID)
+		jobs[r.Job.ID] = r
+		order = append(order, r.Job.ID)
 	}
 	return jobs, order, rows.Err()
 }

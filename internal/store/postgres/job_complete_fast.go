@@ -12,8 +12,10 @@ import (
 // completeSucceededSQL records, in one statement outside any explicit
 // transaction (one round trip, one commit), the successes of running jobs
 // under their epoch: the common outcome, and the only one that needs
-// nothing from the row to be decided (completedJob: succeeded, progress
-// 100, finished now, whatever the attempt, back-off or cancel). Failures
+// nothing from the row to be decided (store.Complete: succeeded, progress
+// 100, finished now, whatever the attempt, back-off or cancel). This
+// statement is a copy of that rule in SQL; the conformance suite
+// (storetest, Reports) runs the same cases through both. Failures
 // need the row (attempts, back-off, cancel asked) and take the locking
 // path, as does every completion this statement does not apply.
 //   - locked locks the jobs in id order first, as lockReportedSQL and a

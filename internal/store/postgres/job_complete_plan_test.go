@@ -42,6 +42,7 @@ func TestCompleteManyPlans(t *testing.T) {
 			o.progress = append(o.progress, 100)
 			o.finishedAt = append(o.finishedAt, &now)
 			o.digest = append(o.digest, "d")
+			o.attempts = append(o.attempts, 1)
 			if o.ended == nil {
 				o.ended = map[int64]int64{}
 			}
@@ -53,7 +54,7 @@ func TestCompleteManyPlans(t *testing.T) {
 			"heartbeat": explain(t, s, heartbeatSQL, o.ids, o.epochs, make([]*int32, n), o.errs,
 				now, now),
 			"apply": explain(t, s, applyCompletionsSQL, o.ids, o.epochs, o.states, o.runAfter,
-				o.results, o.errs, o.progress, o.finishedAt, o.digest, now, wake, ended),
+				o.results, o.errs, o.progress, o.finishedAt, o.digest, now, wake, ended, o.attempts),
 			"succeeded": explain(t, s, completeSucceededSQL, o.ids, o.epochs, o.results, o.digest, now),
 		} {
 			if strings.Contains(plan, "Seq Scan") {

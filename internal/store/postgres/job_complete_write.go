@@ -9,11 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // applyCompletionsSQL writes, in one statement, every outcome a batch
-// decided in Go (completedJob), and wakes what those outcomes concern:
+// decided in Go (store.Complete, store.Release), and wakes what those outcomes concern:
 //   - upd takes its new values from arrays, one element per changed job,
 //     so the statement is the same whatever the batch size (one plan,
 //     one round trip). The epoch and state guard cannot fail under the
@@ -42,6 +42,7 @@ var applyCompletionsSQL = `
 WITH upd AS (
 	UPDATE jobs j SET
 		state          = b.state,
+		attempt        = b.attempt,
 		run_after      = b.run_after,
 		result         = b.result::json,
 		error          = b.error,
@@ -52,8 +53,8 @@ WITH upd AS (
 		report_digest  = b.digest,
 		updated_at     = $10::timestamptz
 	FROM unnest($1::int8[], $2::int8[], $3::text[], $4::timestamptz[], $5::text[],
-			$6::text[], $7::int4[], $8::timestamptz[], $9::text[])
-		AS b(id, epoch, state, run_after, result, error, progress, finished_at, digest)
+			$6::text[], $7::int4[], $8::timestamptz[], $9::text[], $13::int4[])
+		AS b(id, epoch, state, run_after, result, error, progress, finished_at, digest, attempt)
 	WHERE j.id = b.id AND j.epoch = b.epoch AND j.state = 'running'
 	RETURNING ` + jobColsOf("j") + `
 ), notified AS (
@@ -82,13 +83,14 @@ type outcomeColumns struct {
 	runAfter             []time.Time
 	finishedAt           []*time.Time
 	results              []*string
-	progress             []int32
+	progress, attempts   []int32
 	ended                map[int64]int64
 }
 
 // add appends the outcome of one changed job, with the digest of the
 // report that changed it.
-func (o *outcomeColumns) add(j model.Job, digest string) {
+func (o *outcomeColumns) add(r store.ReportedJob) {
+	j := r.Job
 	var result *string // json NULL when the report had none
 	if len(j.Result) > 0 {
 		r := string(j.Result)
@@ -102,8 +104,9 @@ func (o *outcomeColumns) add(j model.Job, digest string) {
 	o.errs = append(o.errs, j.Error)
 	o.progress = append(o.progress, int32(j.Progress))
 	o.finishedAt = append(o.finishedAt, j.FinishedAt)
-	o.digest = append(o.digest, digest)
-	if j.InstanceID != 0 && j.State.Final() {
+	o.digest = append(o.digest, r.ReportDigest)
+	o.attempts = append(o.attempts, int32(j.Attempt))
+	if store.Ended(j) {
 		if o.ended == nil {
 			o.ended = make(map[int64]int64)
 		}
@@ -129,7 +132,7 @@ func writeOutcomes(ctx context.Context, tx pgx.Tx, jobs map[int64]*reportedJob, 
 	var o outcomeColumns
 	for _, id := range order {
 		if r := jobs[id]; r.changed {
-			o.add(r.job, r.reportDigest)
+			o.add(r.ReportedJob)
 		}
 	}
 	if len(o.ids) == 0 {
@@ -138,7 +141,7 @@ func writeOutcomes(ctx context.Context, tx pgx.Tx, jobs map[int64]*reportedJob, 
 	wake, ended := o.wakeColumns()
 	var notified int64
 	rows, err := tx.Query(ctx, applyCompletionsSQL, o.ids, o.epochs, o.states, o.runAfter,
-		o.results, o.errs, o.progress, o.finishedAt, o.digest, now, wake, ended)
+		o.results, o.errs, o.progress, o.finishedAt, o.digest, now, wake, ended, o.attempts)
 	if err != nil {
 		return err
 	}
@@ -151,7 +154,7 @@ func writeOutcomes(ctx context.Context, tx pgx.Tx, jobs map[int64]*reportedJob, 
 		return fmt.Errorf("complete: %d of %d locked jobs updated", len(stored), len(o.ids))
 	}
 	for _, j := range stored {
-		jobs[j.ID].job = j
+		jobs[j.ID].Job = j
 	}
 	return nil
 }

@@ -2,13 +2,13 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // heartbeatSQL renews, in one statement, every lease of the call whose epoch
@@ -92,73 +92,43 @@ func (s *Store) JobHeartbeat(ctx context.Context, beats []model.Heartbeat, ttl t
 	return out, nil
 }
 
-// jobWithReportSQL reads a job with its last report, to tell a repeated
-// report from a stale one.
-var jobWithReportSQL = `SELECT ` + jobCols + `, reported_epoch, report_digest FROM jobs WHERE id = $1`
-
-// repeatOrConflict explains why a report for (id, epoch) matched no running
-// job: the job is missing (model.ErrNotFound), the report repeats the one
-// that took effect (the job is returned unchanged), or the report is stale
-// (model.ErrConflict). The verdict is reportVerdict's, as for completions.
-func (s *Store) repeatOrConflict(ctx context.Context, op string, id, epoch int64, digest string) (model.Job, error) {
-	var r reportedJob
-	var err error
-	r.job, err = scanJob(s.pool.QueryRow(ctx, jobWithReportSQL, id), &r.reportedEpoch, &r.reportDigest)
-	if err != nil {
-		return model.Job{}, s.wrap(op, err)
-	}
-	if err := reportVerdict(&r, id, epoch, digest); err != nil {
-		return model.Job{}, fmt.Errorf("postgres: %s: %w", op, err)
-	}
-	return r.job, nil
-}
-
-// releaseDigest marks a release as the last report of an epoch.
-const releaseDigest = "release"
-
-// releaseSQL gives a running job back without counting the attempt. A job
-// whose cancel was asked is canceled instead: queuing it again would only
-// have the next processor start it and be told to stop; that end wakes its
-// workflow instance.
-var releaseSQL = `
-WITH upd AS (
-	UPDATE jobs SET
-		state          = CASE WHEN cancel_asked THEN 'canceled' ELSE 'queued' END,
-		attempt        = attempt - 1,
-		run_after      = CASE WHEN cancel_asked THEN run_after ELSE $3::timestamptz END,
-		lease_until    = NULL,
-		finished_at    = CASE WHEN cancel_asked THEN $3::timestamptz ELSE NULL END,
-		reported_epoch = epoch,
-		report_digest  = '` + releaseDigest + `',
-		updated_at     = $3
-	WHERE id = $1 AND epoch = $2 AND state = 'running'
-	RETURNING ` + "%s" + `
-), notified AS (
-	SELECT pg_notify('` + notifyChannel + `', type) FROM upd WHERE state = 'queued'
-)` + wakeJobOwnersCTE("upd", "$3::timestamptz") + `
-SELECT *, (SELECT count(*) FROM notified) + (SELECT count(*) FROM woken_notified) FROM upd`
-
-var releaseSQLFull = fmt.Sprintf(releaseSQL, jobCols)
-
-// JobRelease gives a running job back to the queue without counting the
-// attempt (a processor draining). A stale epoch is model.ErrConflict; a
-// repeat of the release that took effect returns the job unchanged.
+// JobRelease gives a running job back (store.Release decides: queued with
+// the attempt uncounted, or canceled when a cancel was asked; a repeat of
+// the release that took effect returns the job unchanged; a stale epoch is
+// model.ErrConflict). The job is read under lock and the decision written
+// as a completion's is (writeOutcomes): a job queued again notifies
+// claims, a canceled one wakes its workflow instance.
 func (s *Store) JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error) {
 	const op = "release job"
 	var (
-		j        model.Job
-		notified int64
+		jobs  map[int64]*reportedJob
+		order []int64
+		out   model.Job
 	)
-	err := s.retry(ctx, func() error {
-		var err error
-		j, err = scanJob(s.pool.QueryRow(ctx, releaseSQLFull, id, epoch, now), &notified)
-		return err
+	err := s.txBatch(ctx, op, func(b *pgx.Batch) {
+		b.Queue(lockReportedSQL, []int64{id}).Query(func(rows pgx.Rows) error {
+			var err error
+			jobs, order, err = readReported(rows, 1)
+			return err
+		})
+	}, func(tx pgx.Tx) error {
+		r, ok := jobs[id]
+		if !ok {
+			return fmt.Errorf("job %d: %w", id, model.ErrNotFound)
+		}
+		next, changed, err := store.Release(r.ReportedJob, epoch, now)
+		if err != nil {
+			return err
+		}
+		r.ReportedJob, r.changed = next, changed
+		if err := writeOutcomes(ctx, tx, jobs, order, now); err != nil {
+			return err
+		}
+		out = jobs[id].Job
+		return nil
 	})
-	if err == nil {
-		return j, nil
+	if err != nil {
+		return model.Job{}, err
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return model.Job{}, s.wrap(op, err)
-	}
-	return s.repeatOrConflict(ctx, op, id, epoch, releaseDigest)
+	return out, nil
 }

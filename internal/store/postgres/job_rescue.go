@@ -15,9 +15,12 @@ import (
 //     or completed right now is left to that call (the next rescue sees it
 //     again if its lease is still expired), and the rescuer never waits on,
 //     or deadlocks with, a processor.
-//   - a job with a cancel asked is canceled, one without attempts left
-//     fails, any other is queued again at once (the next claim counts the
-//     attempt).
+//   - each job ends as store.Rescue decides (canceled when a cancel was
+//     asked, failed when no attempt is left, else queued again at once),
+//     stated here in SQL so that every expired lease is settled in one
+//     statement; the conformance suite (storetest, Reports) runs the same
+//     cases through store.Rescue and this statement. The error is
+//     store.RescueError's.
 //   - each type that got claimable jobs back is notified once.
 //   - the instances of the jobs that failed or were canceled are woken.
 var rescueSQL = `

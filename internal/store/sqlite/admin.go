@@ -27,29 +27,29 @@ func (s *Store) JobCancel(ctx context.Context, id int64, now time.Time) (model.J
 // cancelJob is JobCancel within tx. A queued job of a workflow instance
 // that ends here wakes its instance in the same transaction.
 func cancelJob(ctx context.Context, tx *txn, id int64, now time.Time) (model.Job, error) {
-	f, err := loadFence(ctx, tx, id)
+	r, err := loadReported(ctx, tx, id)
 	if err != nil {
 		return model.Job{}, err
 	}
 	var j model.Job
-	switch {
-	case f.state == model.JobQueued:
+	switch cur := r.Job; {
+	case cur.State == model.JobQueued:
 		j, err = scanJob(tx.QueryRowContext(ctx, `
 			UPDATE jobs SET state = 'canceled', finished_at = ?, updated_at = ?
 			WHERE id = ? RETURNING `+jobCols, ms(now), ms(now), id))
 		if err == nil {
 			err = wakeInstance(ctx, tx, j.InstanceID, now)
 		}
-	case f.state == model.JobRunning && !f.cancelAsked:
+	case cur.State == model.JobRunning && !cur.CancelAsked:
 		// The holder learns it from its next heartbeat; the instance
 		// learns the end from the holder's report.
 		j, err = scanJob(tx.QueryRowContext(ctx, `
 			UPDATE jobs SET cancel_asked = 1, updated_at = ?
 			WHERE id = ? RETURNING `+jobCols, ms(now), id))
-	case f.state == model.JobRunning, f.state == model.JobCanceled:
-		j, err = getJob(ctx, tx, id) // already asked, or done: unchanged
+	case cur.State == model.JobRunning, cur.State == model.JobCanceled:
+		j = cur // already asked, or done: unchanged
 	default:
-		err = fmt.Errorf("job %d is %s: %w", id, f.state, model.ErrConflict)
+		err = fmt.Errorf("job %d is %s: %w", id, cur.State, model.ErrConflict)
 	}
 	return j, err
 }
@@ -66,11 +66,11 @@ func (s *Store) JobSetPriority(ctx context.Context, id int64, priority int, now 
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		f, err := loadFence(ctx, tx, id) // missing or final?
+		r, err := loadReported(ctx, tx, id) // missing or final?
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("job %d is %s: %w", id, f.state, model.ErrConflict)
+		return fmt.Errorf("job %d is %s: %w", id, r.Job.State, model.ErrConflict)
 	})
 	if err != nil {
 		return model.Job{}, err

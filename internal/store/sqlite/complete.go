@@ -31,10 +31,10 @@ func (s *Store) JobComplete(ctx context.Context, c model.Completion, now time.Ti
 
 // JobCompleteMany applies completions in order in one write transaction,
 // so that the whole batch costs one commit (one fsync) instead of one per
-// job. A refused completion (model.ErrConflict, model.ErrNotFound) is
-// found by reading its job's fence before any write, so it leaves the
-// transaction usable and goes into its result; any other error rolls the
-// whole batch back.
+// job. A refused completion (model.ErrInvalid, model.ErrConflict,
+// model.ErrNotFound) is found by store.CheckCompletion or by store.Complete
+// on its job's row before any write, so it leaves the transaction usable
+// and goes into its result; any other error rolls the whole batch back.
 func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now time.Time) ([]store.CompleteResult, error) {
 	out := make([]store.CompleteResult, 0, len(cs))
 	if len(cs) == 0 {
@@ -58,22 +58,14 @@ func (s *Store) JobCompleteMany(ctx context.Context, cs []model.Completion, now 
 	return out, nil
 }
 
-// completeSQL records a report on the job with the last ?. reported_epoch =
-// epoch marks the report as applied; error takes the report's, so a success
-// clears an earlier attempt's error.
-const completeSQL = `
-	UPDATE jobs SET state = ?, result = ?, error = ?, run_after = COALESCE(?, run_after),
-		finished_at = ?, lease_until = NULL, reported_epoch = epoch, updated_at = ?,
-		progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END
-	WHERE id = ?
-	RETURNING ` + jobCols
-
-// succeedSQL records a success of the running attempt of the given epoch,
-// as completeSQL does once the fence passed; no row when the job is not
-// running under that epoch.
+// succeedSQL records a success of the running attempt of the given epoch
+// in one statement: store.Complete's outcome for a success, stated in SQL
+// because it needs nothing else from the row (storetest compares the two).
+// No row when the job is not running under that epoch: the completion then
+// takes the path that reads the row and asks store.Complete.
 const succeedSQL = `
 	UPDATE jobs SET state = 'succeeded', result = ?, error = '', finished_at = ?, lease_until = NULL,
-		reported_epoch = epoch, updated_at = ?, progress = 100
+		reported_epoch = epoch, report_digest = ?, updated_at = ?, progress = 100
 	WHERE id = ? AND state = 'running' AND epoch = ?
 	RETURNING ` + jobCols
 
@@ -92,16 +84,19 @@ func newCompleter(ctx context.Context, tx *txn, now time.Time) *completer {
 }
 
 // complete applies one completion. refused is the completion's own
-// outcome when it may not take effect (model.ErrNotFound, or
-// model.ErrConflict for a stale epoch or a job not running); it is decided
-// before anything is written, so the transaction stays good. err is a
-// failure of the transaction itself.
+// outcome when it may not take effect (model.ErrInvalid, model.ErrNotFound,
+// or model.ErrConflict: store.Complete's verdict); it is decided before
+// anything is written, so the transaction stays good. err is a failure of
+// the transaction itself.
 func (cm *completer) complete(c model.Completion) (j model.Job, refused, err error) {
+	if err := store.CheckCompletion(c); err != nil {
+		return model.Job{}, fmt.Errorf("job %d: %w", c.ID, err), nil
+	}
 	if c.Error == "" {
 		// The common case, a success of the running attempt, in one
-		// statement; anything else (no row) takes the fenced path.
+		// statement; anything else (no row) is judged on the row.
 		j, err = scanJob(cm.tx.QueryRowContext(cm.ctx, succeedSQL,
-			nullJSON(c.Result), ms(cm.now), ms(cm.now), c.ID, c.Epoch))
+			nullJSON(c.Result), ms(cm.now), store.CompletionDigest(c), ms(cm.now), c.ID, c.Epoch))
 		switch {
 		case err == nil:
 			return j, nil, cm.wake(j)
@@ -109,8 +104,7 @@ func (cm *completer) complete(c model.Completion) (j model.Job, refused, err err
 			return model.Job{}, nil, err
 		}
 	}
-	row := cm.tx.QueryRowContext(cm.ctx, fenceSQL, c.ID)
-	f, err := scanFence(row, c.ID)
+	r, err := loadReported(cm.ctx, cm.tx, c.ID)
 	switch {
 	case err == nil:
 	case isRefusal(err):
@@ -118,27 +112,14 @@ func (cm *completer) complete(c model.Completion) (j model.Job, refused, err err
 	default:
 		return model.Job{}, nil, err
 	}
-	switch {
-	case f.state == model.JobRunning && f.epoch == c.Epoch:
-		// The report of the current attempt.
-	case f.state != model.JobRunning && f.reportedEpoch != 0 && f.reportedEpoch == c.Epoch && f.epoch == c.Epoch:
-		// A report of this epoch already took effect and nothing claimed
-		// the job since: a retry of the same report (its answer was
-		// lost). Answer it like the first time.
-		j, err = getJob(cm.ctx, cm.tx, c.ID)
-		return j, nil, err
-	default:
-		return model.Job{}, fmt.Errorf("job %d is %s at epoch %d, report is for epoch %d: %w",
-			c.ID, f.state, f.epoch, c.Epoch, model.ErrConflict), nil
+	next, changed, refused := store.Complete(r, c, cm.now)
+	if refused != nil || !changed {
+		return next.Job, refused, nil // refused, or an identical repeat
 	}
-
-	state, runAfter, finished := outcome(f, c, cm.now)
-	row = cm.tx.QueryRowContext(cm.ctx, completeSQL,
-		string(state), nullJSON(c.Result), c.Error, runAfter, finished, ms(cm.now), string(state), c.ID)
-	if j, err = scanJob(row); err != nil {
+	if j, err = writeReported(cm.ctx, cm.tx, next); err != nil {
 		return model.Job{}, nil, err
 	}
-	if !state.Final() {
+	if !store.Ended(j) {
 		return j, nil, nil // a retry is no event for the instance: the job goes on
 	}
 	return j, nil, cm.wake(j)
@@ -155,24 +136,52 @@ func (cm *completer) wake(j model.Job) error {
 	return nil
 }
 
-// isRefusal says whether err is a completion's own refusal rather than a
+// isRefusal says whether err is a report's own refusal rather than a
 // failure of the transaction.
 func isRefusal(err error) bool {
-	return errors.Is(err, model.ErrNotFound) || errors.Is(err, model.ErrConflict)
+	return errors.Is(err, model.ErrNotFound) || errors.Is(err, model.ErrConflict) || errors.Is(err, model.ErrInvalid)
 }
 
-// outcome decides where a reported attempt leaves the job: its state, a new
-// run_after (nil: unchanged) and finished_at (nil: not final).
-func outcome(f fence, c model.Completion, now time.Time) (state model.JobState, runAfter, finished any) {
-	switch {
-	case c.Error == "":
-		// Success wins over a cancel asked meanwhile: the work is done.
-		return model.JobSucceeded, nil, ms(now)
-	case f.cancelAsked:
-		return model.JobCanceled, nil, ms(now)
-	case c.Permanent || f.attempt >= f.maxAttempts:
-		return model.JobFailed, nil, ms(now)
-	default:
-		return model.JobQueued, ms(now.Add(model.RetryDelay(f.backoff, f.backoffMax, f.attempt))), nil
+// reportedSQL reads a job with its last report: what store.Complete and
+// store.Release judge.
+const reportedSQL = `SELECT ` + jobCols + `, reported_epoch, report_digest FROM jobs WHERE id = ?`
+
+// loadReported reads job id with its last report (model.ErrNotFound when
+// there is none).
+func loadReported(ctx context.Context, tx *txn, id int64) (store.ReportedJob, error) {
+	var r store.ReportedJob
+	var err error
+	r.Job, err = scanJob(extraScanner{tx.QueryRowContext(ctx, reportedSQL, id), []any{&r.ReportedEpoch, &r.ReportDigest}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("job %d: %w", id, model.ErrNotFound)
 	}
+	return r, err
+}
+
+// extraScanner scans a row of jobCols followed by more columns into extra.
+type extraScanner struct {
+	sc    scanner
+	extra []any
+}
+
+// Scan implements scanner.
+func (e extraScanner) Scan(dest ...any) error {
+	return e.sc.Scan(append(dest, e.extra...)...)
+}
+
+// writeReportedSQL stores what store.Complete or store.Release decided:
+// every column they may change.
+const writeReportedSQL = `
+	UPDATE jobs SET state = ?, attempt = ?, run_after = ?, result = ?, error = ?, progress = ?,
+		lease_until = ?, finished_at = ?, reported_epoch = ?, report_digest = ?, updated_at = ?
+	WHERE id = ?
+	RETURNING ` + jobCols
+
+// writeReported stores r, decided on the row read in the same write
+// transaction, and returns the job as stored.
+func writeReported(ctx context.Context, tx *txn, r store.ReportedJob) (model.Job, error) {
+	j := r.Job
+	return scanJob(tx.QueryRowContext(ctx, writeReportedSQL,
+		string(j.State), j.Attempt, ms(j.RunAfter), nullJSON(j.Result), j.Error, j.Progress,
+		nullMS(j.LeaseUntil), nullMS(j.FinishedAt), r.ReportedEpoch, r.ReportDigest, ms(j.UpdatedAt), j.ID))
 }

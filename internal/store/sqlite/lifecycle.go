@@ -58,66 +58,22 @@ func (s *Store) JobHeartbeat(ctx context.Context, beats []model.Heartbeat, ttl t
 	return out, nil
 }
 
-// fence is what decides whether a holder's report may change a job.
-type fence struct {
-	state         model.JobState
-	epoch         int64
-	reportedEpoch int64
-	cancelAsked   bool
-	attempt       int
-	maxAttempts   int
-	backoff       time.Duration
-	backoffMax    time.Duration
-}
-
-// fenceSQL reads the fence of the job with id ?.
-const fenceSQL = `
-	SELECT state, epoch, reported_epoch, cancel_asked, attempt, max_attempts, backoff, backoff_max
-	FROM jobs WHERE id = ?`
-
-// loadFence reads the fence of a job (model.ErrNotFound when missing).
-func loadFence(ctx context.Context, tx *txn, id int64) (fence, error) {
-	return scanFence(tx.QueryRowContext(ctx, fenceSQL, id), id)
-}
-
-// scanFence scans the fenceSQL row of job id (model.ErrNotFound when there
-// is none).
-func scanFence(row *sql.Row, id int64) (fence, error) {
-	var (
-		f                   fence
-		state               string
-		backoff, backoffMax int64
-	)
-	err := row.Scan(&state, &f.epoch, &f.reportedEpoch, &f.cancelAsked, &f.attempt, &f.maxAttempts, &backoff, &backoffMax)
-	if errors.Is(err, sql.ErrNoRows) {
-		return f, fmt.Errorf("job %d: %w", id, model.ErrNotFound)
-	}
-	f.state, f.backoff, f.backoffMax = model.JobState(state), time.Duration(backoff), time.Duration(backoffMax)
-	return f, err
-}
-
-// JobRelease gives a running job back to the queue, uncounting the
-// attempt. A job whose cancel was asked is canceled instead: queueing it
-// would only hand it out again.
+// JobRelease gives a running job back (store.Release decides: queued with
+// the attempt uncounted, or canceled when a cancel was asked; an identical
+// repeat is answered as before).
 func (s *Store) JobRelease(ctx context.Context, id, epoch int64, now time.Time) (model.Job, error) {
 	var j model.Job
 	err := s.write(ctx, "release", func(tx *txn) error {
-		f, err := loadFence(ctx, tx, id)
+		r, err := loadReported(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if f.state != model.JobRunning || f.epoch != epoch {
-			return fmt.Errorf("job %d is %s at epoch %d, release is for epoch %d: %w",
-				id, f.state, f.epoch, epoch, model.ErrConflict)
+		next, changed, err := store.Release(r, epoch, now)
+		if err != nil || !changed {
+			j = next.Job
+			return err
 		}
-		query := `UPDATE jobs SET state = 'queued', attempt = attempt - 1, lease_until = NULL,
-				run_after = ?, updated_at = ? WHERE id = ? RETURNING ` + jobCols
-		if f.cancelAsked {
-			query = `UPDATE jobs SET state = 'canceled', lease_until = NULL,
-				finished_at = ?, updated_at = ? WHERE id = ? RETURNING ` + jobCols
-		}
-		j, err = scanJob(tx.QueryRowContext(ctx, query, ms(now), ms(now), id))
-		if err != nil || !f.cancelAsked {
+		if j, err = writeReported(ctx, tx, next); err != nil || !store.Ended(j) {
 			return err
 		}
 		return wakeInstance(ctx, tx, j.InstanceID, now) // it ended: canceled
@@ -128,69 +84,62 @@ func (s *Store) JobRelease(ctx context.Context, id, epoch int64, now time.Time) 
 	return j, nil
 }
 
-// rescueLost says why a rescued job's attempt ended; kept in the job's
-// error so an operator sees it.
-const rescueLost = `'lease expired: processor ' || processor || ' stopped heartbeating (attempt ' || attempt || ' of ' || max_attempts || ')'`
+// expiredSQL reads the running jobs whose lease ended before now (lease
+// until equal to now is still held).
+const expiredSQL = `SELECT ` + jobCols + ` FROM jobs WHERE state = 'running' AND lease_until < ? ORDER BY id`
 
-// JobRescue handles running jobs whose lease ended before now (lease_until
-// equal to now is still held): canceled when a cancel was asked, failed
-// when no attempt is left, queued for an immediate new claim otherwise.
-// The attempt stays counted and the epoch unchanged, so the next claim
-// fences the old holder out.
+// rescueSQL stores what store.Rescue decided for one job.
+const rescueSQL = `
+	UPDATE jobs SET state = ?, error = ?, run_after = ?, lease_until = NULL, finished_at = ?, updated_at = ?
+	WHERE id = ?`
+
+// JobRescue takes back the running jobs whose lease ended before now, each
+// as store.Rescue decides: canceled, failed, or queued for a new claim.
+// Each live instance that had jobs end is woken once.
 func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResult, error) {
 	var res store.RescueResult
 	err := s.write(ctx, "rescue", func(tx *txn) error {
 		res = store.RescueResult{}
-		// The jobs about to end (canceled or failed below) wake their live
-		// instances, before the updates make them unrecognisable. Requeued
-		// jobs go on and wake nobody. instance_id <> 0 skips jobs outside
-		// workflows.
-		if _, err := tx.ExecContext(ctx, `
-			UPDATE instances SET wake_at = ?1, wake_seq = wake_seq + 1, updated_at = ?1
-			WHERE state IN `+liveStates+` AND id IN (
-				SELECT instance_id FROM jobs
-				WHERE state = 'running' AND lease_until < ?1 AND instance_id <> 0
-				  AND (cancel_asked OR attempt >= max_attempts))`,
-			ms(now)); err != nil {
-			return fmt.Errorf("wake instances: %w", err)
-		}
-		n, err := execCount(ctx, tx, `
-			UPDATE jobs SET state = 'canceled', lease_until = NULL, finished_at = ?, updated_at = ?
-			WHERE state = 'running' AND lease_until < ? AND cancel_asked`,
-			ms(now), ms(now), ms(now))
+		rows, err := tx.QueryContext(ctx, expiredSQL, ms(now))
 		if err != nil {
 			return err
 		}
-		res.Canceled = n
-		if res.Failed, err = execCount(ctx, tx, `
-			UPDATE jobs SET state = 'failed', lease_until = NULL, finished_at = ?, updated_at = ?,
-				error = `+rescueLost+`
-			WHERE state = 'running' AND lease_until < ? AND attempt >= max_attempts`,
-			ms(now), ms(now), ms(now)); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, `
-			UPDATE jobs SET state = 'queued', lease_until = NULL, run_after = ?, updated_at = ?,
-				error = `+rescueLost+`
-			WHERE state = 'running' AND lease_until < ?
-			RETURNING type`,
-			ms(now), ms(now), ms(now))
+		expired, err := scanJobs(rows)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var typ string
-			if err := rows.Scan(&typ); err != nil {
+		var woken []int64
+		for _, j := range expired {
+			next, changed := store.Rescue(j, now)
+			if !changed {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, rescueSQL, string(next.State), next.Error, ms(next.RunAfter),
+				nullMS(next.FinishedAt), ms(next.UpdatedAt), next.ID); err != nil {
 				return err
 			}
-			res.Requeued++
-			if !slices.Contains(res.Types, typ) {
-				res.Types = append(res.Types, typ)
+			switch next.State {
+			case model.JobQueued:
+				res.Requeued++
+				if !slices.Contains(res.Types, next.Type) {
+					res.Types = append(res.Types, next.Type)
+				}
+			case model.JobFailed:
+				res.Failed++
+			case model.JobCanceled:
+				res.Canceled++
+			}
+			if store.Ended(next) && !slices.Contains(woken, next.InstanceID) {
+				woken = append(woken, next.InstanceID)
+			}
+		}
+		for _, id := range woken {
+			if err := wakeInstance(ctx, tx, id, now); err != nil {
+				return fmt.Errorf("wake instance %d: %w", id, err)
 			}
 		}
 		slices.Sort(res.Types)
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return store.RescueResult{}, err

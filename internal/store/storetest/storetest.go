@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobCompleteMany", testJobCompleteMany},
 		{"JobRelease", testJobRelease},
 		{"JobRescue", testJobRescue},
+		{"Reports", testReports},
 		{"JobCancel", testJobCancel},
 		{"JobSetPriority", testJobSetPriority},
 		{"JobSetPriorityByInstance", testJobSetPriorityByInstance},

@@ -1,6 +1,5 @@
-// Package trigger holds what the trigger roles share (scheduler, folder
-// watcher, table watcher: subpackages schedule, folder and table): the
-// standby/concurrent run modes and the calls that hand events to the
+// Package trigger holds what the trigger roles share (packages scheduler,
+// folderwatcher and tablewatcher): the standby/concurrent run modes and the calls that hand events to the
 // server, which creates their instances exactly once.
 package trigger
 

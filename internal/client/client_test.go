@@ -34,6 +34,12 @@ func (f *fakeClock) Now() time.Time {
 	return f.now
 }
 
+// Stopwatch measures the fake time.
+func (f *fakeClock) Stopwatch() func() time.Duration {
+	start := f.Now()
+	return func() time.Duration { return f.Now().Sub(start) }
+}
+
 func (f *fakeClock) After(d time.Duration) <-chan time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,5 +1,5 @@
 // Package clock gives domain code an injectable notion of time: what time
-// it is, and waiting for a duration to pass. Lease expiry, back-off,
+// it is, how much time has passed, and waiting for a duration to pass. Lease expiry, back-off,
 // schedules and deadlines all go through a Clock, so they can be tested
 // with the Fake clock (moved by hand) or with the Real clock inside a
 // testing/synctest bubble (whose fake time drives the time package).
@@ -11,10 +11,16 @@ import (
 	"time"
 )
 
-// Clock tells the time and waits.
+// Clock tells the time, measures time passing and waits.
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
+	// Stopwatch starts measuring: the function it returns tells how much
+	// time has passed since Stopwatch was called. Unlike the difference
+	// of two Now readings, it does not move when the wall clock is set
+	// (an NTP step): bounds that must hold, such as how long a lease is
+	// still ours, are measured with it.
+	Stopwatch() func() time.Duration
 	// After sends the time on the returned channel once d has passed,
 	// like time.After. A d <= 0 fires at once.
 	After(d time.Duration) <-chan time.Time
@@ -26,6 +32,13 @@ type Real struct{}
 
 // Now returns the current UTC time.
 func (Real) Now() time.Time { return time.Now().UTC() }
+
+// Stopwatch measures with Go's monotonic clock reading (which the UTC
+// time of Now drops), so setting the system clock does not move it.
+func (Real) Stopwatch() func() time.Duration {
+	start := time.Now()
+	return func() time.Duration { return time.Since(start) }
+}
 
 // After is time.After.
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
@@ -71,6 +84,14 @@ func (f *Fake) Now() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.now
+}
+
+// Stopwatch measures the fake time: Advance moves it forward, and Set
+// moves it by the difference between the old and the new time (so a Set
+// backwards makes it go back: Fake has no separate wall clock).
+func (f *Fake) Stopwatch() func() time.Duration {
+	start := f.Now()
+	return func() time.Duration { return f.Now().Sub(start) }
 }
 
 // After returns a channel that receives the fake time once the clock has

@@ -128,3 +128,42 @@ func TestBlockUntilCancel(t *testing.T) {
 		t.Errorf("BlockUntil = %v, want context.Canceled", err)
 	}
 }
+
+// Real's stopwatch runs on the time package's monotonic reading, so inside
+// a bubble it measures the bubble's fake time exactly.
+func TestRealStopwatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var c Clock = Real{}
+		elapsed := c.Stopwatch()
+		if got := elapsed(); got != 0 {
+			t.Errorf("elapsed at once = %v, want 0", got)
+		}
+		time.Sleep(90 * time.Second)
+		if got := elapsed(); got != 90*time.Second {
+			t.Errorf("elapsed = %v, want 1m30s", got)
+		}
+	})
+}
+
+func TestFakeStopwatch(t *testing.T) {
+	tests := []struct {
+		name string
+		move func(f *Fake)
+		want time.Duration
+	}{
+		{"none", func(*Fake) {}, 0},
+		{"advance", func(f *Fake) { f.Advance(5 * time.Second) }, 5 * time.Second},
+		{"set forward", func(f *Fake) { f.Set(t0.Add(time.Hour)) }, time.Hour},
+		{"set back", func(f *Fake) { f.Set(t0.Add(-time.Minute)) }, -time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := NewFake(t0)
+			elapsed := f.Stopwatch()
+			tt.move(f)
+			if got := elapsed(); got != tt.want {
+				t.Errorf("elapsed = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -22,6 +22,12 @@ func (c *stepClock) Now() time.Time {
 	return c.now
 }
 
+// Stopwatch measures the fake time.
+func (c *stepClock) Stopwatch() func() time.Duration {
+	start := c.Now()
+	return func() time.Duration { return c.Now().Sub(start) }
+}
+
 func (c *stepClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -49,9 +49,11 @@ type Elector struct {
 // Run competes for the lease until ctx ends. While this copy holds it, lead
 // runs with a context that is cancelled as soon as the lease cannot be
 // renewed in time (before it could expire, so two leaders never overlap as
-// long as clocks run at the same rate). On return the lease is released so
-// a standby takes over at once. lead returning early (nil or error) gives
-// the lease up; Run then competes again after a pause.
+// long as clocks run at the same rate; the bound is measured as elapsed
+// time, so setting a clock, e.g. an NTP step, does not stretch it). On
+// return the lease is released so a standby takes over at once. lead
+// returning early (nil or error) gives the lease up; Run then competes
+// again after a pause.
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l model.Lease) error) error {
 	if e.TTL == 0 {
 		e.TTL = DefaultTTL
@@ -72,7 +74,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 	standby := backoff.Policy{Initial: renew, Max: renew, Multiplier: 1, Jitter: 0.5}
 	unreachable := 0 // failed attempts in a row that were not a conflict
 	for attempt := 0; ; attempt++ {
-		asked := e.Clock.Now()
+		sinceAsked := e.Clock.Stopwatch()
 		l, err := e.Acquirer.LeaseAcquire(ctx, e.Name, e.Holder, e.TTL)
 		switch {
 		case ctx.Err() != nil:
@@ -94,7 +96,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 				unreachable = 0
 			}
 			if err == nil {
-				e.lead(ctx, l, asked, renew, lead)
+				e.lead(ctx, l, sinceAsked, renew, lead)
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -106,9 +108,9 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l mode
 	}
 }
 
-// lead runs the leader's work while renewing the lease l, asked for at
-// asked.
-func (e *Elector) lead(ctx context.Context, l model.Lease, asked time.Time, renew time.Duration, lead func(context.Context, model.Lease) error) {
+// lead runs the leader's work while renewing the lease l; sinceAsked tells
+// how long ago l was asked for.
+func (e *Elector) lead(ctx context.Context, l model.Lease, sinceAsked func() time.Duration, renew time.Duration, lead func(context.Context, model.Lease) error) {
 	e.Log.Info("lease acquired: active", "lease", e.Name, "holder", e.Holder, "epoch", l.Epoch)
 	if e.OnChange != nil {
 		e.OnChange(true, l)
@@ -116,9 +118,10 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, asked time.Time, rene
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- lead(lctx, l) }()
-	// The lease is valid until validUntil by the local clock: the server
-	// granted it at or after asked, so asked+TTL is a safe (early) bound.
-	validUntil := asked.Add(e.TTL)
+	// The lease is ours for TTL after it was last asked for: the server
+	// granted it at or after that, so it is a safe (early) bound. It is
+	// measured on a stopwatch, never as a difference of wall-clock times,
+	// which a step of the system clock would stretch.
 	next := e.Clock.After(renew)
 	stopped := false
 	for !stopped {
@@ -131,19 +134,19 @@ func (e *Elector) lead(ctx context.Context, l model.Lease, asked time.Time, rene
 			continue
 		case <-ctx.Done():
 		case <-next:
-			start := e.Clock.Now()
+			sinceRenewAsked := e.Clock.Stopwatch()
 			next = e.Clock.After(renew)
 			// A renewal may not outlast the point where a leader that
 			// could not renew must already have stood down: half a renew
-			// interval before the lease ends by the local clock.
-			rctx, rcancel := context.WithTimeout(ctx, validUntil.Sub(start)-renew/2)
+			// interval before the lease ends by the stopwatch.
+			rctx, rcancel := context.WithTimeout(ctx, e.TTL-sinceAsked()-renew/2)
 			nl, err := e.Acquirer.LeaseAcquire(rctx, e.Name, e.Holder, e.TTL)
 			rcancel()
 			if err == nil && nl.Epoch == l.Epoch {
-				validUntil = start.Add(e.TTL)
+				sinceAsked = sinceRenewAsked
 				continue
 			}
-			if err != nil && !errors.Is(err, model.ErrConflict) && e.Clock.Now().Add(renew).Before(validUntil) {
+			if err != nil && !errors.Is(err, model.ErrConflict) && sinceAsked()+renew < e.TTL {
 				// A transient failure with time left: try again next tick.
 				e.Log.Warn("lease renewal failed; retrying", "lease", e.Name, "err", err)
 				continue

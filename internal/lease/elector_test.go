@@ -115,6 +115,9 @@ func (f *faulty) fail(ctx context.Context) error {
 }
 
 func (f *faulty) LeaseAcquire(ctx context.Context, name, holder string, ttl time.Duration) (model.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return model.Lease{}, err // as the store and the client: an ended call is not made
+	}
 	if err := f.fail(ctx); err != nil {
 		return model.Lease{}, err
 	}
@@ -197,14 +200,16 @@ func start(t *testing.T, shared Acquirer, holder string, clk clock.Clock, log *l
 	return m
 }
 
+// The times are the bubble's true time (the time package), whatever the
+// elector's clock says.
 func (m *member) lead(ctx context.Context, l model.Lease) error {
-	now := m.e.Clock.Now()
+	now := time.Now().UTC()
 	m.mu.Lock()
 	m.terms = append(m.terms, term{epoch: l.Epoch, start: now})
 	m.mu.Unlock()
 	<-ctx.Done()
 	m.mu.Lock()
-	m.terms[len(m.terms)-1].end = m.e.Clock.Now()
+	m.terms[len(m.terms)-1].end = time.Now().UTC()
 	m.mu.Unlock()
 	return nil
 }
@@ -517,6 +522,105 @@ func TestTTL(t *testing.T) {
 				}
 				if e.TTL != tt.want || led.Epoch != 1 {
 					t.Errorf("ttl %v: used %v and led %+v; want %v and epoch 1", tt.ttl, e.TTL, led, tt.want)
+				}
+			})
+		})
+	}
+}
+
+// steppedClock is the clock of a host whose wall clock is set while the
+// elector runs (an NTP step): Now moves by each step, while its waits and
+// its stopwatch keep measuring the time that really passes.
+type steppedClock struct {
+	clock.Real
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// step sets the wall clock d forward (d < 0: back).
+func (c *steppedClock) step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+func (c *steppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Real.Now().Add(c.offset)
+}
+
+// A wall clock set back while a leader holds the lease does not stretch
+// its leadership: once its renewals fail it stands down before the lease
+// it last renewed ends, as if the clock had not moved. The step comes at
+// the moments where a wall-clock bound would be stretched: after a
+// renewal, and while a granted acquire or renewal is on its way back.
+func TestWallClockStepBackDoesNotStretchLease(t *testing.T) {
+	tests := []struct {
+		name  string
+		slow  time.Duration // every granted acquire answers this late
+		after time.Duration // into the run when the clock is set back and the calls start to fail
+	}{
+		{"after a renewal", 0, renew + renew/2},
+		{"while the grant is on its way", ttl / 4, 0},
+		// The first term starts at ttl/4 and renews at ttl/4+renew; the
+		// renewal's answer arrives ttl/4 later.
+		{"while a renewal is on its way", ttl / 4, ttl/4 + renew + ttl/8},
+	}
+	for _, tt := range tests {
+		for _, f := range []struct {
+			name  string
+			fault fault
+		}{{"calls fail", failing}, {"calls hang", hanging}} {
+			t.Run(tt.name+", "+f.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					shared := newMemLeases()
+					clk := &steppedClock{}
+					a := &member{acq: &faulty{Acquirer: shared, slow: tt.slow}, done: make(chan error, 1)}
+					a.e = &Elector{Acquirer: a.acq, Name: testName, Holder: "a", TTL: ttl, Clock: clk, Log: slog.New(slog.DiscardHandler)}
+					ctx, cancel := context.WithCancel(t.Context())
+					a.cancel = cancel
+					go func() { a.done <- a.e.Run(ctx, a.lead) }()
+					t.Cleanup(a.stop)
+					advance(tt.after)
+					held := shared.get(testName)
+					if held.Holder != "a" {
+						t.Fatalf("lease %+v, want held by a", held)
+					}
+					clk.step(-time.Hour)
+					a.acq.set(f.fault)
+					advance(2 * ttl)
+					h := a.history()
+					if len(h) != 1 || h[0].end.IsZero() {
+						t.Fatalf("a's terms %+v: still leading after its lease (until %v) ended", h, held.Until)
+					}
+					if !h[0].end.Before(held.Until) {
+						t.Errorf("a stopped its work at %v, not before its lease ended at %v", h[0].end, held.Until)
+					}
+				})
+			})
+		}
+	}
+}
+
+// A wall clock set either way does not make a healthy leader stand down.
+func TestWallClockStepKeepsHealthyLeader(t *testing.T) {
+	for _, step := range []time.Duration{-time.Hour, time.Hour} {
+		t.Run(step.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				shared := newMemLeases()
+				clk := &steppedClock{}
+				a := start(t, shared, "a", clk, nil)
+				synctest.Wait()
+				b := start(t, shared, "b", clock.Real{}, nil)
+				advance(renew / 2)
+				clk.step(step)
+				advance(5 * ttl)
+				if h := a.history(); len(h) != 1 || !h[0].end.IsZero() {
+					t.Errorf("a's terms after its clock was set %v: %+v, want one that lasts", step, h)
+				}
+				if b.leading() {
+					t.Error("b leads while a renews")
 				}
 			})
 		})

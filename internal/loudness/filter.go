@@ -71,37 +71,51 @@ var tpRev = func() (r [4][12]float64) {
 	return r
 }()
 
-// truePeak is the 4x polyphase interpolator of one channel. Its history
-// is written twice (at pos and pos+12) so that the last 12 samples are
-// always contiguous.
+// truePeak is the 4x polyphase interpolator of one channel: it keeps the
+// last 11 samples and, per segment, runs the filter over them followed by
+// the segment's samples in one contiguous scratch slice.
 type truePeak struct {
-	hist [24]float64
-	pos  int
+	x    []float64 // scratch: 11 samples of history, then the segment
 	peak float64
 }
 
 // add runs channel c of the interleaved segment seg (nc channels) through
 // the interpolator and keeps the largest absolute interpolated value.
 func (t *truePeak) add(seg []float64, c, nc int) {
-	peak, pos := t.peak, t.pos
+	if t.x == nil {
+		t.x = make([]float64, 11, 11+len(seg)/nc)
+	}
+	x := t.x[:11]
 	for i := c; i < len(seg); i += nc {
-		pos++
-		if pos == 12 {
-			pos = 0
+		x = append(x, seg[i])
+	}
+	peak := t.peak
+	h0, h1, h2, h3 := &tpRev[0], &tpRev[1], &tpRev[2], &tpRev[3]
+	for i := 0; i+12 <= len(x); i++ {
+		w := (*[12]float64)(x[i : i+12])
+		y0 := h0[0]*w[0] + h0[1]*w[1] + h0[2]*w[2] + h0[3]*w[3] + h0[4]*w[4] + h0[5]*w[5] +
+			h0[6]*w[6] + h0[7]*w[7] + h0[8]*w[8] + h0[9]*w[9] + h0[10]*w[10] + h0[11]*w[11]
+		y1 := h1[0]*w[0] + h1[1]*w[1] + h1[2]*w[2] + h1[3]*w[3] + h1[4]*w[4] + h1[5]*w[5] +
+			h1[6]*w[6] + h1[7]*w[7] + h1[8]*w[8] + h1[9]*w[9] + h1[10]*w[10] + h1[11]*w[11]
+		y2 := h2[0]*w[0] + h2[1]*w[1] + h2[2]*w[2] + h2[3]*w[3] + h2[4]*w[4] + h2[5]*w[5] +
+			h2[6]*w[6] + h2[7]*w[7] + h2[8]*w[8] + h2[9]*w[9] + h2[10]*w[10] + h2[11]*w[11]
+		y3 := h3[0]*w[0] + h3[1]*w[1] + h3[2]*w[2] + h3[3]*w[3] + h3[4]*w[4] + h3[5]*w[5] +
+			h3[6]*w[6] + h3[7]*w[7] + h3[8]*w[8] + h3[9]*w[9] + h3[10]*w[10] + h3[11]*w[11]
+		// Plain comparisons: the builtin max spends time on NaN and -0.
+		m := math.Abs(y0)
+		if a := math.Abs(y1); a > m {
+			m = a
 		}
-		t.hist[pos], t.hist[pos+12] = seg[i], seg[i]
-		w := (*[12]float64)(t.hist[pos+1 : pos+13])
-		for p := range tpRev {
-			h := &tpRev[p]
-			y := h[0]*w[0] + h[1]*w[1] + h[2]*w[2] + h[3]*w[3] + h[4]*w[4] + h[5]*w[5] +
-				h[6]*w[6] + h[7]*w[7] + h[8]*w[8] + h[9]*w[9] + h[10]*w[10] + h[11]*w[11]
-			if y < 0 {
-				y = -y
-			}
-			if y > peak {
-				peak = y
-			}
+		if a := math.Abs(y2); a > m {
+			m = a
+		}
+		if a := math.Abs(y3); a > m {
+			m = a
+		}
+		if m > peak {
+			peak = m
 		}
 	}
-	t.peak, t.pos = peak, pos
+	copy(x, x[len(x)-11:])
+	t.x, t.peak = x[:11], peak
 }

@@ -47,75 +47,125 @@ func kWeighting(fs float64) kCoef {
 	return k
 }
 
-// tpTaps is the 48-tap, 4-phase interpolation filter of BS.1770-4 Annex 2
-// (Table 1), phase by phase, 12 taps each.
-var tpTaps = [4][12]float64{
-	{0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000, -0.0594482421875, 0.1373291015625,
-		0.9721679687500, -0.1022949218750, 0.0476074218750, -0.0266113281250, 0.0148925781250, -0.0083007812500},
-	{-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250, -0.1665039062500, 0.4650878906250,
-		0.7797851562500, -0.2003173828125, 0.1015625000000, -0.0582275390625, 0.0330810546875, -0.0189208984375},
-	{-0.0189208984375, 0.0330810546875, -0.0582275390625, 0.1015625000000, -0.2003173828125, 0.7797851562500,
-		0.4650878906250, -0.1665039062500, 0.0891113281250, -0.0517578125000, 0.0292968750000, -0.0291748046875},
-	{-0.0083007812500, 0.0148925781250, -0.0266113281250, 0.0476074218750, -0.1022949218750, 0.9721679687500,
-		0.1373291015625, -0.0594482421875, 0.0332031250000, -0.0196533203125, 0.0109863281250, 0.0017089843750},
-}
+// True-peak interpolator: 4x oversampling through a polyphase FIR, the
+// structure of BS.1770-4 Annex 2. Its coefficients are not the 12-tap-per-
+// phase example of Annex 2 Table 1: on broadband material that example
+// under-reads the reconstructed peak by about 1 dB (white noise: -1.86 dBTP
+// against -0.71 from a 16x, 128-tap reference). Here each of the three
+// in-between phases (a quarter, half and three quarters of the way to the
+// next sample; the fourth phase is the samples themselves, which the
+// sample peak covers) is a Kaiser-windowed sinc of tpTaps taps (beta 9,
+// the window of ffmpeg's resampler) centred on its point: programme-like
+// material reads within 0.2 dB of ffmpeg's ebur128 filter, and a 0.9 sine
+// at fs/4 within 0.1 dB of its real peak.
+const (
+	tpTaps = 32
+	tpBeta = 9.0
+)
 
-// tpRev holds tpTaps reversed, so that a window ordered oldest to newest
-// is a plain dot product.
-var tpRev = func() (r [4][12]float64) {
-	for p := range tpTaps {
-		for j := range 12 {
-			r[p][j] = tpTaps[p][11-j]
+// tpPhase holds the taps of the three in-between phases for a window of
+// samples ordered oldest to newest; tpGain is the largest sum of absolute
+// taps of a phase, which bounds its output by the largest sample in the
+// window.
+var tpPhase, tpGain = func() (r [3][tpTaps]float64, gain float64) {
+	const half = tpTaps / 2
+	for p := range r {
+		f := float64(p+1) / 4
+		var sum float64
+		for j := range tpTaps {
+			d := f + half - 1 - float64(j) // from sample j to the point
+			x := d / half
+			h := math.Sin(math.Pi*d) / (math.Pi * d) * bessel0(tpBeta*math.Sqrt(1-x*x)) / bessel0(tpBeta)
+			r[p][j] = h
+			sum += h
 		}
+		var abs float64
+		for j := range r[p] {
+			r[p][j] /= sum // unity gain at DC
+			abs += math.Abs(r[p][j])
+		}
+		gain = max(gain, abs)
 	}
-	return r
+	return r, gain
 }()
 
-// truePeak is the 4x polyphase interpolator of one channel: it keeps the
-// last 11 samples and, per segment, runs the filter over them followed by
+// bessel0 is the modified Bessel function of the first kind, order 0.
+func bessel0(x float64) float64 {
+	s, term := 1.0, 1.0
+	for k := 1; k < 40; k++ {
+		term *= (x / 2 / float64(k)) * (x / 2 / float64(k))
+		s += term
+	}
+	return s
+}
+
+// tpSkip is the stretch of outputs whose windows are checked together
+// against the peak so far.
+const tpSkip = 16
+
+// truePeak is the interpolator of one channel: it keeps the last
+// tpTaps-1 samples and, per segment, runs the filter over them followed by
 // the segment's samples in one contiguous scratch slice.
 type truePeak struct {
-	x    []float64 // scratch: 11 samples of history, then the segment
+	x    []float64 // scratch: history, then the segment
 	peak float64
 }
 
 // add runs channel c of the interleaved segment seg (nc channels) through
 // the interpolator and keeps the largest absolute interpolated value.
+// Stretches whose largest sample times tpGain cannot beat the peak so far
+// are not interpolated: the bound is exact, so nothing is missed.
 func (t *truePeak) add(seg []float64, c, nc int) {
+	const hist = tpTaps - 1
 	if t.x == nil {
-		t.x = make([]float64, 11, 11+len(seg)/nc)
+		t.x = make([]float64, hist, hist+len(seg)/nc)
 	}
-	x := t.x[:11]
+	x := t.x[:hist]
 	for i := c; i < len(seg); i += nc {
 		x = append(x, seg[i])
 	}
 	peak := t.peak
-	h0, h1, h2, h3 := &tpRev[0], &tpRev[1], &tpRev[2], &tpRev[3]
-	for i := 0; i+12 <= len(x); i++ {
-		w := (*[12]float64)(x[i : i+12])
-		y0 := h0[0]*w[0] + h0[1]*w[1] + h0[2]*w[2] + h0[3]*w[3] + h0[4]*w[4] + h0[5]*w[5] +
-			h0[6]*w[6] + h0[7]*w[7] + h0[8]*w[8] + h0[9]*w[9] + h0[10]*w[10] + h0[11]*w[11]
-		y1 := h1[0]*w[0] + h1[1]*w[1] + h1[2]*w[2] + h1[3]*w[3] + h1[4]*w[4] + h1[5]*w[5] +
-			h1[6]*w[6] + h1[7]*w[7] + h1[8]*w[8] + h1[9]*w[9] + h1[10]*w[10] + h1[11]*w[11]
-		y2 := h2[0]*w[0] + h2[1]*w[1] + h2[2]*w[2] + h2[3]*w[3] + h2[4]*w[4] + h2[5]*w[5] +
-			h2[6]*w[6] + h2[7]*w[7] + h2[8]*w[8] + h2[9]*w[9] + h2[10]*w[10] + h2[11]*w[11]
-		y3 := h3[0]*w[0] + h3[1]*w[1] + h3[2]*w[2] + h3[3]*w[3] + h3[4]*w[4] + h3[5]*w[5] +
-			h3[6]*w[6] + h3[7]*w[7] + h3[8]*w[8] + h3[9]*w[9] + h3[10]*w[10] + h3[11]*w[11]
-		// Plain comparisons: the builtin max spends time on NaN and -0.
-		m := math.Abs(y0)
-		if a := math.Abs(y1); a > m {
-			m = a
+	outs := len(x) - hist // windows ending at each new sample
+	for start := 0; start < outs; start += tpSkip {
+		end := min(start+tpSkip, outs)
+		var m float64
+		for _, v := range x[start : end+hist] {
+			if a := math.Abs(v); a > m {
+				m = a
+			}
 		}
-		if a := math.Abs(y2); a > m {
-			m = a
+		if m*tpGain <= peak {
+			continue
 		}
-		if a := math.Abs(y3); a > m {
-			m = a
-		}
-		if m > peak {
-			peak = m
+		for i := start; i < end; i++ {
+			y1, y2, y3 := interpolate((*[tpTaps]float64)(x[i : i+tpTaps]))
+			y := max(math.Abs(y1), math.Abs(y2), math.Abs(y3))
+			if y > peak {
+				peak = y
+			}
 		}
 	}
-	copy(x, x[len(x)-11:])
-	t.x, t.peak = x[:11], peak
+	copy(x, x[len(x)-hist:])
+	t.x, t.peak = x[:hist], peak
+}
+
+// interpolate returns the three in-between points of a window. Phases 1
+// and 3 share the loads of the window; phase 2, symmetric, folds the
+// window in half. Each sum runs in two independent halves so that the
+// additions do not wait on each other.
+func interpolate(w *[tpTaps]float64) (y1, y2, y3 float64) {
+	h1, h2, h3 := &tpPhase[0], &tpPhase[1], &tpPhase[2]
+	var a1, b1, a2, b2, a3, b3 float64
+	for j := 0; j < tpTaps; j += 2 {
+		w0, w1 := w[j], w[j+1]
+		a1 += h1[j] * w0
+		b1 += h1[j+1] * w1
+		a3 += h3[j] * w0
+		b3 += h3[j+1] * w1
+	}
+	for j := 0; j < tpTaps/2; j += 2 {
+		a2 += h2[j] * (w[j] + w[tpTaps-1-j])
+		b2 += h2[j+1] * (w[j+1] + w[tpTaps-2-j])
+	}
+	return a1 + b1, a2 + b2, a3 + b3
 }

@@ -79,17 +79,21 @@ func (h *loudnessHandler) Run(ctx context.Context, t Task) (any, error) {
 	if stable > 0 {
 		follow = &wav.Follow{StableFor: stable, Clock: h.cfg.Clock, Wait: h.wait}
 	}
-	m, err := measureFile(ctx, t, h.cfg, path, follow, p.TruePeak == nil || *p.TruePeak, 0, 100)
+	prog := newMeter(t, h.cfg.Clock, "measured", 0)
+	m, err := measureFile(ctx, path, follow, p.TruePeak == nil || *p.TruePeak, func(done, total int64) {
+		prog.total = total // grows with a growing file
+		prog.update(done)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", jobtype.AudioLoudness, err)
 	}
 	return loudnessResult{Path: path, measurement: m}, nil
 }
 
-// measureFile measures the WAV file at path, reporting progress from
-// pctFrom to pctTo percent. Errors about the file's content are permanent
-// and name the problem.
-func measureFile(ctx context.Context, t Task, cfg Config, path string, follow *wav.Follow, truePeak bool, pctFrom, pctTo int) (measurement, error) {
+// measureFile measures the WAV file at path, calling progress (when not
+// nil) with the bytes of samples read and the bytes known so far. Errors
+// about the file's content are permanent and name the problem.
+func measureFile(ctx context.Context, path string, follow *wav.Follow, truePeak bool, progress func(done, total int64)) (measurement, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return measurement{}, fsErr(err)
@@ -111,7 +115,6 @@ func measureFile(ctx context.Context, t Task, cfg Config, path string, follow *w
 	if err != nil {
 		return measurement{}, Permanent(fmt.Errorf("%s: %w", path, err))
 	}
-	prog := newMeter(t, cfg.Clock, "measured", r.DataSize())
 	buf := make([]float64, 16384*wf.Channels)
 	for {
 		n, err := r.Read(ctx, buf)
@@ -119,9 +122,9 @@ func measureFile(ctx context.Context, t Task, cfg Config, path string, follow *w
 			if aerr := meter.Add(buf[:n]); aerr != nil {
 				return measurement{}, aerr
 			}
-			prog.total = max(r.DataSize(), 1)
-			done := r.BytesRead()
-			prog.update(int64(pctFrom)*prog.total/100 + done*int64(pctTo-pctFrom)/100)
+			if progress != nil {
+				progress(r.BytesRead(), r.DataSize())
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			break

@@ -96,7 +96,15 @@ func (h *normalizeHandler) Run(ctx context.Context, t Task) (any, error) {
 		}
 		res.To = to
 	}
-	src, err := measureFile(ctx, t, h.cfg, path, nil, true, 0, 50)
+	// One report for both passes: measuring, then writing.
+	prog := newMeter(t, h.cfg.Clock, "processed", 0)
+	src, err := measureFile(ctx, path, nil, true, func(done, total int64) {
+		prog.total = total
+		if p.Mode == "write" {
+			prog.total *= 2
+		}
+		prog.update(done)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -117,16 +125,17 @@ func (h *normalizeHandler) Run(ctx context.Context, t Task) (any, error) {
 	}
 	// A copy with the source's format and length that measures the
 	// source's loudness plus this gain is the copy this job would write.
-	if have, err := measureFile(ctx, Task{}, h.cfg, to, nil, false, 50, 50); err == nil {
+	if have, err := measureFile(ctx, to, nil, false, nil); err == nil {
 		if have.IntegratedLUFS != nil && have.frames == src.frames && string(have.fmt.Raw) == string(src.fmt.Raw) &&
 			math.Abs(have.raw.Integrated-(integrated+gain)) <= matchTolerance {
 			res.AlreadyMatched = true
+			prog.update(prog.total)
 			return res, nil
 		}
 	} else if ctx.Err() != nil {
 		return nil, ctxErr(ctx)
 	}
-	if err := writeGained(ctx, t, h.cfg, path, to, gain); err != nil {
+	if err := writeGained(ctx, h.cfg, path, to, gain, prog); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	res.Written = true
@@ -135,8 +144,9 @@ func (h *normalizeHandler) Run(ctx context.Context, t Task) (any, error) {
 
 // writeGained writes the samples of the WAV file from, multiplied by
 // gain dB, to a temporary file next to to in the same format with the same
-// bext chunk, then renames it over to.
-func writeGained(ctx context.Context, t Task, cfg Config, from, to string, gainDB float64) (err error) {
+// bext chunk, then renames it over to. prog, set up for two passes over
+// the data, is past the first.
+func writeGained(ctx context.Context, cfg Config, from, to string, gainDB float64, prog *meter) (err error) {
 	in, err := os.Open(from)
 	if err != nil {
 		return fsErr(err)
@@ -177,7 +187,6 @@ func writeGained(ctx context.Context, t Task, cfg Config, from, to string, gainD
 		return err
 	}
 	k := math.Pow(10, gainDB/20)
-	prog := newMeter(t, cfg.Clock, "written", 2*max(r.DataSize(), 1))
 	buf := make([]float64, 16384*f.Channels)
 	for {
 		n, rerr := r.Read(ctx, buf)

@@ -200,3 +200,27 @@ func TestAddRefusesPartialFrames(t *testing.T) {
 		t.Error("Add of 3 stereo samples: no error")
 	}
 }
+
+// TestConstantMemory: once warmed up, measuring allocates nothing, so a
+// programme of any length is measured in the memory of the first block.
+func TestConstantMemory(t *testing.T) {
+	m, err := New(48000, Weights(6, 0), Options{TruePeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float64, 4800*6)
+	for i := range buf {
+		buf[i] = 0.5 * math.Sin(float64(i)*0.01)
+	}
+	if err := m.Add(buf); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := m.Add(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Add allocates %.1f times per call, want 0", allocs)
+	}
+}

@@ -401,3 +401,32 @@ func (w *writeSeeker) Seek(off int64, whence int) (int64, error) {
 	}
 	return int64(w.pos), nil
 }
+
+// TestReadConstantMemory: reading allocates nothing after the first
+// call, whatever the length of the file.
+func TestReadConstantMemory(t *testing.T) {
+	f, _ := NewFormat(FormatPCM, 2, 48000, 24, false, 0)
+	path := writeFile(t, f, nil, ramp(48000, 2), false)
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	ctx := context.Background()
+	r, err := Open(ctx, fh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float64, 2*100)
+	if _, err := r.Read(ctx, buf); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := r.Read(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Read allocates %.1f times per call, want 0", allocs)
+	}
+}

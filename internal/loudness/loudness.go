@@ -255,8 +255,6 @@ func energyToLUFS(e float64) float64 {
 	return -0.691 + 10*math.Log10(e)
 }
 
-func lufsToEnergy(l float64) float64 { return math.Pow(10, (l+0.691)/10) }
-
 func ampToDB(a float64) float64 {
 	if a <= 0 {
 		return math.Inf(-1)

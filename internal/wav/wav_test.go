@@ -430,3 +430,49 @@ func TestReadConstantMemory(t *testing.T) {
 		t.Errorf("Read allocates %.1f times per call, want 0", allocs)
 	}
 }
+
+// TestFollowWaitsForHeader: a followed file that is still empty when the
+// job starts is read once its writer has put the header and samples in.
+func TestFollowWaitsForHeader(t *testing.T) {
+	f, _ := NewFormat(FormatFloat, 1, 48000, 32, false, 0)
+	path := filepath.Join(t.TempDir(), "late.wav")
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	clk := clock.NewFake(time.Now())
+	var w *Writer
+	follow := &Follow{StableFor: 2 * time.Second, Clock: clk, Wait: func(ctx context.Context) error {
+		clk.Advance(time.Second)
+		if w == nil {
+			var err error
+			if w, err = Create(fh, f, nil); err != nil {
+				return err
+			}
+			return w.Write(ramp(480, 1))
+		}
+		return nil
+	}}
+	_, out, err := readAll(t, path, follow)
+	if err != nil || len(out) != 480 {
+		t.Fatalf("read %d samples, %v; want 480", len(out), err)
+	}
+}
+
+// TestFollowEmptyFileStaysEmpty: a file that never gets a header is not a
+// WAV file once it has been stable for StableFor.
+func TestFollowEmptyFileStaysEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.wav")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Now())
+	follow := &Follow{StableFor: 3 * time.Second, Clock: clk, Wait: func(context.Context) error {
+		clk.Advance(time.Second)
+		return nil
+	}}
+	if _, _, err := readAll(t, path, follow); !errors.Is(err, ErrNotWAV) {
+		t.Errorf("err = %v, want ErrNotWAV", err)
+	}
+}

@@ -224,3 +224,22 @@ func TestConstantMemory(t *testing.T) {
 		t.Errorf("Add allocates %.1f times per call, want 0", allocs)
 	}
 }
+
+// TestInterpolateFolding: the folded interpolation equals the three plain
+// dot products of the phases it stands for.
+func TestInterpolateFolding(t *testing.T) {
+	var w [tpTaps]float64
+	for j := range w {
+		w[j] = math.Sin(float64(j)*1.7) + 0.3*math.Cos(float64(j)*0.2)
+	}
+	y1, y2, y3 := interpolate(&w)
+	for p, got := range []float64{y1, y2, y3} {
+		var want float64
+		for j := range w {
+			want += tpPhase[p][j] * w[j]
+		}
+		if math.Abs(got-want) > 1e-12 {
+			t.Errorf("phase %d = %.15f, want %.15f", p+1, got, want)
+		}
+	}
+}

@@ -90,6 +90,8 @@ func Builtins(cfg Config) map[string]Handler {
 		jobtype.Mkdir:    &mkdirHandler{cfg: cfg, spec: specs[jobtype.Mkdir]},
 		jobtype.Sync:     &syncHandler{cfg: cfg, spec: specs[jobtype.Sync]},
 	}
+	m[jobtype.AudioLoudness] = &loudnessHandler{cfg: cfg, spec: specs[jobtype.AudioLoudness]}
+	m[jobtype.AudioNormalize] = &normalizeHandler{cfg: cfg, spec: specs[jobtype.AudioNormalize]}
 	if cfg.ExecAllowed {
 		m[jobtype.Exec] = &execHandler{cfg: cfg, spec: specs[jobtype.Exec]}
 	}

@@ -92,6 +92,7 @@ func Builtins() map[string]Spec {
 			},
 		},
 	}
+	specs = append(specs, mediaSpecs()...)
 	m := make(map[string]Spec, len(specs))
 	for _, s := range specs {
 		m[s.Name] = s

@@ -18,6 +18,7 @@ const (
 	KindString   Kind = "string"   // a JSON string
 	KindBool     Kind = "bool"     // true or false
 	KindInt      Kind = "int"      // a JSON number without a fraction
+	KindNumber   Kind = "number"   // any JSON number
 	KindDuration Kind = "duration" // a Go duration string such as "250ms", not negative
 	KindStrings  Kind = "strings"  // an array of strings
 	KindObject   Kind = "object"   // any JSON object
@@ -26,7 +27,7 @@ const (
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindString, KindBool, KindInt, KindDuration, KindStrings, KindObject:
+	case KindString, KindBool, KindInt, KindNumber, KindDuration, KindStrings, KindObject:
 		return true
 	}
 	return false

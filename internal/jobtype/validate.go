@@ -151,6 +151,10 @@ func (p Param) check(v json.RawMessage) error {
 		if p.NonNegative && n < 0 {
 			return model.Invalid(field, "must not be negative, got %d", n)
 		}
+	case KindNumber:
+		if got != "number" {
+			return model.Invalid(field, "must be a number, got %s", got)
+		}
 	case KindDuration:
 		var s string
 		if got != "string" || json.Unmarshal(v, &s) != nil {

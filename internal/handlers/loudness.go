@@ -1,0 +1,185 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"time"
+
+	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/loudness"
+	"github.com/dpe-engine/dpe/internal/wav"
+)
+
+// loudnessHandler runs audio.loudness.
+type loudnessHandler struct {
+	cfg  Config
+	spec jobtype.Spec
+	// wait pauses between looks at a growing file; nil polls on a timer.
+	// Tests set it to advance a fake clock.
+	wait func(ctx context.Context) error
+}
+
+type loudnessParams struct {
+	Path      string `json:"path"`
+	StableFor string `json:"stable_for"`
+	TruePeak  *bool  `json:"true_peak"`
+}
+
+// measurement is what audio.loudness reports and audio.normalize starts
+// from. Loudness values that no block reached (silence, a file shorter
+// than the window) are null.
+type measurement struct {
+	IntegratedLUFS   *float64  `json:"integrated_lufs"`
+	LRA              float64   `json:"lra_lu"`
+	MaxMomentaryLUFS *float64  `json:"max_momentary_lufs"`
+	MaxShortTermLUFS *float64  `json:"max_short_term_lufs"`
+	SamplePeakDBFS   *float64  `json:"sample_peak_dbfs"`
+	TruePeakDBTP     *float64  `json:"true_peak_dbtp,omitempty"`
+	DurationS        float64   `json:"duration_s"`
+	SampleRate       int       `json:"sample_rate"`
+	Channels         int       `json:"channels"`
+	Bits             int       `json:"bits"`
+	Format           string    `json:"format"`    // "pcm" or "float"
+	Container        string    `json:"container"` // "RIFF", "RF64" or "BW64"
+	Bext             *wav.Bext `json:"bext,omitempty"`
+
+	raw    loudness.Result // unrounded, for audio.normalize
+	fmt    wav.Format
+	frames int64
+}
+
+// loudnessResult is the result of audio.loudness.
+type loudnessResult struct {
+	Path string `json:"path"`
+	measurement
+}
+
+// Run measures the file, following it while it grows when stable_for is
+// set.
+func (h *loudnessHandler) Run(ctx context.Context, t Task) (any, error) {
+	var p loudnessParams
+	if err := decode(h.spec, t.Params, &p); err != nil {
+		return nil, err
+	}
+	path, err := h.cfg.resolve("path", p.Path)
+	if err != nil {
+		return nil, err
+	}
+	var stable time.Duration
+	if p.StableFor != "" {
+		if stable, err = time.ParseDuration(p.StableFor); err != nil { // Validate checked it
+			return nil, Permanent(fmt.Errorf("%s: params.stable_for: %w", jobtype.AudioLoudness, err))
+		}
+	}
+	var follow *wav.Follow
+	if stable > 0 {
+		follow = &wav.Follow{StableFor: stable, Clock: h.cfg.Clock, Wait: h.wait}
+	}
+	prog := newMeter(t, h.cfg.Clock, "measured", 0)
+	m, err := measureFile(ctx, path, follow, p.TruePeak == nil || *p.TruePeak, func(done, total int64) {
+		prog.total = total // grows with a growing file
+		prog.update(done)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", jobtype.AudioLoudness, err)
+	}
+	return loudnessResult{Path: path, measurement: m}, nil
+}
+
+// measureFile measures the WAV file at path, calling progress (when not
+// nil) with the bytes of samples read and the bytes known so far. Errors
+// about the file's content are permanent and name the problem.
+func measureFile(ctx context.Context, path string, follow *wav.Follow, truePeak bool, progress func(done, total int64)) (measurement, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return measurement{}, fsErr(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return measurement{}, fsErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return measurement{}, Permanent(fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type()))
+	}
+	r, err := wav.Open(ctx, f, follow)
+	if err != nil {
+		return measurement{}, wavErr(ctx, path, err)
+	}
+	wf := r.Format()
+	meter, err := loudness.New(wf.SampleRate, loudness.Weights(wf.Channels, wf.ChannelMask), loudness.Options{TruePeak: truePeak})
+	if err != nil {
+		return measurement{}, Permanent(fmt.Errorf("%s: %w", path, err))
+	}
+	buf := make([]float64, 16384*wf.Channels)
+	for {
+		n, err := r.Read(ctx, buf)
+		if n > 0 {
+			if aerr := meter.Add(buf[:n]); aerr != nil {
+				return measurement{}, aerr
+			}
+			if progress != nil {
+				progress(r.BytesRead(), r.DataSize())
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return measurement{}, wavErr(ctx, path, err)
+		}
+	}
+	res := meter.Result()
+	m := measurement{
+		IntegratedLUFS:   finite(res.Integrated),
+		LRA:              round2(res.Range),
+		MaxMomentaryLUFS: finite(res.MaxMomentary),
+		MaxShortTermLUFS: finite(res.MaxShortTerm),
+		SamplePeakDBFS:   finite(res.SamplePeak),
+		DurationS:        round2(float64(res.Frames) / float64(wf.SampleRate)),
+		SampleRate:       wf.SampleRate,
+		Channels:         wf.Channels,
+		Bits:             wf.Bits,
+		Format:           "pcm",
+		Container:        wf.Container,
+		Bext:             r.Bext(),
+		raw:              res,
+		fmt:              wf,
+		frames:           res.Frames,
+	}
+	if wf.Code == wav.FormatFloat {
+		m.Format = "float"
+	}
+	if truePeak {
+		m.TruePeakDBTP = finite(res.TruePeak) // nil for digital silence
+	}
+	return m, nil
+}
+
+// wavErr wraps an error of reading a WAV file: content errors are
+// permanent, file system errors as fsErr decides, cancellation as ctxErr.
+func wavErr(ctx context.Context, path string, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctxErr(ctx)
+	case errors.Is(err, wav.ErrNotWAV), errors.Is(err, wav.ErrUnsupported),
+		errors.Is(err, wav.ErrMalformed), errors.Is(err, wav.ErrTruncated):
+		return Permanent(fmt.Errorf("%s: %w", path, err))
+	}
+	return fmt.Errorf("read %s: %w", path, fsErr(err))
+}
+
+// finite returns v rounded to 0.01, or nil for an infinite value.
+func finite(v float64) *float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return nil
+	}
+	r := round2(v)
+	return &r
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }

@@ -20,7 +20,7 @@ type progressState struct {
 	// moves says a change of detail is a change of state worth a line
 	// (steps moving on), not chatter (a job's message).
 	moves bool
-	final   bool
+	final bool
 	// took is how long it ran: so far, or start to end once final.
 	took time.Duration
 }

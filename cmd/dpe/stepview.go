@@ -238,12 +238,18 @@ func summarize(n *stepNode) {
 }
 
 // dedupErrors shows an error once: on the deepest step that has it (a
-// failure is recorded again by each block it fails).
+// failure is recorded again by each block it fails). A tree already done
+// (a sub-workflow's) is left as it is.
 func dedupErrors(n *stepNode) (shown map[string]bool) {
 	shown = map[string]bool{}
 	for _, c := range n.children {
 		for e := range dedupErrors(c) {
 			shown[e] = true
+		}
+	}
+	for _, nt := range n.notes {
+		if nt.label == "error" {
+			shown[nt.text] = true
 		}
 	}
 	if n.err != "" && !shown[n.err] {

@@ -182,6 +182,9 @@ func waitJob(ctx context.Context, c *client.Client, id int64, view progressView)
 		}
 		return j.State.Final(), nil
 	})
+	if err != nil && view != nil {
+		view.abort()
+	}
 	return j, err
 }
 
@@ -193,9 +196,7 @@ func printJobOutcome(e *env, j model.Job) {
 	fmt.Fprintf(e.stdout, "job %d %s%s\n", j.ID, j.State, took)
 	width := outputWidth(e.stdout)
 	if j.Error != "" {
-		var f fields
-		f.add("error", j.Error)
-		f.write(e.stdout, width)
+		writeLabeled(e.stdout, "", "error", j.Error, width)
 	}
 	writeResult(e.stdout, j.Result, width)
 }

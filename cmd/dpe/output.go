@@ -143,6 +143,19 @@ func (f *fields) write(w io.Writer, width int) {
 	}
 }
 
+// writeLabeled writes "indent label: text", the text wrapped to width and
+// its further lines indented under its first.
+func writeLabeled(w io.Writer, indent, label, text string, width int) {
+	head := label + ": "
+	room := max(width-utf8.RuneCountInString(indent)-len(head), 20)
+	for j, l := range wrap(text, room) {
+		if j > 0 {
+			head = strings.Repeat(" ", len(head))
+		}
+		fmt.Fprintln(w, strings.TrimRight(indent+head+l, " "))
+	}
+}
+
 // formatDuration rounds d for people: milliseconds under a second, then
 // hundredths of a second, whole seconds from a minute on.
 func formatDuration(d time.Duration) string {

@@ -61,6 +61,8 @@ func ranFor(created time.Time, started, finished *time.Time, now time.Time) time
 type progressView interface {
 	// update shows a new look; the last one has final set.
 	update(p progressState)
+	// abort ends the view early (the wait failed or was interrupted).
+	abort()
 }
 
 // newProgressView draws a bar when w is a terminal and writes plain lines
@@ -80,6 +82,8 @@ type lineView struct {
 	last string
 	tens int
 }
+
+func (v *lineView) abort() {}
 
 func (v *lineView) update(p progressState) {
 	if p.final {
@@ -127,6 +131,12 @@ func newBarView(w io.Writer) *barView {
 	)}
 }
 
+// abort leaves the bar as it is and moves to the next line for the error.
+func (v *barView) abort() {
+	_ = v.bar.Exit()
+	fmt.Fprintln(v.w)
+}
+
 func (v *barView) update(p progressState) {
 	desc := p.what + " " + p.state
 	if p.detail != "" && !p.final {
@@ -138,15 +148,16 @@ func (v *barView) update(p progressState) {
 	}
 	if !p.final {
 		// 100 would finish the bar: only a success may fill it.
-		_ = v.bar.Set(min(max(p.percent, 0), 99))
 		v.bar.Describe(desc)
+		_ = v.bar.Set(min(max(p.percent, 0), 99))
 		return
 	}
 	if p.state == string(model.InstanceSucceeded) {
 		v.bar.Describe(desc)
 		_ = v.bar.Finish()
 	} else {
-		_ = v.bar.Set(min(max(p.percent, 0), 99))
+		// Left where the run was last seen going: a run that failed on
+		// its last step reports all steps done, yet it did not get there.
 		v.bar.Describe(desc)
 		_ = v.bar.Exit()
 	}

@@ -169,9 +169,15 @@ func TestBarViewEndsInTheRealState(t *testing.T) {
 			not:   []string{"100%"},
 		},
 		{
-			name:  "failed after reporting 100 is not full",
-			looks: []progressState{look("running", 100, "step last", false), look("failed", 100, "", true)},
-			want:  []string{"workflow 12 failed", "99%"},
+			name:  "failed on its last step stays where it was seen",
+			looks: []progressState{look("running", 40, "step last", false), look("failed", 100, "", true)},
+			want:  []string{"workflow 12 failed", "40%"},
+			not:   []string{"100%"},
+		},
+		{
+			name:  "100 while running does not fill the bar",
+			looks: []progressState{look("running", 100, "step last", false)},
+			want:  []string{"workflow 12 running: step last", "99%"},
 			not:   []string{"100%"},
 		},
 		{

@@ -323,14 +323,7 @@ func writeStepTree(w io.Writer, roots []*stepNode, now time.Time, width int) {
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 		for _, nt := range r.notes {
-			head := nt.label + ": "
-			room := max(width-utf8.RuneCountInString(r.indent)-len(head), 20)
-			for j, l := range wrap(nt.text, room) {
-				if j > 0 {
-					head = strings.Repeat(" ", len(head))
-				}
-				fmt.Fprintln(w, strings.TrimRight(r.indent+head+l, " "))
-			}
+			writeLabeled(w, r.indent, nt.label, nt.text, width)
 		}
 	}
 }

@@ -205,6 +205,9 @@ func waitInstance(ctx context.Context, e *env, g *globals, c *client.Client, id 
 		return inst.State.Final(), nil
 	})
 	if err != nil {
+		if view != nil {
+			view.abort()
+		}
 		return err
 	}
 	if g.json() {
@@ -214,7 +217,7 @@ func waitInstance(ctx context.Context, e *env, g *globals, c *client.Client, id 
 	} else {
 		fmt.Fprintf(e.stdout, "workflow %d %s %s\n", inst.ID, inst.Name, inst.State)
 		if inst.Error != "" {
-			fmt.Fprintf(e.stdout, "error: %s\n", inst.Error)
+			writeLabeled(e.stdout, "", "error", inst.Error, outputWidth(e.stdout))
 		}
 		if len(inst.Output) > 0 {
 			fmt.Fprintf(e.stdout, "output: %s\n", inst.Output)

@@ -57,11 +57,20 @@ steps:
     catch:
       - id: caught
         log: "caught ${{ error.step }}"
+  - id: sub
+    workflow: tiny
   - id: alpha
     if: "args.fail"
     then:
       - id: bad
         fail: "asked to fail:\nline two of the reason"
+`
+
+const tinyTemplate = `
+name: tiny
+steps:
+  - id: whisper
+    log: "from the child"
 `
 
 const slowTemplate = `
@@ -88,7 +97,8 @@ func TestProgressAndShowCLI(t *testing.T) {
 		t.Helper()
 		return runDPE(t, dir, append(args, "--server", srv)...)
 	}
-	for name, src := range map[string]string{"showcase.yaml": showcaseTemplate, "slow.yaml": slowTemplate} {
+	for _, f := range [][2]string{{"tiny.yaml", tinyTemplate}, {"showcase.yaml", showcaseTemplate}, {"slow.yaml", slowTemplate}} {
+		name, src := f[0], f[1]
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +203,7 @@ func TestProgressAndShowCLI(t *testing.T) {
 	steps := out[strings.Index(out, "\nsteps\n")+len("\nsteps\n"):]
 	var rows []string // the step column of each row, tree lines kept
 	for _, l := range strings.Split(strings.TrimRight(steps, "\n"), "\n")[1:] {
-		cells := regexp.MustCompile(`^([│├└─ ]*)(\S+(?: \S+\.wav)?)\s+(job|log|if|foreach|item|parallel|sequence|try|fail)\s+(\S+)\s+(\d\d:\d\d:\d\d\.\d{3})\s+(\S+)\s+(-|\d+)$`).FindStringSubmatch(l)
+		cells := regexp.MustCompile(`^([│├└─ ]*)(\S+(?: \S+\.wav)?)\s+(job|log|if|foreach|item|parallel|sequence|try|fail|workflow)\s+(\S+)\s+(\d\d:\d\d:\d\d\.\d{3})\s+(\S+)\s+(-|\d+)$`).FindStringSubmatch(l)
 		if cells == nil {
 			// Not a row: a note, indented under the tree.
 			if !regexp.MustCompile(`^[│ ]+ (log|error|job|runs): |^[│ ]{10,}\S`).MatchString(l) {
@@ -211,6 +221,7 @@ func TestProgressAndShowCLI(t *testing.T) {
 		"each", "├─ [0] a.wav", "│  ├─ work", "│  └─ done", "└─ [1] b.wav", "   ├─ work", "   └─ done",
 		"both", "├─ right", "└─ inner", "   └─ left",
 		"guard", "├─ boom", "└─ caught",
+		"sub", "└─ whisper",
 		"alpha", "└─ bad",
 	}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
@@ -219,6 +230,7 @@ func TestProgressAndShowCLI(t *testing.T) {
 	for _, w := range []string{
 		"   log: starting bad\n", "      log: then branch taken\n", "log: did a.wav\n", "log: did b.wav\n",
 		"log: left side\n", "      log: caught boom\n",
+		"│  runs: workflow ", "      log: from the child\n",
 		"│     error: first line of the failure\n│            second line of the failure",
 		"      error: asked to fail:\n             line two of the reason\n",
 	} {

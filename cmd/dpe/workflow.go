@@ -314,12 +314,14 @@ func printInstance(ctx context.Context, e *env, c *client.Client, d model.Instan
 		return orders[key]
 	}
 	var child childSteps
-	depth := 0
+	depth, read := 0, 0
 	child = func(id int64) (*model.Instance, []*stepNode) {
-		// Deep nesting (a template calling itself) is cut short.
-		if depth >= maxShowDepth {
+		// Deep nesting (a template calling itself) and wide fan-outs of
+		// sub-workflows are cut short: those show their id only.
+		if depth >= maxShowDepth || read >= maxShowChildren {
 			return nil, nil
 		}
+		read++
 		cd, err := c.GetWorkflow(ctx, id)
 		if err != nil {
 			return nil, nil
@@ -331,6 +333,9 @@ func printInstance(ctx context.Context, e *env, c *client.Client, d model.Instan
 	writeStepTree(e.stdout, buildStepTree(d, order(i.Template, i.Version), child), now, width)
 }
 
-// maxShowDepth bounds how many levels of sub-workflows `workflow show`
-// reads.
-const maxShowDepth = 5
+// maxShowDepth and maxShowChildren bound the sub-workflows `workflow show`
+// reads: levels, and instances in all.
+const (
+	maxShowDepth    = 5
+	maxShowChildren = 20
+)

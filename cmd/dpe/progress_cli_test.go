@@ -203,7 +203,7 @@ func TestProgressAndShowCLI(t *testing.T) {
 	steps := out[strings.Index(out, "\nsteps\n")+len("\nsteps\n"):]
 	var rows []string // the step column of each row, tree lines kept
 	for _, l := range strings.Split(strings.TrimRight(steps, "\n"), "\n")[1:] {
-		cells := regexp.MustCompile(`^([│├└─ ]*)(\S+(?: \S+\.wav)?)\s+(job|log|if|foreach|item|parallel|sequence|try|fail|workflow)\s+(\S+)\s+(\d\d:\d\d:\d\d\.\d{3})\s+(\S+)\s+(-|\d+)$`).FindStringSubmatch(l)
+		cells := regexp.MustCompile(`^([│├└─ ]*)(\S+(?: \S+\.wav)?)\s+(job|log|if|foreach|item|parallel|sequence|try|fail|workflow)\s+(\S+)\s+((?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3})\s+(\S+)\s+(-|\d+)$`).FindStringSubmatch(l)
 		if cells == nil {
 			// Not a row: a note, indented under the tree.
 			if !regexp.MustCompile(`^[│ ]+ (log|error|job|runs): |^[│ ]{10,}\S`).MatchString(l) {

@@ -51,6 +51,22 @@ func TestFieldsWrapsUnderTheValue(t *testing.T) {
 	}
 }
 
+func TestClockTime(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.Local)
+	tests := []struct {
+		t    time.Time
+		want string
+	}{
+		{now.Add(-1500 * time.Millisecond), "20:59:58.500"},
+		{now.Add(-22 * time.Hour), "2026-12-05 23:00:00.000"},
+	}
+	for _, tt := range tests {
+		if got := clockTime(tt.t, now); got != tt.want {
+			t.Errorf("clockTime(%s) = %q, want %q", tt.t, got, tt.want)
+		}
+	}
+}
+
 func TestFormatDuration(t *testing.T) {
 	tests := []struct {
 		d    time.Duration

@@ -288,7 +288,7 @@ func writeStepTree(w io.Writer, roots []*stepNode, now time.Time, width int) {
 			}
 			started, took, job := "-", "-", "-"
 			if n.start != nil {
-				started = n.start.Local().Format("15:04:05.000")
+				started = clockTime(*n.start, now)
 				switch {
 				case n.end != nil:
 					took = formatDuration(n.end.Sub(*n.start))
@@ -326,4 +326,14 @@ func writeStepTree(w io.Writer, roots []*stepNode, now time.Time, width int) {
 			writeLabeled(w, r.indent, nt.label, nt.text, width)
 		}
 	}
+}
+
+// clockTime is t as a time of day to the millisecond, with the date when
+// it is not today's.
+func clockTime(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
+		return t.Format("2006-01-02 15:04:05.000")
+	}
+	return t.Format("15:04:05.000")
 }

@@ -25,9 +25,15 @@ type progressState struct {
 	took time.Duration
 }
 
+// maxCurrent bounds the steps in flight a progress line names.
+const maxCurrent = 3
+
 func instanceProgress(i model.Instance, now time.Time) progressState {
 	p := progressState{what: fmt.Sprintf("workflow %d", i.ID), state: string(i.State), percent: i.Progress, final: i.State.Final(), moves: true}
-	if len(i.Current) > 0 {
+	switch n := len(i.Current); {
+	case n > maxCurrent:
+		p.detail = fmt.Sprintf("step %s and %d more", strings.Join(i.Current[:maxCurrent], ", "), n-maxCurrent)
+	case n > 0:
 		p.detail = "step " + strings.Join(i.Current, ", ")
 	}
 	p.took = ranFor(i.CreatedAt, i.StartedAt, i.FinishedAt, now)
@@ -37,7 +43,7 @@ func instanceProgress(i model.Instance, now time.Time) progressState {
 func jobProgress(j model.Job, now time.Time) progressState {
 	p := progressState{what: fmt.Sprintf("job %d", j.ID), state: string(j.State), percent: j.Progress, detail: j.Message, final: j.State.Final()}
 	if j.State == model.JobQueued && j.Attempt > 0 {
-		p.state = fmt.Sprintf("queued (attempt %d of %d failed)", j.Attempt, j.MaxAttempts)
+		p.state = fmt.Sprintf("queued (after attempt %d of %d)", j.Attempt, j.MaxAttempts)
 	}
 	p.took = ranFor(j.CreatedAt, j.StartedAt, j.FinishedAt, now)
 	return p

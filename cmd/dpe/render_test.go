@@ -154,6 +154,54 @@ func TestLineViewWritesStateChangesOnly(t *testing.T) {
 	}
 }
 
+func TestInstanceProgressNamesFewSteps(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	started, finished := now.Add(-2*time.Second), now.Add(-time.Second)
+	tests := []struct {
+		name string
+		in   model.Instance
+		want progressState
+	}{
+		{"pending", model.Instance{ID: 3, State: model.InstancePending, CreatedAt: now.Add(-time.Second)},
+			progressState{what: "workflow 3", state: "pending", moves: true, took: time.Second}},
+		{"two steps", model.Instance{ID: 3, State: model.InstanceRunning, Progress: 20, Current: []string{"a", "b"}, CreatedAt: started, StartedAt: &started},
+			progressState{what: "workflow 3", state: "running", percent: 20, detail: "step a, b", moves: true, took: 2 * time.Second}},
+		{"many steps", model.Instance{ID: 3, State: model.InstanceRunning, Current: []string{"f[0]/x", "f[1]/x", "f[2]/x", "f[3]/x", "f[4]/x"}, CreatedAt: started, StartedAt: &started},
+			progressState{what: "workflow 3", state: "running", detail: "step f[0]/x, f[1]/x, f[2]/x and 2 more", moves: true, took: 2 * time.Second}},
+		{"ended", model.Instance{ID: 3, State: model.InstanceFailed, Progress: 50, CreatedAt: started, StartedAt: &started, FinishedAt: &finished},
+			progressState{what: "workflow 3", state: "failed", percent: 50, final: true, moves: true, took: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := instanceProgress(tt.in, now); got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJobProgress(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	started := now.Add(-time.Second)
+	tests := []struct {
+		name string
+		in   model.Job
+		want progressState
+	}{
+		{"running", model.Job{ID: 7, State: model.JobRunning, Progress: 40, Message: "slept 800ms of 2s", Attempt: 1, MaxAttempts: 3, CreatedAt: started, StartedAt: &started},
+			progressState{what: "job 7", state: "running", percent: 40, detail: "slept 800ms of 2s", took: time.Second}},
+		{"waiting for a retry", model.Job{ID: 7, State: model.JobQueued, Attempt: 1, MaxAttempts: 3, CreatedAt: started, StartedAt: &started},
+			progressState{what: "job 7", state: "queued (after attempt 1 of 3)", took: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := jobProgress(tt.in, now); got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
 // lastFrame is what a terminal shows last: the text after the last \r.
 func lastFrame(s string) string {
 	s = strings.TrimRight(s, "\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -78,7 +79,11 @@ func jobSubmit(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "job %d submitted (%s)\n", j.ID, j.State)
 		return nil
 	}
-	j, err = waitJob(ctx, c, j.ID)
+	var view progressView
+	if !g.json() {
+		view = newProgressView(e.stderr)
+	}
+	j, err = waitJob(ctx, c, j.ID, view)
 	if err != nil {
 		return err
 	}
@@ -162,44 +167,38 @@ func buildParams(jobType string, kv *kvFlag, raw string) (json.RawMessage, error
 	return b, nil
 }
 
-// waitJob polls the job until it is final, backing off up to one second.
-func waitJob(ctx context.Context, c *client.Client, id int64) (model.Job, error) {
-	delay := 20 * time.Millisecond
-	for {
+// waitJob polls the job until it is final, showing its progress (percent
+// and message) on view unless it is nil.
+func waitJob(ctx context.Context, c *client.Client, id int64, view progressView) (model.Job, error) {
+	var j model.Job
+	err := poll(ctx, func() (bool, error) {
 		jp, err := c.GetJob(ctx, id)
 		if err != nil {
-			return model.Job{}, err
+			return false, err
 		}
-		j := *jp
-		if j.State.Final() {
-			return j, nil
+		j = *jp
+		if view != nil {
+			view.update(jobProgress(j, time.Now()))
 		}
-		select {
-		case <-ctx.Done():
-			return j, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, time.Second)
+		return j.State.Final(), nil
+	})
+	if err != nil && view != nil {
+		view.abort()
 	}
+	return j, err
 }
 
 func printJobOutcome(e *env, j model.Job) {
 	took := ""
 	if j.StartedAt != nil && j.FinishedAt != nil {
-		took = " in " + j.FinishedAt.Sub(*j.StartedAt).Round(time.Millisecond).String()
+		took = " in " + formatDuration(j.FinishedAt.Sub(*j.StartedAt))
 	}
 	fmt.Fprintf(e.stdout, "job %d %s%s\n", j.ID, j.State, took)
+	width := outputWidth(e.stdout)
 	if j.Error != "" {
-		fmt.Fprintf(e.stdout, "error: %s\n", j.Error)
+		writeLabeled(e.stdout, "", "error", j.Error, width)
 	}
-	var res map[string]any
-	if json.Unmarshal(j.Result, &res) == nil {
-		for _, k := range sortedKeys(res) {
-			fmt.Fprintf(e.stdout, "%s: %v\n", k, res[k])
-		}
-	} else if len(j.Result) > 0 {
-		fmt.Fprintf(e.stdout, "result: %s\n", j.Result)
-	}
+	writeResult(e.stdout, j.Result, width)
 }
 
 func jobList(ctx context.Context, e *env, args []string) error {
@@ -325,37 +324,166 @@ func jobAction(ctx context.Context, e *env, verb string, args []string) error {
 }
 
 func printJob(e *env, j model.Job) {
-	kv := newTable(e.stdout)
-	kv.row("id", j.ID)
-	kv.row("type", j.Type)
-	kv.row("state", j.State)
-	kv.row("priority", j.Priority)
-	kv.row("attempt", fmt.Sprintf("%d of %d", j.Attempt, j.MaxAttempts))
-	kv.row("progress", fmt.Sprintf("%d%% %s", j.Progress, j.Message))
-	kv.row("params", string(j.Params))
+	writeJob(e.stdout, j, time.Now(), outputWidth(e.stdout))
+}
+
+// maxOutputLines bounds each captured stream `job show` prints; -o json
+// has all of it.
+const maxOutputLines = 40
+
+// writeJob prints a job for people: its settings, where it runs (lease
+// holder and lease), its attempts and progress, then params and result one
+// field a line, and a program's captured stdout and stderr as blocks.
+func writeJob(w io.Writer, j model.Job, now time.Time, width int) {
+	var f fields
+	f.add("id", j.ID)
+	f.add("type", j.Type)
+	f.add("state", j.State)
+	f.add("priority", j.Priority)
+	attempts := fmt.Sprintf("%d of %d", j.Attempt, j.MaxAttempts)
+	if j.State == model.JobQueued && j.Attempt > 0 && j.RunAfter.After(now) {
+		attempts += ", next at " + j.RunAfter.Local().Format(time.TimeOnly)
+	}
+	f.add("attempts", attempts)
+	progress := fmt.Sprintf("%d%%", j.Progress)
+	if j.Message != "" {
+		progress += " " + j.Message
+	}
+	f.add("progress", progress)
+	if j.Processor != "" {
+		holder := fmt.Sprintf("%s (epoch %d", j.Processor, j.Epoch)
+		if j.LeaseUntil != nil && !j.State.Final() {
+			holder += ", lease until " + j.LeaseUntil.Local().Format(time.TimeOnly)
+		}
+		f.add("processor", holder+")")
+	} else {
+		f.add("processor", "-")
+	}
 	if len(j.Selector) > 0 {
-		kv.row("selector", fmt.Sprint(j.Selector))
+		sel := make([]string, 0, len(j.Selector))
+		for _, k := range sortedKeys(j.Selector) {
+			sel = append(sel, k+"="+j.Selector[k])
+		}
+		f.add("selector", strings.Join(sel, ", "))
+	}
+	if j.Timeout > 0 {
+		f.add("timeout", time.Duration(j.Timeout))
 	}
 	if j.InstanceID != 0 {
-		kv.row("workflow", fmt.Sprintf("%d step %s", j.InstanceID, j.Step))
+		f.add("workflow", fmt.Sprintf("%d step %s", j.InstanceID, j.Step))
 	}
-	kv.row("processor", dash(j.Processor))
-	kv.row("epoch", j.Epoch)
-	kv.row("created", j.CreatedAt.Local().Format(time.RFC3339))
+	f.add("created", j.CreatedAt.Local().Format(time.RFC3339))
 	if j.StartedAt != nil {
-		kv.row("started", j.StartedAt.Local().Format(time.RFC3339))
+		f.add("started", j.StartedAt.Local().Format(time.RFC3339))
 	}
 	if j.FinishedAt != nil {
-		kv.row("finished", j.FinishedAt.Local().Format(time.RFC3339))
+		f.add("finished", j.FinishedAt.Local().Format(time.RFC3339))
+	}
+	if j.StartedAt != nil {
+		took := formatDuration(ranFor(j.CreatedAt, j.StartedAt, j.FinishedAt, now))
+		if j.FinishedAt == nil {
+			took += " so far"
+		}
+		f.add("duration", took)
 	}
 	if j.CancelAsked {
-		kv.row("cancel", "requested")
+		f.add("cancel", "requested")
 	}
 	if j.Error != "" {
-		kv.row("error", j.Error)
+		f.add("error", j.Error)
 	}
-	if len(j.Result) > 0 {
-		kv.row("result", string(j.Result))
+	f.write(w, width)
+	writeObject(w, "params", j.Params, width)
+	writeResult(w, j.Result, width)
+}
+
+// writeResult prints a job's result: its fields, then a program's captured
+// stdout and stderr as blocks.
+func writeResult(w io.Writer, raw json.RawMessage, width int) {
+	var streams []string
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) == nil {
+		for _, k := range []string{"stdout", "stderr"} {
+			var text string
+			if json.Unmarshal(m[k], &text) == nil {
+				streams = append(streams, k, text)
+				delete(m, k)
+			}
+		}
+		if len(streams) > 0 {
+			raw, _ = json.Marshal(m)
+		}
 	}
-	kv.flush()
+	writeObject(w, "result", raw, width)
+	for i := 0; i < len(streams); i += 2 {
+		writeOutput(w, streams[i], streams[i+1], width)
+	}
+}
+
+// writeObject prints a JSON object under a heading, one field a line
+// (strings as they are, other values as compact JSON), or the JSON itself
+// when it is not an object.
+func writeObject(w io.Writer, heading string, raw json.RawMessage, width int) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		var f fields
+		f.add(heading, plainJSON(raw))
+		f.write(w, width)
+		return
+	}
+	if len(m) == 0 {
+		return
+	}
+	fmt.Fprintln(w, heading)
+	var f fields
+	for _, k := range sortedKeys(m) {
+		f.add("  "+k, plainJSON(m[k]))
+	}
+	f.write(w, width)
+}
+
+// writeOutput prints a captured stream as an indented block, its first
+// maxOutputLines lines.
+func writeOutput(w io.Writer, name, text string, width int) {
+	text = strings.TrimRight(text, "\n")
+	if text == "" {
+		return
+	}
+	lines := strings.Split(text, "\n")
+	plural := "s"
+	if len(lines) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "%s (%d line%s)\n", name, len(lines), plural)
+	for i, l := range lines {
+		if i == maxOutputLines {
+			fmt.Fprintf(w, "  ... %d more lines (-o json shows all)\n", len(lines)-i)
+			break
+		}
+		for _, part := range wrap(l, width-2) {
+			fmt.Fprintln(w, strings.TrimRight("  "+part, " "))
+		}
+	}
+}
+
+// plainJSON is a JSON value for people: a string as it is, anything else
+// as compact JSON without HTML escapes.
+func plainJSON(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

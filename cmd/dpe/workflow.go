@@ -10,6 +10,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/template"
 )
 
 func runWorkflow(ctx context.Context, e *env, args []string) error {
@@ -138,7 +139,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		if g.json() {
 			return printJSON(e.stdout, d)
 		}
-		printInstance(e, *d)
+		printInstance(ctx, e, c, *d)
 		return nil
 	}
 	return usagef("unknown subcommand %q: want start, list, show, cancel, priority or wait", verb)
@@ -183,39 +184,40 @@ func instanceID(ctx context.Context, c *client.Client, s string) (int64, error) 
 	return page.Items[0].ID, nil
 }
 
-// waitInstance polls until the instance ends, drawing a progress bar on
-// stderr, prints the outcome and maps it to the exit code.
+// waitInstance polls until the instance ends, showing its progress on
+// stderr (a bar on a terminal, a line per change otherwise), prints the
+// outcome and maps it to the exit code.
 func waitInstance(ctx context.Context, e *env, g *globals, c *client.Client, id int64) error {
-	delay := 50 * time.Millisecond
+	var view progressView
+	if !g.json() {
+		view = newProgressView(e.stderr)
+	}
 	var inst model.Instance
-	for {
+	err := poll(ctx, func() (bool, error) {
 		d, err := c.GetWorkflow(ctx, id)
 		if err != nil {
-			return err
+			return false, err
 		}
 		inst = d.Instance
-		if !g.json() {
-			fmt.Fprintf(e.stderr, "\r%s", progressBar(inst))
+		if view != nil {
+			view.update(instanceProgress(inst, time.Now()))
 		}
-		if inst.State.Final() {
-			break
+		return inst.State.Final(), nil
+	})
+	if err != nil {
+		if view != nil {
+			view.abort()
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, time.Second)
+		return err
 	}
 	if g.json() {
 		if err := printJSON(e.stdout, inst); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintln(e.stderr)
 		fmt.Fprintf(e.stdout, "workflow %d %s %s\n", inst.ID, inst.Name, inst.State)
 		if inst.Error != "" {
-			fmt.Fprintf(e.stdout, "error: %s\n", inst.Error)
+			writeLabeled(e.stdout, "", "error", inst.Error, outputWidth(e.stdout))
 		}
 		if len(inst.Output) > 0 {
 			fmt.Fprintf(e.stdout, "output: %s\n", inst.Output)
@@ -227,54 +229,113 @@ func waitInstance(ctx context.Context, e *env, g *globals, c *client.Client, id 
 	return nil
 }
 
-func progressBar(i model.Instance) string {
-	const width = 30
-	n := width * i.Progress / 100
-	cur := strings.Join(i.Current, ",")
-	if len(cur) > 40 {
-		cur = cur[:37] + "..."
+// poll calls look until it reports done or fails, waiting 20 ms after the
+// first look and doubling up to half a second (a bar stays lively, a
+// long run costs two calls a second).
+func poll(ctx context.Context, look func() (bool, error)) error {
+	delay := 20 * time.Millisecond
+	for {
+		done, err := look()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 500*time.Millisecond)
 	}
-	return fmt.Sprintf("[%s%s] %3d%% %-9s %-40s", strings.Repeat("#", n), strings.Repeat(".", width-n), i.Progress, i.State, cur)
 }
 
-func printInstance(e *env, d model.InstanceDetail) {
+// printInstance prints an instance and its step tree. The template (for
+// run order) and sub-workflow instances are read from the server; when one
+// cannot be, the tree falls back to start times and leaves the child out.
+func printInstance(ctx context.Context, e *env, c *client.Client, d model.InstanceDetail) {
 	i := d.Instance
-	kv := newTable(e.stdout)
-	kv.row("id", i.ID)
-	kv.row("name", i.Name)
-	kv.row("template", fmt.Sprintf("%s version %d", i.Template, i.Version))
-	kv.row("state", i.State)
-	kv.row("priority", i.Priority)
-	kv.row("progress", fmt.Sprintf("%d%%", i.Progress))
-	kv.row("args", string(i.Args))
+	width := outputWidth(e.stdout)
+	now := time.Now()
+	var f fields
+	f.add("id", i.ID)
+	f.add("name", i.Name)
+	f.add("template", fmt.Sprintf("%s version %d", i.Template, i.Version))
+	f.add("state", i.State)
+	f.add("priority", i.Priority)
+	f.add("progress", fmt.Sprintf("%d%%", i.Progress))
+	f.add("args", string(i.Args))
 	if len(i.Current) > 0 {
-		kv.row("current", strings.Join(i.Current, ", "))
+		f.add("current", strings.Join(i.Current, ", "))
 	}
 	if len(i.Vars) > 0 && string(i.Vars) != "{}" {
-		kv.row("vars", string(i.Vars))
+		f.add("vars", string(i.Vars))
+	}
+	if i.ParentID != 0 {
+		f.add("parent", fmt.Sprintf("workflow %d step %s", i.ParentID, i.ParentStep))
+	}
+	if i.Trigger != "" {
+		f.add("trigger", i.Trigger)
 	}
 	if i.Worker != "" {
-		kv.row("worker", fmt.Sprintf("%s (epoch %d)", i.Worker, i.Epoch))
+		f.add("worker", fmt.Sprintf("%s (epoch %d)", i.Worker, i.Epoch))
 	}
-	kv.row("created", i.CreatedAt.Local().Format(time.RFC3339))
+	f.add("created", i.CreatedAt.Local().Format(time.RFC3339))
+	if i.StartedAt != nil {
+		f.add("started", i.StartedAt.Local().Format(time.RFC3339))
+	}
 	if i.FinishedAt != nil {
-		kv.row("finished", i.FinishedAt.Local().Format(time.RFC3339))
+		f.add("finished", i.FinishedAt.Local().Format(time.RFC3339))
+	}
+	if i.StartedAt != nil {
+		took := formatDuration(ranFor(i.CreatedAt, i.StartedAt, i.FinishedAt, now))
+		if i.FinishedAt == nil {
+			took += " so far"
+		}
+		f.add("duration", took)
 	}
 	if i.Error != "" {
-		kv.row("error", i.Error)
+		f.add("error", i.Error)
 	}
 	if len(i.Output) > 0 {
-		kv.row("output", string(i.Output))
+		f.add("output", string(i.Output))
 	}
-	kv.flush()
+	f.write(e.stdout, width)
 	fmt.Fprintln(e.stdout, "\nsteps")
-	t := newTable(e.stdout, "PATH", "KIND", "STATE", "JOB", "STARTED", "ERROR")
-	for _, s := range d.Steps {
-		job := "-"
-		if s.JobID != 0 {
-			job = strconv.FormatInt(s.JobID, 10)
+	orders := map[string]map[string]int{}
+	order := func(name string, version int) map[string]int {
+		key := fmt.Sprintf("%s@%d", name, version)
+		if o, ok := orders[key]; ok {
+			return o
 		}
-		t.row(s.Path, s.Kind, s.State, job, s.StartedAt.Local().Format(time.TimeOnly), dash(s.Error))
+		var parsed *template.Template
+		if t, err := c.GetTemplate(ctx, name, version); err == nil {
+			parsed, _ = template.Parse([]byte(t.Source), template.ParseOptions{})
+		}
+		orders[key] = templateOrder(parsed)
+		return orders[key]
 	}
-	t.flush()
+	var child childSteps
+	depth, read := 0, 0
+	child = func(id int64) (*model.Instance, []*stepNode) {
+		// Deep nesting (a template calling itself) and wide fan-outs of
+		// sub-workflows are cut short: those show their id only.
+		if depth >= maxShowDepth || read >= maxShowChildren {
+			return nil, nil
+		}
+		read++
+		cd, err := c.GetWorkflow(ctx, id)
+		if err != nil {
+			return nil, nil
+		}
+		depth++
+		defer func() { depth-- }()
+		return &cd.Instance, buildStepTree(*cd, order(cd.Instance.Template, cd.Instance.Version), child)
+	}
+	writeStepTree(e.stdout, buildStepTree(d, order(i.Template, i.Version), child), now, width)
 }
+
+// maxShowDepth and maxShowChildren bound the sub-workflows `workflow show`
+// reads: levels, and instances in all.
+const (
+	maxShowDepth    = 5
+	maxShowChildren = 20
+)

@@ -38,8 +38,9 @@ import (
 //     the same `# exit N` rule; each template must have a `$ dpe workflow
 //     start NAME` line of its own.
 //
-// A fenced line that names dpe elsewhere than at its start fails the test:
-// it could neither run nor be exempted.
+// A line of a shell block (```sh, bash, shell, console) that names dpe
+// elsewhere than at its start fails the test: it could neither run nor be
+// exempted.
 func TestREADME(t *testing.T) {
 	repo, err := filepath.Abs("../..")
 	if err != nil {
@@ -78,7 +79,7 @@ func TestREADME(t *testing.T) {
 	if len(ups) != 1 {
 		t.Fatalf("README has %d runnable `dpe up` commands, want exactly one (the test's server): %v", len(ups), ups)
 	}
-	upCmd := exec.Command("sh", "-c", "exec "+ups[0].text+" --listen "+addr)
+	upCmd := exec.Command("sh", "-c", "exec "+ups[0].shellText()+" --listen "+addr)
 	upCmd.Dir, upCmd.Env = dir, sh.env
 	up := startCmd(t, "dpe up ("+ups[0].where+")", upCmd)
 	up.waitLine("dpe is up", 60*time.Second)
@@ -153,6 +154,15 @@ type docCommand struct {
 	skip  string // the reason of a `# not run:` exemption
 }
 
+// shellText is the command for sh: `go run ./cmd/dpe` becomes dpe, the
+// binary the test built from this tree.
+func (c docCommand) shellText() string {
+	if rest, ok := strings.CutPrefix(c.text, "go run ./cmd/dpe "); ok {
+		return "dpe " + rest
+	}
+	return c.text
+}
+
 // subcommand is the first word after dpe.
 func (c docCommand) subcommand() string {
 	f := strings.Fields(strings.TrimPrefix(c.text, "go run ./cmd/dpe"))
@@ -178,12 +188,18 @@ func readDocCommands(path string) ([]docCommand, error) {
 	defer f.Close()
 	var cmds []docCommand
 	sc := bufio.NewScanner(f)
-	n, fenced, joined, start := 0, false, "", 0
+	n, fenced, shell, joined, start := 0, false, false, "", 0
 	for sc.Scan() {
 		n++
 		line := sc.Text()
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+		if lang, ok := strings.CutPrefix(strings.TrimSpace(line), "```"); ok {
 			fenced = !fenced
+			switch strings.TrimSpace(lang) {
+			case "sh", "bash", "shell", "console":
+				shell = fenced
+			default:
+				shell = false
+			}
 			continue
 		}
 		if !fenced {
@@ -199,7 +215,7 @@ func readDocCommands(path string) ([]docCommand, error) {
 		line, joined = strings.TrimSpace(joined+line), ""
 		where := fmt.Sprintf("%s:%d", filepath.Base(path), start)
 		if !strings.HasPrefix(line, "dpe ") && !strings.HasPrefix(line, "go run ./cmd/dpe ") {
-			if mentionsDPE.MatchString(line) {
+			if shell && mentionsDPE.MatchString(line) {
 				return nil, fmt.Errorf("%s: %q names dpe but does not start with it: start the line with dpe or mark it `# not run: REASON`", where, line)
 			}
 			continue
@@ -320,11 +336,7 @@ func (s docShell) run(c docCommand) (string, int) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	text := c.text
-	if rest, ok := strings.CutPrefix(text, "go run ./cmd/dpe "); ok {
-		text = "dpe " + rest // the binary the test built from this tree
-	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", text)
+	cmd := exec.CommandContext(ctx, "sh", "-c", c.shellText())
 	cmd.Dir, cmd.Env = s.dir, s.env
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -368,6 +380,7 @@ func copyFile(t *testing.T, src, dst string) {
 func TestDocConventions(t *testing.T) {
 	md := filepath.Join(t.TempDir(), "doc.md")
 	doc := "text dpe status outside a fence is prose\n" +
+		"```\nlayout/   what dpe up imports (not a shell block)\n```\n" +
 		"```sh\n" +
 		"go run ./cmd/dpe up      # server: the test's own\n" +
 		"dpe workflow start fanout --args-json '{\"files\":[\"a#b\"]}' --wait   # exit 3: fails\n" +
@@ -382,9 +395,9 @@ func TestDocConventions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []docCommand{
-		{where: "doc.md:3", text: "go run ./cmd/dpe up", dpe: true},
-		{where: "doc.md:4", text: `dpe workflow start fanout --args-json '{"files":["a#b"]}' --wait`, dpe: true, exit: 3},
-		{where: "doc.md:5", text: "dpe scheduler --config dpe.yaml    --mode standby", dpe: true, skip: "runs until stopped"},
+		{where: "doc.md:6", text: "go run ./cmd/dpe up", dpe: true},
+		{where: "doc.md:7", text: `dpe workflow start fanout --args-json '{"files":["a#b"]}' --wait`, dpe: true, exit: 3},
+		{where: "doc.md:8", text: "dpe scheduler --config dpe.yaml    --mode standby", dpe: true, skip: "runs until stopped"},
 	}
 	if fmt.Sprint(cmds) != fmt.Sprint(want) {
 		t.Fatalf("got  %v\nwant %v", cmds, want)
@@ -397,6 +410,7 @@ func TestDocConventions(t *testing.T) {
 		"```sh\nDPE_SERVER=x dpe status\n```\n", // dpe not at the start
 		"```sh\ndpe status   # not run:\n```\n", // an exemption without a reason
 		"```sh\ndpe status\n",                   // unclosed fence
+		"```bash\nsudo dpe up\n```\n",           // dpe not at the start, in bash
 	}
 	for _, b := range bad {
 		if err := os.WriteFile(md, []byte(b), 0o644); err != nil {

@@ -1,5 +1,5 @@
 // Package examples embeds the example workflow templates, so `dpe up` can
-// import them on a fresh machine (its inbox watcher starts "ingest").
+// import them on a fresh machine (its inbox watcher starts "ingest-move").
 package examples
 
 import "embed"

@@ -56,6 +56,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		}
 		pf.allow = listFlag{wd, absData}
 	}
+	archive, err := upLocations(cfg, absData)
+	if err != nil {
+		return err
+	}
 	dsn := "sqlite:" + filepath.Join(absData, "dpe.db")
 	srv, err := server.New(server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention})
 	if err != nil {
@@ -95,11 +99,33 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "dpe is up: %s  (core DB %s)\n", srv.URL(), dsn)
-		fmt.Fprintf(e.stdout, "inbox: files dropped into %s start the ingest workflow (archive %s)\n",
-			filepath.Join(absData, "inbox"), filepath.Join(absData, "archive"))
+		fmt.Fprintf(e.stdout, "location archive: %s; files dropped into %s are moved there (ingest-move workflow)\n",
+			archive, filepath.Join(absData, "inbox"))
 		fmt.Fprintf(e.stdout, "try: go run ./cmd/dpe job submit util.checksum --param path=README.md --wait --server %s\n", srv.URL())
 		return nil
 	})
 	roles := []supervisor.Role{serverRole(srv, 0, 0), examples, processorRole(proc, pf.grace), workerRole(wk)}
 	return runRoles(ctx, log, append(roles, triggers...)...)
+}
+
+// upArchive is the location `dpe up` defines for its examples (ingest
+// archives to loc:archive) unless the config file defines it.
+const upArchive = "archive"
+
+// upLocations adds the locations the shipped examples use to cfg: archive
+// under the data directory, created now, unless the config file has its
+// own. It returns the archive's master root.
+func upLocations(cfg *config.File, data string) (string, error) {
+	if roots, ok := cfg.Locations[upArchive]; ok && len(roots) > 0 {
+		return roots[0], nil
+	}
+	root := filepath.Join(data, upArchive)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("location %s: %w", upArchive, err)
+	}
+	if cfg.Locations == nil {
+		cfg.Locations = map[string][]string{}
+	}
+	cfg.Locations[upArchive] = []string{root}
+	return root, nil
 }

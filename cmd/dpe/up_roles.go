@@ -87,8 +87,9 @@ func importExamples(ctx context.Context, c *client.Client) error {
 }
 
 // upTriggers builds the triggers `dpe up` runs: those of the config file,
-// plus an inbox watcher on DATA/inbox starting ingest unless the config has
-// a folder watcher named inbox.
+// plus an inbox watcher on DATA/inbox starting ingest-move (the dropped
+// file is moved to loc:archive) unless the config has a folder watcher
+// named inbox.
 func upTriggers(c *client.Client, cfg *config.File, data string, log *slog.Logger) ([]supervisor.Role, error) {
 	watchers := cfg.FolderWatchers
 	hasInbox := false
@@ -103,8 +104,8 @@ func upTriggers(c *client.Client, cfg *config.File, data string, log *slog.Logge
 		w := folderwatcher.Config{
 			Name: "inbox", Path: inbox, Recursive: true, Poll: 2 * time.Second, StableFor: 2 * time.Second,
 			Exclude: []string{".*", "*.part", "*.tmp"},
-			On: map[string]folderwatcher.Action{"created": {Template: "ingest",
-				Args: map[string]any{"path": "${{ event.path }}", "archive": filepath.Join(data, "archive")}}},
+			On: map[string]folderwatcher.Action{"created": {Template: "ingest-move",
+				Args: map[string]any{"path": "${{ event.path }}"}}},
 		}
 		if err := w.Validate(); err != nil {
 			return nil, err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,8 +19,8 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 	verb := args[0]
 	fs, g := newCommand("workflow "+verb, e)
 	name := fs.String("name", "", "start: unique instance name (starting an existing name returns that instance)")
-	wfArgs := newKV("arg")
-	fs.Var(wfArgs, "arg", "start: KEY=VALUE argument (repeatable); typed by the template")
+	wfArgs := newArgFlag()
+	fs.Var(wfArgs, "arg", "start: KEY=VALUE argument (repeatable; a list arg takes one --arg per element); typed by the template, relative paths made absolute")
 	argsJSON := fs.String("args-json", "", "start: arguments as one JSON object (merged under --arg)")
 	priority := fs.Int("priority", 0, "start: priority 0..1000")
 	version := fs.Int("version", 0, "start: template version (0: the latest)")
@@ -43,7 +42,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		if len(pos) != 1 {
 			return usagef("want exactly one TEMPLATE")
 		}
-		a, err := workflowArgs(wfArgs, *argsJSON)
+		a, err := startArgs(ctx, c, pos[0], *version, wfArgs, *argsJSON)
 		if err != nil {
 			return err
 		}
@@ -143,30 +142,6 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	return usagef("unknown subcommand %q: want start, list, show, cancel, priority or wait", verb)
-}
-
-// workflowArgs merges --args-json and --arg. --arg values go as strings
-// (the server converts them to the template's declared types) unless they
-// are a JSON list or object.
-func workflowArgs(kv *kvFlag, raw string) (json.RawMessage, error) {
-	m := map[string]any{}
-	if raw != "" {
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
-			return nil, usagef("--args-json: want a JSON object: %v", err)
-		}
-	}
-	for _, k := range kv.keys {
-		v := kv.m[k]
-		if t := strings.TrimSpace(v); strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
-			var js any
-			if err := json.Unmarshal([]byte(t), &js); err == nil {
-				m[k] = js
-				continue
-			}
-		}
-		m[k] = v
-	}
-	return json.Marshal(m)
 }
 
 // instanceID resolves an id or an instance name.

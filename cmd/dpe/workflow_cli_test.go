@@ -68,8 +68,8 @@ func TestWorkflowCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(archive, "take1.wav")); err != nil {
 		t.Fatalf("archived file: %v", err)
 	}
-	if _, err := os.Stat(in); !os.IsNotExist(err) {
-		t.Fatalf("source still there: %v", err)
+	if _, err := os.Stat(in); err != nil {
+		t.Fatalf("ingest must keep its source: %v", err)
 	}
 	// Starting the same name again returns the existing instance.
 	out, _, code = dpe("workflow", "start", "ingest", "--name", "take1", "--arg", "path="+in)

@@ -63,7 +63,7 @@ func TestEvaluateIngest(t *testing.T) {
 	if !reflect.DeepEqual(out, want) {
 		t.Errorf("output %#v", out)
 	}
-	if msg, err := tp.Find("s8").Message.EvalString(env); err != nil || msg != "archived news 1.wav (2048 bytes)" {
+	if msg, err := tp.Find("s6").Message.EvalString(env); err != nil || msg != "archived news 1.wav (2048 bytes)" {
 		t.Errorf("log %q, %v", msg, err)
 	}
 }

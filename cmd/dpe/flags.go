@@ -50,8 +50,9 @@ var roleCommands = map[string]bool{
 
 // globalFlags are the flags newCommand registers on every subcommand,
 // with whether they take a value. They may also be given before the
-// command (see hoistGlobals).
-var globalFlags = map[string]bool{"server": true, "token": true, "o": true, "log-level": true, "timeout": true}
+// command (see hoistGlobals). --timeout is --server-timeout where the
+// command has no --timeout of its own.
+var globalFlags = map[string]bool{"server": true, "token": true, "o": true, "log-level": true, "timeout": true, "server-timeout": true}
 
 // newCommand is the start every subcommand shares: a flag set named "dpe
 // NAME" that reports bad flags as usage errors instead of exiting, with the
@@ -76,7 +77,7 @@ func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 		lvl = "info"
 	}
 	fs.StringVar(&g.logLevel, "log-level", lvl, "log level: debug, info, warn, error (env DPE_LOG_LEVEL)")
-	fs.Var(timeoutFlag{&g.timeout}, "timeout", "give up on an unreachable server after this long, exit 4 (env DPE_TIMEOUT; roles retry for ever)")
+	fs.Var(timeoutFlag{&g.timeout}, "server-timeout", "give up on an unreachable server after this long, exit 4 (env DPE_TIMEOUT; roles retry for ever); also --timeout where the command has no --timeout of its own")
 	g.timeout = defaultTimeout
 	if v := e.getenv("DPE_TIMEOUT"); v != "" {
 		// A bad value is reported by check, where it is a usage error.
@@ -117,6 +118,11 @@ func (t timeoutFlag) Set(s string) error {
 // arguments) and checks the global flags. It returns the positional
 // arguments; -h gives errHelp, bad flags a usage error.
 func (g *globals) parse(args []string) ([]string, error) {
+	// --timeout is the global --server-timeout unless the command has a
+	// --timeout of its own (job submit: the job's time limit).
+	if g.fs.Lookup("timeout") == nil {
+		g.fs.Var(timeoutFlag{&g.timeout}, "timeout", "give up on an unreachable server after this long, exit 4 (env DPE_TIMEOUT; roles retry for ever)")
+	}
 	pos, err := parse(g.fs, g.e.stderr, args)
 	if err != nil {
 		return nil, err

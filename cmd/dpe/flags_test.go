@@ -123,7 +123,9 @@ func TestHoistGlobals(t *testing.T) {
 		{name: "-o before", args: []string{"-o", "json", "job", "show", "1"}, want: []string{"job", "show", "1", "-o", "json"}},
 		{name: "inline values", args: []string{"--server=http://a:1", "-o=json", "status"}, want: []string{"status", "--server=http://a:1", "-o=json"}},
 		{name: "all globals", args: []string{"--server", "http://a:1", "--token", "t", "--log-level", "debug", "--timeout", "5s", "type", "list"},
-			want: []string{"type", "list", "--server", "http://a:1", "--token", "t", "--log-level", "debug", "--timeout", "5s"}},
+			want: []string{"type", "list", "--server", "http://a:1", "--token", "t", "--log-level", "debug", "--server-timeout", "5s"}},
+		{name: "--timeout before the command is the global one", args: []string{"--timeout=5s", "job", "submit", "noop"},
+			want: []string{"job", "submit", "noop", "--server-timeout=5s"}},
 		{name: "after the command untouched", args: []string{"job", "show", "1", "-o", "json"}, want: []string{"job", "show", "1", "-o", "json"}},
 		{name: "double dash ends them", args: []string{"-o", "json", "--", "job"}, want: []string{"job", "-o", "json"}},
 		{name: "help stays first", args: []string{"-h"}, want: []string{"-h"}},
@@ -165,6 +167,7 @@ func TestTimeoutFlag(t *testing.T) {
 		{name: "environment", env: "5s", want: 5 * time.Second},
 		{name: "bare seconds", args: []string{"--timeout", "2"}, want: 2 * time.Second},
 		{name: "flag beats environment", env: "5s", args: []string{"--timeout", "1m"}, want: time.Minute},
+		{name: "long name", args: []string{"--server-timeout", "3s"}, want: 3 * time.Second},
 		{name: "bad environment", env: "soon", usage: true},
 		{name: "zero", args: []string{"--timeout", "0s"}, usage: true},
 	}

@@ -123,7 +123,12 @@ func hoistGlobals(args []string) ([]string, error) {
 		name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		takesValue, ok := globalFlags[name]
 		if !ok {
-			return nil, usagef("unknown flag %s before the command; global flags are --server, --token, -o, --log-level and --timeout", a)
+			return nil, usagef("unknown flag %s before the command; global flags are --server, --token, -o, --log-level and --timeout (--server-timeout)", a)
+		}
+		if name == "timeout" {
+			// Before the command, --timeout is always the global one,
+			// even for a command with a --timeout of its own.
+			a = strings.Replace(a, "timeout", "server-timeout", 1)
 		}
 		moved = append(moved, a)
 		if takesValue && !inline {
@@ -161,7 +166,8 @@ global flags (before or after the command):
   --log-level LEVEL      debug, info, warn or error (env DPE_LOG_LEVEL)
   --timeout DURATION     give up on an unreachable server after this long, default 30s
                          (env DPE_TIMEOUT; the roles up, server, processor, worker and
-                         the trigger roles keep retrying for ever)
+                         the trigger roles keep retrying for ever). After job submit and
+                         locations check, whose --timeout is their own, say --server-timeout.
 
 exit codes:
   0  success

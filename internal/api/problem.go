@@ -103,8 +103,15 @@ func notFoundText(r *http.Request, err error) string {
 var engineOps = regexp.MustCompile(`\b(sqlite|postgres): [a-z][a-z ]*: `)
 
 // userText is an error's text without the stores' engine and operation
-// names.
-func userText(err error) string { return engineOps.ReplaceAllString(err.Error(), "") }
+// names, and without the trailing sentinel (": conflict") the status says
+// already.
+func userText(err error) string {
+	s := engineOps.ReplaceAllString(err.Error(), "")
+	for _, sentinel := range []error{model.ErrConflict, model.ErrNotFound} {
+		s = strings.TrimSuffix(s, ": "+sentinel.Error())
+	}
+	return s
+}
 
 // decode reads a JSON body strictly into v: size-limited, unknown fields
 // refused, one value only. Errors are problems ready to write.

@@ -77,7 +77,6 @@ func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 		lvl = "info"
 	}
 	fs.StringVar(&g.logLevel, "log-level", lvl, "log level: debug, info, warn, error (env DPE_LOG_LEVEL)")
-	fs.Var(timeoutFlag{&g.timeout}, "server-timeout", "give up on an unreachable server after this long, exit 4 (env DPE_TIMEOUT; roles retry for ever); also --timeout where the command has no --timeout of its own")
 	g.timeout = defaultTimeout
 	if v := e.getenv("DPE_TIMEOUT"); v != "" {
 		// A bad value is reported by check, where it is a usage error.
@@ -85,6 +84,7 @@ func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 			g.timeout = -1
 		}
 	}
+	fs.Var(timeoutFlag{&g.timeout}, "server-timeout", "give up on an unreachable server after this long, exit 4 (env DPE_TIMEOUT; roles retry for ever); also --timeout where the command has no --timeout of its own")
 	return fs, g
 }
 

@@ -119,6 +119,11 @@ func problemText(ae *client.APIError) string {
 	case ae.Status >= 500:
 		detail = p.Title + ": " + detail
 	}
+	if len(p.Errors) > 0 {
+		// A template's faults, one a line, each naming its own line,
+		// step and field.
+		return strings.ReplaceAll(detail, "\n", "\n  ")
+	}
 	if p.Field != "" {
 		detail += " (" + p.Field + ")"
 	}

@@ -188,7 +188,9 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// notGreenError marks a waited-for job or instance that did not succeed.
+// notGreenError marks a waited-for job or instance that did not succeed
+// (exit 3). Whoever returns it has printed the outcome, error included:
+// run prints nothing more, so a failure reads once.
 type notGreenError struct{ msg string }
 
 func (n notGreenError) Error() string { return n.msg }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/config"
@@ -27,21 +28,43 @@ type globals struct {
 	token    string
 	output   string
 	logLevel string
+	timeout  time.Duration
 
-	fs *flag.FlagSet
-	e  *env
+	// role is true for the commands that run a role (up, server,
+	// processor, ...): their calls keep retrying through outages, and
+	// --timeout does not apply.
+	role bool
+	fs   *flag.FlagSet
+	e    *env
 }
+
+// defaultTimeout is how long an interactive command waits for an
+// unreachable server before it gives up (exit 4).
+const defaultTimeout = 30 * time.Second
+
+// roleCommands run for ever and ride out server outages.
+var roleCommands = map[string]bool{
+	"up": true, "server": true, "processor": true, "worker": true,
+	"scheduler": true, "folderwatcher": true, "tablewatcher": true,
+}
+
+// globalFlags are the flags newCommand registers on every subcommand,
+// with whether they take a value. They may also be given before the
+// command (see hoistGlobals). --timeout is --server-timeout where the
+// command has no --timeout of its own.
+var globalFlags = map[string]bool{"server": true, "token": true, "o": true, "log-level": true, "timeout": true, "server-timeout": true}
 
 // newCommand is the start every subcommand shares: a flag set named "dpe
 // NAME" that reports bad flags as usage errors instead of exiting, with the
-// global flags registered (--server, --token, -o, --log-level, their
-// defaults taken from DPE_SERVER, DPE_TOKEN and DPE_LOG_LEVEL). The
+// global flags registered (--server, --token, -o, --log-level, --timeout,
+// their defaults taken from DPE_SERVER, DPE_TOKEN, DPE_LOG_LEVEL and
+// DPE_TIMEOUT). The
 // subcommand adds its own flags to the set, then calls parse or parseNone,
 // then client or logger.
 func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 	fs := flag.NewFlagSet("dpe "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	g := &globals{fs: fs, e: e}
+	g := &globals{fs: fs, e: e, role: roleCommands[name]}
 	def := e.getenv("DPE_SERVER")
 	if def == "" {
 		def = "http://127.0.0.1:8460"
@@ -54,13 +77,52 @@ func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 		lvl = "info"
 	}
 	fs.StringVar(&g.logLevel, "log-level", lvl, "log level: debug, info, warn, error (env DPE_LOG_LEVEL)")
+	g.timeout = defaultTimeout
+	if v := e.getenv("DPE_TIMEOUT"); v != "" {
+		// A bad value is reported by check, where it is a usage error.
+		if err := (timeoutFlag{&g.timeout}).Set(v); err != nil {
+			g.timeout = -1
+		}
+	}
+	fs.Var(timeoutFlag{&g.timeout}, "server-timeout", "give up on an unreachable server after this long, exit 4 (env DPE_TIMEOUT; roles retry for ever); also --timeout where the command has no --timeout of its own")
 	return fs, g
+}
+
+// timeoutFlag is a positive duration; a bare number is seconds.
+type timeoutFlag struct{ d *time.Duration }
+
+func (t timeoutFlag) String() string {
+	if t.d == nil {
+		return ""
+	}
+	return t.d.String()
+}
+
+func (t timeoutFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.ParseFloat(s, 64)
+		if nerr != nil {
+			return fmt.Errorf("want a duration such as 30s or 2m, got %q", s)
+		}
+		d = time.Duration(n * float64(time.Second))
+	}
+	if d <= 0 {
+		return fmt.Errorf("want a positive duration, got %q", s)
+	}
+	*t.d = d
+	return nil
 }
 
 // parse parses the subcommand's arguments (flags may follow positional
 // arguments) and checks the global flags. It returns the positional
 // arguments; -h gives errHelp, bad flags a usage error.
 func (g *globals) parse(args []string) ([]string, error) {
+	// --timeout is the global --server-timeout unless the command has a
+	// --timeout of its own (job submit: the job's time limit).
+	if g.fs.Lookup("timeout") == nil {
+		g.fs.Var(timeoutFlag{&g.timeout}, "timeout", "give up on an unreachable server after this long, exit 4 (env DPE_TIMEOUT; roles retry for ever)")
+	}
 	pos, err := parse(g.fs, g.e.stderr, args)
 	if err != nil {
 		return nil, err
@@ -92,6 +154,9 @@ func (g *globals) check() error {
 	default:
 		return usagef("--log-level: want debug, info, warn or error, got %q", g.logLevel)
 	}
+	if g.timeout <= 0 {
+		return usagef("DPE_TIMEOUT: want a positive duration such as 30s, got %q", g.e.getenv("DPE_TIMEOUT"))
+	}
 	return nil
 }
 
@@ -105,7 +170,9 @@ func (g *globals) logger() *slog.Logger {
 }
 
 // client talks to the --server URLs with the --token; a bad URL is a
-// usage error.
+// usage error. An interactive command's calls give up after --timeout
+// and say on stderr, once per call, that a server cannot be reached;
+// a role's calls keep the client's defaults (its loops retry for ever).
 func (g *globals) client() (*client.Client, error) {
 	var urls []string
 	for _, u := range strings.Split(g.server, ",") {
@@ -113,7 +180,12 @@ func (g *globals) client() (*client.Client, error) {
 			urls = append(urls, u)
 		}
 	}
-	c, err := client.New(client.Config{URLs: urls, Token: g.token, Log: g.logger()})
+	cfg := client.Config{URLs: urls, Token: g.token, Log: g.logger()}
+	if !g.role {
+		cfg.Deadline = g.timeout
+		cfg.OnRetry = retryNotice(g.e.stderr, len(urls))
+	}
+	c, err := client.New(cfg)
 	if err != nil {
 		return nil, usagef("--server: %v", err)
 	}
@@ -208,4 +280,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// retryNotice returns the client's OnRetry hook of an interactive
+// command: when every server of a call has failed once, it says so on
+// stderr, once per call, so a dead or wrong --server is reported at once
+// rather than after the call gives up.
+func retryNotice(stderr io.Writer, urls int) func(client.RetryInfo) {
+	return func(ri client.RetryInfo) {
+		if ri.Attempt != max(urls, 1) {
+			return
+		}
+		what := "cannot reach " + ri.URL + " (" + client.Reason(ri.Err) + ")"
+		var ae *client.APIError
+		if errors.As(ri.Err, &ae) {
+			what = ri.URL + " answered " + problemText(ae)
+		}
+		if urls > 1 {
+			what += " nor the other servers"
+		}
+		fmt.Fprintf(stderr, "dpe: %s; retrying for up to %s …\n", what, ri.Deadline.Round(time.Second))
+	}
 }

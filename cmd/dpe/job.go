@@ -205,7 +205,7 @@ func jobList(ctx context.Context, e *env, args []string) error {
 	fs, g := newCommand("job list", e)
 	state := fs.String("state", "", "only these states (comma-separated)")
 	typ := fs.String("type", "", "only these job types (comma-separated)")
-	wf := fs.Int64("workflow", 0, "only jobs of this workflow instance id")
+	wf := fs.String("workflow", "", "only jobs of this workflow instance (ID or NAME, as workflow show takes)")
 	limit := fs.Int("limit", 50, "page size")
 	after := fs.String("after", "", "cursor: the 'next' of the previous page")
 	pos, err := g.parse(args)
@@ -215,13 +215,18 @@ func jobList(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	q := client.JobQuery{Types: splitComma(*typ), Workflow: *wf, Limit: *limit, After: *after}
+	q := client.JobQuery{Types: splitComma(*typ), Limit: *limit, After: *after}
 	for _, s := range splitComma(*state) {
 		q.States = append(q.States, model.JobState(s))
 	}
 	c, err := g.client()
 	if err != nil {
 		return err
+	}
+	if *wf != "" {
+		if q.Workflow, err = instanceID(ctx, c, *wf); err != nil {
+			return err
+		}
 	}
 	page, err := c.ListJobs(ctx, q)
 	if err != nil {

@@ -8,12 +8,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -23,6 +23,7 @@ const (
 	exitError    = 1 // the command failed
 	exitUsage    = 2 // bad flags or arguments; nothing was done
 	exitNotGreen = 3 // --wait: the job or instance ended in a state other than succeeded
+	exitNoServer = 4 // no server could be reached within --timeout
 )
 
 // command is one subcommand.
@@ -80,7 +81,13 @@ func signalContext() (context.Context, func()) {
 }
 
 func run(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	args, err := hoistGlobals(args)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "dpe: %v\n\n", err)
+		usage(e.stderr)
+		return exitUsage
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		usage(e.stdout)
 		if len(args) == 0 {
 			return exitUsage
@@ -93,28 +100,56 @@ func run(ctx context.Context, e *env, args []string) int {
 		usage(e.stderr)
 		return exitUsage
 	}
-	err := cmd.run(ctx, e, args[1:])
-	var ue usageError
-	var ng notGreenError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "dpe %s: %v\n", args[0], err)
-		return exitUsage
-	case errors.As(err, &ng):
-		fmt.Fprintf(e.stderr, "dpe %s: %v\n", args[0], err)
-		return exitNotGreen
-	case errors.Is(err, errHelp):
-		return exitOK
-	default:
-		fmt.Fprintf(e.stderr, "dpe %s: %v\n", args[0], err)
-		return exitError
+	return report(e.stderr, cmd.run(ctx, e, args[1:]))
+}
+
+// hoistGlobals moves global flags given before the command to the end of
+// the arguments, where the subcommand's flag set parses them with its own
+// (flags may follow positional arguments): `dpe -o json job show 1` is
+// `dpe job show 1 -o json`. An unknown flag before the command is a
+// usage error.
+func hoistGlobals(args []string) ([]string, error) {
+	var moved []string
+	i := 0
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "-h" || a == "-help" || a == "--help" || !strings.HasPrefix(a, "-") || a == "-" {
+			break
+		}
+		if a == "--" {
+			i++
+			break
+		}
+		name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		takesValue, ok := globalFlags[name]
+		if !ok {
+			return nil, usagef("unknown flag %s before the command; global flags are --server, --token, -o, --log-level and --timeout (--server-timeout)", a)
+		}
+		if name == "timeout" {
+			// Before the command, --timeout is always the global one,
+			// even for a command with a --timeout of its own.
+			a = strings.Replace(a, "timeout", "server-timeout", 1)
+		}
+		moved = append(moved, a)
+		if takesValue && !inline {
+			if i+1 >= len(args) {
+				return nil, usagef("flag %s needs a value", a)
+			}
+			i++
+			moved = append(moved, args[i])
+		}
 	}
+	if i >= len(args) {
+		if len(moved) > 0 {
+			return nil, usagef("no command after the flags %s", strings.Join(moved, " "))
+		}
+		return nil, nil
+	}
+	return append(append([]string{}, args[i:]...), moved...), nil
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: dpe COMMAND [flags]\n\ncommands:")
+	fmt.Fprintln(w, "usage: dpe [global flags] COMMAND [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -123,7 +158,27 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nglobal flags: --server URL[,URL...] (env DPE_SERVER), --token (env DPE_TOKEN), -o table|json\nrun 'dpe COMMAND -h' for a command's flags")
+	fmt.Fprint(w, `
+global flags (before or after the command):
+  --server URL[,URL...]  the server's base URL(s), e.g. http://127.0.0.1:8460 (env DPE_SERVER)
+  --token TOKEN          bearer token (env DPE_TOKEN)
+  -o table|json          output format
+  --log-level LEVEL      debug, info, warn or error (env DPE_LOG_LEVEL)
+  --timeout DURATION     give up on an unreachable server after this long, default 30s
+                         (env DPE_TIMEOUT; the roles up, server, processor, worker and
+                         the trigger roles keep retrying for ever). After job submit and
+                         locations check, whose --timeout is their own, say --server-timeout.
+
+exit codes:
+  0  success
+  1  the server or the command failed (a server error, a refused state change)
+  2  bad usage or bad input: flags, arguments, a name or id that does not exist,
+     input the server refused as invalid; nothing was done
+  3  --wait: the job or workflow instance ended other than succeeded
+  4  the server could not be reached within --timeout
+
+run 'dpe COMMAND -h' for a command's flags
+`)
 }
 
 // usageError marks bad flags or arguments (exit 2).
@@ -133,7 +188,9 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// notGreenError marks a waited-for job or instance that did not succeed.
+// notGreenError marks a waited-for job or instance that did not succeed
+// (exit 3). Whoever returns it has printed the outcome, error included:
+// run prints nothing more, so a failure reads once.
 type notGreenError struct{ msg string }
 
 func (n notGreenError) Error() string { return n.msg }

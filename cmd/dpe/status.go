@@ -54,11 +54,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	if len(limited) > 0 {
 		fmt.Fprintln(e.stdout, "\ntype limits")
-		t := newTable(e.stdout, "TYPE", "MAX RUNNING", "RATE/S", "BURST")
-		for _, tl := range limited {
-			t.row(tl.Type, tl.MaxRunning, tl.Rate, tl.Burst)
-		}
-		t.flush()
+		printTypeLimits(e, limited)
 	}
 	return nil
 }

@@ -163,7 +163,9 @@ func runSchedule(ctx context.Context, e *env, args []string) error {
 	return usagef("%s: no schedule named %q", *cfgPath, pos[0])
 }
 
-// runTrigger is `dpe trigger list` and `dpe trigger records NAME`.
+// runTrigger is `dpe trigger list` and `dpe trigger records NAME`. A
+// NAME no trigger has is an error (exit 2, like any name that does not
+// exist), not an empty table.
 func runTrigger(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "records") {
 		return usagef("want: dpe trigger list, or dpe trigger records NAME [--limit N]")
@@ -217,7 +219,19 @@ func printTriggers(e *env, list []model.Trigger) {
 		if tr.LastEventAt != nil {
 			last = tr.LastEventAt.Local().Format(time.DateTime)
 		}
-		t.row(tr.Name, tr.Kind, dash(tr.Active), tr.Mirrored, last, dash(tr.LastError))
+		t.row(tr.Name, tr.Kind, activeCopyText(tr), tr.Mirrored, last, dash(tr.LastError))
 	}
 	t.flush()
+}
+
+// activeCopyText says which copy of a trigger acts: the standby lease's
+// holder, all of them in concurrent mode, "-" when no copy runs it.
+func activeCopyText(tr model.Trigger) string {
+	switch {
+	case tr.Active != "":
+		return tr.Active
+	case tr.Mode == model.TriggerConcurrent:
+		return "all (concurrent)"
+	}
+	return "-"
 }

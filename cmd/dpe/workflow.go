@@ -18,7 +18,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 	}
 	verb := args[0]
 	fs, g := newCommand("workflow "+verb, e)
-	name := fs.String("name", "", "start: unique instance name (starting an existing name returns that instance)")
+	name := fs.String("name", "", "start: unique instance name (starting an existing name returns that instance); list: only the instance of this name")
 	wfArgs := newArgFlag()
 	fs.Var(wfArgs, "arg", "start: KEY=VALUE argument (repeatable; a list arg takes one --arg per element); typed by the template, relative paths made absolute")
 	argsJSON := fs.String("args-json", "", "start: arguments as one JSON object (merged under --arg)")
@@ -65,7 +65,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		}
 		return waitInstance(ctx, e, g, c, inst.ID)
 	case "list":
-		q := client.WorkflowQuery{Templates: splitComma(*tpl), Limit: *limit, After: *after}
+		q := client.WorkflowQuery{Templates: splitComma(*tpl), Name: *name, Limit: *limit, After: *after}
 		for _, s := range splitComma(*state) {
 			q.States = append(q.States, model.InstanceState(s))
 		}
@@ -154,7 +154,7 @@ func instanceID(ctx context.Context, c *client.Client, s string) (int64, error) 
 		return 0, err
 	}
 	if len(page.Items) == 0 {
-		return 0, fmt.Errorf("no workflow instance named %q: %w", s, model.ErrNotFound)
+		return 0, fmt.Errorf("workflow instance %s %w", s, model.ErrNotFound)
 	}
 	return page.Items[0].ID, nil
 }

@@ -86,9 +86,10 @@ func TestWorkflowCLI(t *testing.T) {
 	if code != exitNotGreen || !strings.Contains(out, "nothing to do") {
 		t.Fatalf("failing workflow: exit %d, want %d\n%s", code, exitNotGreen, out)
 	}
-	// A bad argument is refused with the field named, exit 1, nothing started.
+	// A bad argument is refused with the field named, exit 2 (bad input),
+	// nothing started.
 	_, errOut, code = dpe("workflow", "start", "fanout", "--arg", "nosuch=1")
-	if code != exitError || !strings.Contains(errOut, "nosuch") {
+	if code != exitUsage || !strings.Contains(errOut, "nosuch") {
 		t.Fatalf("bad arg: exit %d\n%s", code, errOut)
 	}
 

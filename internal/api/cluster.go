@@ -46,19 +46,19 @@ func (a *API) listTypes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) putType(w http.ResponseWriter, r *http.Request) {
-	var l model.TypeLimit
-	if p := decode(w, r, MaxBody, &l); p != nil {
+	var set wire.TypeSet
+	if p := decode(w, r, MaxBody, &set); p != nil {
 		writeProblem(w, *p)
 		return
 	}
-	if l.Type == "" {
-		l.Type = r.PathValue("name")
+	if set.Type == "" {
+		set.Type = r.PathValue("name")
 	}
-	if l.Type != r.PathValue("name") {
-		a.writeError(w, r, model.Invalid("type", "body type %q differs from the path's %q", l.Type, r.PathValue("name")))
+	if set.Type != r.PathValue("name") {
+		a.writeError(w, r, model.Invalid("type", "body type %q differs from the path's %q", set.Type, r.PathValue("name")))
 		return
 	}
-	out, err := a.jobs.PutType(r.Context(), l)
+	out, err := a.jobs.PutType(r.Context(), set)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/template"
@@ -58,9 +60,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, model.ErrInvalid):
 		writeProblem(w, wire.Problem{Title: "invalid input", Status: http.StatusUnprocessableEntity, Detail: err.Error()})
 	case errors.Is(err, model.ErrNotFound):
-		writeProblem(w, wire.Problem{Title: "not found", Status: http.StatusNotFound, Detail: err.Error()})
+		writeProblem(w, wire.Problem{Title: "not found", Status: http.StatusNotFound, Detail: notFoundText(r, err)})
 	case errors.Is(err, model.ErrConflict):
-		writeProblem(w, wire.Problem{Title: "conflict", Status: http.StatusConflict, Detail: err.Error()})
+		writeProblem(w, wire.Problem{Title: "conflict", Status: http.StatusConflict, Detail: userText(err)})
 	case errors.Is(err, model.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, wire.Problem{Title: "core database unavailable", Status: http.StatusServiceUnavailable, Detail: err.Error()})
@@ -71,6 +73,44 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("err", err.Error()))
 		writeProblem(w, wire.Problem{Title: "internal error", Status: http.StatusInternalServerError, Detail: "see the server log, request id " + w.Header().Get("X-Request-Id")})
 	}
+}
+
+// nouns name what a route's {id} or {name} is, by the path segment after
+// /v1/.
+var nouns = map[string]string{
+	"jobs": "job", "workflows": "workflow instance", "templates": "template",
+	"triggers": "trigger", "types": "job type", "processors": "processor",
+	"worker": "workflow instance",
+}
+
+// notFoundText says what was not found in a user's words, e.g. "job 9999
+// not found", from the route's path value; for a route without one, the
+// error's text without the store's engine and operation names.
+func notFoundText(r *http.Request, err error) string {
+	key := r.PathValue("id")
+	if key == "" {
+		key = r.PathValue("name")
+	}
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v1/"), "/")
+	if noun, ok := nouns[parts[0]]; ok && key != "" {
+		return noun + " " + key + " not found"
+	}
+	return userText(err)
+}
+
+// engineOps matches what the stores put on their errors ("sqlite: get
+// job: ", "postgres: cancel job: "): engine internals a user has no use for.
+var engineOps = regexp.MustCompile(`\b(sqlite|postgres): [a-z][a-z ]*: `)
+
+// userText is an error's text without the stores' engine and operation
+// names, and without the trailing sentinel (": conflict") the status says
+// already.
+func userText(err error) string {
+	s := engineOps.ReplaceAllString(err.Error(), "")
+	for _, sentinel := range []error{model.ErrConflict, model.ErrNotFound} {
+		s = strings.TrimSuffix(s, ": "+sentinel.Error())
+	}
+	return s
 }
 
 // decode reads a JSON body strictly into v: size-limited, unknown fields

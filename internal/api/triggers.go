@@ -69,8 +69,11 @@ func (a *API) listTriggers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.Items[model.Trigger]{Items: list})
 }
 
-// triggerList lists the triggers with the active copy of standby ones: the
-// holder of a live lease "trigger/<name>" or "trigger/<group>/<name>".
+// triggerList lists the triggers with how their copies run them: the
+// holder of a live standby lease "trigger/<name>" or
+// "trigger/<group>/<name>" is the active copy (mode standby); a live
+// concurrent lease (model.TriggerConcurrentLease) says every copy acts
+// (mode concurrent).
 func (a *API) triggerList(ctx context.Context) ([]model.Trigger, error) {
 	list, err := a.triggers.List(ctx)
 	if err != nil {
@@ -80,12 +83,22 @@ func (a *API) triggerList(ctx context.Context) ([]model.Trigger, error) {
 	if err != nil {
 		return nil, err
 	}
+	concurrent, err := a.store.LeaseList(ctx, model.TriggerConcurrentLease)
+	if err != nil {
+		return nil, err
+	}
 	now := a.clock.Now()
 	for i := range list {
 		for _, l := range leases {
 			n := strings.TrimPrefix(l.Name, "trigger/")
 			if (n == list[i].Name || strings.HasSuffix(n, "/"+list[i].Name)) && l.Holder != "" && l.Until.After(now) {
 				list[i].Active = l.Holder
+				list[i].Mode = model.TriggerStandby
+			}
+		}
+		for _, l := range concurrent {
+			if l.Name == model.TriggerConcurrentLease+list[i].Name && l.Holder != "" && l.Until.After(now) && list[i].Mode == "" {
+				list[i].Mode = model.TriggerConcurrent
 			}
 		}
 	}
@@ -104,6 +117,10 @@ func (a *API) getTrigger(w http.ResponseWriter, r *http.Request) {
 func (a *API) triggerRecords(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	list, err := a.triggers.Records(r.Context(), r.PathValue("name"), limit)
+	if err == nil && len(list) == 0 {
+		// No records: say whether the trigger exists at all (404 names it).
+		_, err = a.triggers.Get(r.Context(), r.PathValue("name"))
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -75,6 +75,12 @@ type Config struct {
 	Jitter func(d time.Duration) time.Duration
 	// UserAgent is sent with every request. Empty: "dpe-client".
 	UserAgent string
+	// OnRetry, when set, is told of every failed attempt the rules allow
+	// to retry, before the retry and its back-off (the call may still give
+	// up instead when its time runs out). A command-line tool
+	// uses it to say at once that a server cannot be reached instead of
+	// staying silent until the call gives up. It must not block.
+	OnRetry func(RetryInfo)
 }
 
 // Client calls the dpe HTTP API. Create it with New.
@@ -91,6 +97,7 @@ type Client struct {
 	log            *slog.Logger
 	clock          clock.Clock
 	jitter         func(time.Duration) time.Duration
+	onRetry        func(RetryInfo)
 
 	// cur is the index of the URL to try first: the last one that worked,
 	// or the one after the last one that failed.
@@ -130,6 +137,7 @@ func New(cfg Config) (*Client, error) {
 		log:            cfg.Log,
 		clock:          cfg.Clock,
 		jitter:         cfg.Jitter,
+		onRetry:        cfg.OnRetry,
 	}
 	if c.backoffMax < c.backoff {
 		return nil, fmt.Errorf("client: backoff max %v below backoff %v", c.backoffMax, c.backoff)

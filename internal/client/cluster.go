@@ -34,9 +34,9 @@ func (c *Client) ListTypes(ctx context.Context, opts ...CallOption) ([]model.Typ
 	return l.Items, nil
 }
 
-// PutType sets the cluster-wide limits of one job type
-// (PUT /v1/types/{name}).
-func (c *Client) PutType(ctx context.Context, t model.TypeLimit, opts ...CallOption) (*model.TypeLimit, error) {
+// PutType changes the cluster-wide limits of one job type: only the
+// fields set in t (PUT /v1/types/{name}). It answers the type's limits.
+func (c *Client) PutType(ctx context.Context, t wire.TypeSet, opts ...CallOption) (*model.TypeLimit, error) {
 	var out model.TypeLimit
 	if err := c.do(ctx, http.MethodPut, "/v1/types/"+url.PathEscape(t.Type), t, &out, opts...); err != nil {
 		return nil, err

@@ -254,9 +254,21 @@ func jobRoutes(t *testing.T, c *client.Client) {
 		t.Errorf("completion of an ended job: %+v, want 409", last)
 	}
 
-	tl := must(c.PutType(ctx, model.TypeLimit{Type: "noop", MaxRunning: 3}))(t)
+	tl := must(c.PutType(ctx, wire.TypeSet{Type: "noop", MaxRunning: ptr(3)}))(t)
 	if tl.MaxRunning != 3 {
 		t.Fatalf("put type: %+v", tl)
+	}
+	// Only the fields given change: a rate keeps the max running.
+	tl = must(c.PutType(ctx, wire.TypeSet{Type: "noop", Rate: ptr(10.0)}))(t)
+	if tl.MaxRunning != 3 || tl.Rate != 10 || tl.Burst != 10 {
+		t.Fatalf("put type rate: %+v, want max running 3 kept, rate 10, burst 10", tl)
+	}
+	if _, err := c.PutType(ctx, wire.TypeSet{Type: "nosuch.type", MaxRunning: ptr(1)}); !errors.Is(err, model.ErrInvalid) ||
+		!strings.Contains(err.Error(), "known: ") {
+		t.Fatalf("put of an unknown type: %v, want invalid listing the known types", err)
+	}
+	if tl := must(c.PutType(ctx, wire.TypeSet{Type: "nosuch.type", MaxRunning: ptr(1), Create: true}))(t); tl.MaxRunning != 1 {
+		t.Fatalf("put type --create: %+v", tl)
 	}
 	types := must(c.ListTypes(ctx))(t)
 	if !slices.ContainsFunc(types, func(l model.TypeLimit) bool { return l.Type == "noop" && l.MaxRunning == 3 }) {
@@ -475,3 +487,5 @@ func triggerAndLeaseRoutes(t *testing.T, c *client.Client) {
 		t.Fatalf("leases under other/: %+v", none)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

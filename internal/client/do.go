@@ -208,6 +208,7 @@ func (c *Client) call(ctx context.Context, r *request, o *callOptions) (response
 			retry = retryableTransport(err, idempotent)
 		} else {
 			apiErr := problemOf(res, c.clock.Now())
+			apiErr.URL = base
 			retry = idempotent && retryableStatus(res.status)
 			retryAfter = max(retryAfter, apiErr.RetryAfter)
 			err = apiErr
@@ -225,6 +226,10 @@ func (c *Client) call(ctx context.Context, r *request, o *callOptions) (response
 		c.log.DebugContext(ctx, "call attempt failed; retrying",
 			"method", r.method, "path", r.path, "url", base,
 			"attempt", attempt+1, "err", err)
+		if c.onRetry != nil {
+			c.onRetry(RetryInfo{Method: r.method, Path: r.path, URL: base, Attempt: attempt + 1,
+				Elapsed: c.clock.Now().Sub(start), Deadline: end.Sub(start), Err: err})
+		}
 	}
 }
 
@@ -283,6 +288,7 @@ func problemOf(res response, now time.Time) *APIError {
 			return e
 		}
 	}
+	e.Foreign = true
 	e.Problem = wire.Problem{Title: http.StatusText(res.status), Status: res.status}
 	if d := strings.TrimSpace(string(res.body)); d != "" && len(d) < 512 && !strings.HasPrefix(d, "<") {
 		e.Problem.Detail = d

@@ -97,7 +97,7 @@ func TestEndpoints(t *testing.T) {
 		{"ListTypes", func(ctx context.Context) (any, error) { return c.ListTypes(ctx) }, "GET", "/v1/types", "",
 			func(v any) bool { return v.([]model.TypeLimit)[0].Type == "noop" }},
 		{"PutType", func(ctx context.Context) (any, error) {
-			return c.PutType(ctx, model.TypeLimit{Type: "noop", MaxRunning: 2})
+			return c.PutType(ctx, wire.TypeSet{Type: "noop", MaxRunning: ptr(2)})
 		}, "PUT", "/v1/types/noop", `{"type":"noop","max_running":2}`,
 			func(v any) bool { return v.(*model.TypeLimit).MaxRunning == 2 }},
 		{"Status", func(ctx context.Context) (any, error) { return c.Status(ctx) }, "GET", "/v1/status", "",
@@ -161,3 +161,5 @@ func marshal(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func ptr[T any](v T) *T { return &v }

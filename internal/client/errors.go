@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -24,6 +26,12 @@ type APIError struct {
 	Problem wire.Problem
 	// RetryAfter is the server's Retry-After hint, zero when absent.
 	RetryAfter time.Duration
+	// URL is the server that answered.
+	URL string
+	// Foreign is true when the answer was not a problem+json body of a
+	// dpe server (a load balancer's page, Go's "404 page not found" for
+	// a path no route serves): Problem was synthesized from the status.
+	Foreign bool
 }
 
 // Error reads like "400 Bad Request: jobs[2].type: unknown job type".
@@ -114,4 +122,54 @@ func (e *RetryError) Unwrap() []error {
 func (e *RetryError) Is(target error) bool {
 	return target == model.ErrUnavailable &&
 		(e.Cause == nil || errors.Is(e.Cause, context.DeadlineExceeded))
+}
+
+// RetryInfo describes a failed attempt that is about to be retried
+// (Config.OnRetry).
+type RetryInfo struct {
+	Method, Path string
+	// URL is the server the attempt went to.
+	URL string
+	// Attempt counts the call's attempts so far, from 1.
+	Attempt int
+	// Elapsed is the time since the call began; Deadline the time the call
+	// may take in all (Config.Deadline or the ctx deadline, the sooner).
+	Elapsed, Deadline time.Duration
+	// Err is the attempt's error: a transport error (no answer) or an
+	// *APIError (a 502, 503, 504 or 429 answer).
+	Err error
+}
+
+// Unreachable reports whether err is a call that gave up (its time or
+// attempts ran out) without any server answering its last attempt: the
+// servers could not be reached, as opposed to a server that answered
+// "unavailable".
+func Unreachable(err error) bool {
+	var re *RetryError
+	if !errors.As(err, &re) || !re.Is(model.ErrUnavailable) {
+		return false
+	}
+	var ae *APIError
+	return !errors.As(re.Err, &ae)
+}
+
+// Reason is a short, human text for a transport error: "connection
+// refused", "no such host", "timed out", ...; the error's own text when
+// none fits.
+func Reason(err error) string {
+	var dns *net.DNSError
+	var errno syscall.Errno
+	var ne net.Error
+	switch {
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "no such host " + dns.Name
+		}
+		return "cannot resolve " + dns.Name
+	case errors.As(err, &errno):
+		return errno.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	}
+	return err.Error()
 }

@@ -413,3 +413,46 @@ func TestLongPollOutlastsDeadline(t *testing.T) {
 		t.Fatalf("jobs %v err %v: a long poll must not be cut by the retry deadline", jobs, err)
 	}
 }
+
+// TestOnRetryAndUnreachable: every failed attempt that may be retried is
+// told to Config.OnRetry, and a call that ran out of time
+// without an answer is Unreachable, with a short Reason; a server that
+// answered 503 until the end is not Unreachable.
+func TestOnRetryAndUnreachable(t *testing.T) {
+	dead := closedURL(t)
+	var seen []RetryInfo
+	c, _ := setup(t, Config{URLs: []string{dead}, Deadline: time.Second, OnRetry: func(ri RetryInfo) { seen = append(seen, ri) }})
+	_, err := c.GetJob(t.Context(), 1)
+	var re *RetryError
+	if !errors.As(err, &re) || !Unreachable(err) {
+		t.Fatalf("err %v: want an unreachable *RetryError", err)
+	}
+	if got := Reason(re.Err); got != "connection refused" {
+		t.Errorf("reason %q, want connection refused", got)
+	}
+	if len(seen) != re.Attempts {
+		t.Fatalf("OnRetry told %d times for %d attempts, want one each", len(seen), re.Attempts)
+	}
+	for i, ri := range seen {
+		if ri.Attempt != i+1 || ri.URL != dead || ri.Method != http.MethodGet || ri.Path != "/v1/jobs/1" ||
+			ri.Deadline != time.Second || ri.Err == nil {
+			t.Errorf("retry %d: %+v", i, ri)
+		}
+	}
+
+	busy := server(t, func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusServiceUnavailable, `{"title":"core database unavailable","status":503}`)
+	})
+	c, _ = setup(t, Config{URLs: []string{busy}, Deadline: time.Second})
+	if _, err := c.GetJob(t.Context(), 1); err == nil || Unreachable(err) || !errors.Is(err, model.ErrUnavailable) {
+		t.Errorf("503 until the end: %v, want unavailable but not unreachable", err)
+	}
+	// An answer that is no dpe problem (a path no route serves) is marked
+	// Foreign and names the URL that gave it.
+	foreign := server(t, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	c, _ = setup(t, Config{URLs: []string{foreign}})
+	var ae *APIError
+	if _, err := c.GetJob(t.Context(), 1); !errors.As(err, &ae) || !ae.Foreign || ae.URL != foreign || ae.Status != 404 {
+		t.Errorf("foreign 404: %v %+v", err, ae)
+	}
+}

@@ -26,7 +26,22 @@ type Trigger struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 	// Active is the holder of the trigger's standby lease, if any.
 	Active string `json:"active,omitempty"`
+	// Mode is how the copies seen run it: TriggerStandby (Active is the
+	// one acting) or TriggerConcurrent (every copy acts); empty when no
+	// copy holds a live lease of the trigger.
+	Mode string `json:"mode,omitempty"`
 }
+
+// Trigger run modes, as Trigger.Mode reports them.
+const (
+	TriggerStandby    = "standby"
+	TriggerConcurrent = "concurrent"
+)
+
+// TriggerConcurrentLease prefixes the lease that concurrent copies of a
+// trigger keep ("trigger-concurrent/<name>") so that the server can tell a
+// trigger is running: one copy holds it at a time, but all of them act.
+const TriggerConcurrentLease = "trigger-concurrent/"
 
 // Trigger record actions: what became of one event.
 const (

@@ -4,12 +4,15 @@
 package trigger
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/holder"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
 )
@@ -41,7 +44,8 @@ func (m Mode) Validate(name string) error {
 	return nil
 }
 
-// Run runs active while this copy may act: always in concurrent mode;
+// Run runs active while this copy may act: always in concurrent mode
+// (while keeping the trigger's concurrent lease, see runConcurrent);
 // while it holds the group's lease ("trigger/<group>") in standby mode.
 // active's ctx ends when the lease is lost.
 func Run(ctx context.Context, c *client.Client, name string, m Mode, log *slog.Logger, active func(ctx context.Context) error) error {
@@ -49,7 +53,7 @@ func Run(ctx context.Context, c *client.Client, name string, m Mode, log *slog.L
 		return err
 	}
 	if m.Mode != Standby {
-		return active(ctx)
+		return runConcurrent(ctx, c, name, m, log, active)
 	}
 	group := m.Group
 	if group == "" {
@@ -57,6 +61,29 @@ func Run(ctx context.Context, c *client.Client, name string, m Mode, log *slog.L
 	}
 	e := &lease.Elector{Acquirer: c, Name: "trigger/" + group, Holder: m.Holder, TTL: m.TTL, Log: log}
 	return e.Run(ctx, func(ctx context.Context, _ model.Lease) error { return active(ctx) })
+}
+
+// runConcurrent runs active at once, and beside it keeps the trigger's
+// concurrent lease (model.TriggerConcurrentLease) while this copy can:
+// the copies take turns holding it, and the server lists the trigger as
+// run by all of its copies while one does. The lease never gates active.
+func runConcurrent(ctx context.Context, c *client.Client, name string, m Mode, log *slog.Logger, active func(ctx context.Context) error) error {
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &lease.Elector{Acquirer: c, Name: model.TriggerConcurrentLease + name,
+		Holder: cmp.Or(m.Holder, holder.New("trigger")), TTL: m.TTL, Log: log}
+	wg.Go(func() {
+		_ = e.Run(pctx, func(ctx context.Context, _ model.Lease) error {
+			<-ctx.Done()
+			return nil
+		})
+	})
+	return active(ctx)
 }
 
 // Fire hands due schedule fires to the server.

@@ -62,3 +62,16 @@ type CompletionResult struct {
 type CompletionResults struct {
 	Results []CompletionResult `json:"results"`
 }
+
+// TypeSet is the body of PUT /v1/types/{name}: the cluster-wide limits of
+// one job type to change, answered by the type's model.TypeLimit. Only the
+// fields given change; an absent one keeps its value (0 means no limit).
+// A type that is neither built in nor registered (by a processor's quota
+// or an earlier set with Create) is refused unless Create is true.
+type TypeSet struct {
+	Type       string   `json:"type"`
+	MaxRunning *int     `json:"max_running,omitempty"`
+	Rate       *float64 `json:"rate,omitempty"`
+	Burst      *int     `json:"burst,omitempty"`
+	Create     bool     `json:"create,omitempty"`
+}

@@ -77,19 +77,46 @@ func (s *Service) SetPriority(ctx context.Context, id int64, priority *int) (mod
 	return j, nil
 }
 
-// PutType registers a job type with its cluster-wide limits.
-func (s *Service) PutType(ctx context.Context, l model.TypeLimit) (model.TypeLimit, error) {
-	if err := jobtype.ValidName(l.Type); err != nil {
-		return l, model.Invalid("type", "%v", err)
+// PutType changes the cluster-wide limits of a job type: only the fields
+// set changes, the others keep their value. A type that is neither built
+// in nor registered is refused unless set.Create.
+func (s *Service) PutType(ctx context.Context, set wire.TypeSet) (model.TypeLimit, error) {
+	if err := jobtype.ValidName(set.Type); err != nil {
+		return model.TypeLimit{}, model.Invalid("type", "%v", err)
 	}
-	if l.MaxRunning < 0 {
-		return l, model.Invalid("max_running", "must not be negative")
+	if set.MaxRunning != nil && *set.MaxRunning < 0 {
+		return model.TypeLimit{}, model.Invalid("max_running", "must not be negative")
 	}
-	if l.Rate < 0 {
-		return l, model.Invalid("rate", "must not be negative")
+	if set.Rate != nil && *set.Rate < 0 {
+		return model.TypeLimit{}, model.Invalid("rate", "must not be negative")
 	}
-	if l.Burst < 0 {
-		return l, model.Invalid("burst", "must not be negative")
+	if set.Burst != nil && *set.Burst < 0 {
+		return model.TypeLimit{}, model.Invalid("burst", "must not be negative")
+	}
+	// Read, merge, write: two sets of different fields of one type at the
+	// same instant may lose one (the last write wins), which an operator
+	// setting limits by hand does not meet.
+	list, err := s.store.TypeList(ctx)
+	if err != nil {
+		return model.TypeLimit{}, fmt.Errorf("list types: %w", err)
+	}
+	i := slices.IndexFunc(list, func(l model.TypeLimit) bool { return l.Type == set.Type })
+	l := model.TypeLimit{Type: set.Type}
+	_, builtin := s.builtins[set.Type]
+	switch {
+	case i >= 0:
+		l = list[i]
+	case !builtin && !set.Create:
+		return model.TypeLimit{}, s.unknownType("type", set.Type, list)
+	}
+	if set.MaxRunning != nil {
+		l.MaxRunning = *set.MaxRunning
+	}
+	if set.Rate != nil {
+		l.Rate = *set.Rate
+	}
+	if set.Burst != nil {
+		l.Burst = *set.Burst
 	}
 	if l.Rate > 0 && l.Burst == 0 {
 		l.Burst = max(1, int(l.Rate))
@@ -99,6 +126,31 @@ func (s *Service) PutType(ctx context.Context, l model.TypeLimit) (model.TypeLim
 	}
 	s.wake.Signal(l.Type) // a raised limit may unblock waiting claims
 	return l, nil
+}
+
+// maxKnownListed caps the names an unknown-type error lists.
+const maxKnownListed = 30
+
+// unknownType is the error for a job type nobody registered, naming the
+// known ones (built in and registered, from list) so a typo is seen at
+// once.
+func (s *Service) unknownType(field, name string, list []model.TypeLimit) error {
+	known := make([]string, 0, len(s.builtins)+len(list))
+	for n := range s.builtins {
+		known = append(known, n)
+	}
+	for _, l := range list {
+		if _, ok := s.builtins[l.Type]; !ok {
+			known = append(known, l.Type)
+		}
+	}
+	slices.Sort(known)
+	more := ""
+	if len(known) > maxKnownListed {
+		more = fmt.Sprintf(" and %d more", len(known)-maxKnownListed)
+		known = known[:maxKnownListed]
+	}
+	return model.Invalid(field, "unknown job type %q; known: %s%s", name, strings.Join(known, ", "), more)
 }
 
 // Types lists the registered types with their limits, built-ins included.

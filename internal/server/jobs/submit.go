@@ -79,7 +79,11 @@ func (s *Service) validateSpec(ctx context.Context, sp model.JobSpec, prefix str
 		return sp, err
 	}
 	if !known {
-		return sp, model.Invalid(field("type"), "unknown job type %q (not built in, and no processor or type definition registered it)", sp.Type)
+		list, err := s.store.TypeList(ctx)
+		if err != nil {
+			return sp, fmt.Errorf("list types: %w", err)
+		}
+		return sp, s.unknownType(field("type"), sp.Type, list)
 	}
 	params := bytes.TrimSpace(sp.Params)
 	if len(params) == 0 || bytes.Equal(params, []byte("null")) {

@@ -126,15 +126,23 @@ func TestIdempotency(t *testing.T) {
 			if a.id(t) != b.id(t) {
 				t.Fatalf("ids %d then %d", a.id(t), b.id(t))
 			}
-			// Another body under the same key: today the first job comes
-			// back unchanged, 200, and the new body is dropped without a
-			// word (the generic idempotency records answer 422 instead).
-			c := must(t, 200, "POST", url+"/v1/jobs", `{"type":"noop","priority":8}`, key("job-1")).object(t)
-			if c["id"] != float64(a.id(t)) || c["priority"] != float64(3) {
-				t.Fatalf("other body, same key: %v", c)
+			// Another body under the same key is refused, as every other
+			// route refuses it, naming the key; nothing is created.
+			for _, path := range []string{"/v1/jobs", "/v1/jobs/batch"} {
+				body := `{"type":"noop","priority":8}`
+				if path == "/v1/jobs/batch" {
+					body = `{"jobs":[{"type":"noop","priority":8}]}`
+					must(t, 201, "POST", url+path, `{"jobs":[{"type":"noop","priority":3}]}`, key("job-2"))
+				}
+				k := map[string]string{"/v1/jobs": "job-1", "/v1/jobs/batch": "job-2"}[path]
+				p := asProblem(t, must(t, 422, "POST", url+path, body, key(k)))
+				if p.Field != "Idempotency-Key" {
+					t.Errorf("POST %s, other body under a used key: field %q, want Idempotency-Key", path, p.Field)
+				}
 			}
-			if n := count(t, url+"/v1/jobs?type=noop"); n != 1 {
-				t.Fatalf("%d jobs, want 1", n)
+			must(t, 200, "POST", url+"/v1/jobs/batch", `{"jobs":[{"type":"noop","priority":3}]}`, key("job-2"))
+			if n := count(t, url+"/v1/jobs?type=noop"); n != 2 {
+				t.Fatalf("%d jobs, want 2 (one per key)", n)
 			}
 		})
 
@@ -162,6 +170,15 @@ func TestIdempotency(t *testing.T) {
 			}
 			if n := count(t, url+"/v1/workflows?template=idem"); n != 1 {
 				t.Fatalf("%d instances, want 1", n)
+			}
+			// A name is idempotent for the same args; other args are a
+			// conflict naming the existing instance and its state.
+			must(t, 201, "POST", url+"/v1/templates", "name: idem2\nargs:\n  x: {type: string, default: a}\nsteps:\n  - {id: a, log: hi}\n", map[string]string{"Content-Type": "application/yaml"})
+			n1 := must(t, 201, "POST", url+"/v1/workflows", `{"template":"idem2","name":"n1","args":{"x":"a"}}`, nil)
+			must(t, 200, "POST", url+"/v1/workflows", `{"template":"idem2","name":"n1"}`, nil)
+			p := asProblem(t, must(t, 409, "POST", url+"/v1/workflows", `{"template":"idem2","name":"n1","args":{"x":"b"}}`, nil))
+			if want := fmt.Sprintf("id %d", n1.id(t)); !strings.Contains(p.Detail, want) || !strings.Contains(p.Detail, "different args (x)") {
+				t.Errorf("conflict detail %q: want the instance (%s) and the differing arg", p.Detail, want)
 			}
 		})
 

@@ -218,7 +218,8 @@ func printReport(out io.Writer, res *Results) {
 		fmt.Fprintln(tw, "engine\trevision\tinstances\tstep p50\tstep p99\tstep max\tinstance p50\t")
 		line := func(e *EngineResult) {
 			if e.Steps == nil {
-				fmt.Fprintf(tw, "%s\t\t\tERROR %s\t\t\t\t\n", e.Engine, strings.Join(e.Errors, "; "))
+				msg, _, _ := strings.Cut(strings.Join(e.Errors, "; "), "\n")
+				fmt.Fprintf(tw, "%s\tERROR %s\t\t\t\t\t\t\n", e.Engine, msg)
 				return
 			}
 			s := e.Steps

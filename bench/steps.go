@@ -18,9 +18,9 @@ import (
 const stepsTemplate = `name: bench-steps
 description: dpe bench - three noop jobs in sequence (step-to-step latency)
 steps:
-  - {id: s1, job: noop}
-  - {id: s2, job: noop}
-  - {id: s3, job: noop}
+  - {id: first, job: noop}
+  - {id: second, job: noop}
+  - {id: third, job: noop}
 `
 
 // Steps is the step-latency phase: instances of bench-steps started one
@@ -76,7 +76,8 @@ func (r *run) steps(ctx context.Context, n int, revision string) (*Steps, error)
 		if len(jobs) != 3 {
 			return nil, fmt.Errorf("instance %d has %d jobs, want 3", inst.ID, len(jobs))
 		}
-		sort.Slice(jobs, func(a, b int) bool { return jobs[a].Step < jobs[b].Step })
+		order := map[string]int{"first": 0, "second": 1, "third": 2}
+		sort.Slice(jobs, func(a, b int) bool { return order[jobs[a].Step] < order[jobs[b].Step] })
 		for k := 1; k < len(jobs); k++ {
 			prev := jobs[k-1]
 			if prev.FinishedAt == nil {

@@ -291,5 +291,6 @@ func writeJSON(path string, res *Results) error {
 func stepsRows(row func(...string), st *Steps) {
 	row("steps", fmt.Sprintf("3 noop steps, %d instances one at a time (%d failed), revision %s", st.Instances, st.Failed, st.Revision), "p50 / p99 / max")
 	row("", "job finished_at → next step's job created_at", fmt.Sprintf("%.2f / %.2f / %.2f ms (n=%d)", st.StepToJob.P50, st.StepToJob.P99, st.StepToJob.Max, st.StepToJob.N))
+	row("", "slowest step changes", fmt.Sprint(st.Slowest, " ms"))
 	row("", "start acknowledged → instance finished", fmt.Sprintf("%.2f / %.2f / %.2f ms", st.Instance.P50, st.Instance.P99, st.Instance.Max))
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,6 +36,9 @@ type Steps struct {
 	Instances int     `json:"instances"`
 	Failed    int     `json:"failed"`
 	StepToJob Latency `json:"step_to_step"`
+	// Slowest are the five longest step changes, in ms, slowest first:
+	// whether a tail is one stall or many.
+	Slowest []float64 `json:"slowest_ms"`
 	// Instance is start acknowledged → instance finished_at.
 	Instance Latency `json:"instance"`
 }
@@ -87,6 +92,11 @@ func (r *run) steps(ctx context.Context, n int, revision string) (*Steps, error)
 		}
 	}
 	res.StepToJob = summarize(gaps)
+	sorted := slices.Clone(gaps)
+	slices.SortFunc(sorted, func(a, b time.Duration) int { return cmp.Compare(b, a) })
+	for _, d := range sorted[:min(5, len(sorted))] {
+		res.Slowest = append(res.Slowest, ms(d))
+	}
 	res.Instance = summarize(whole)
 	return res, nil
 }

@@ -205,6 +205,30 @@ func TestIdempotency(t *testing.T) {
 			}
 		})
 
+		t.Run("job retry", func(t *testing.T) {
+			id := must(t, 201, "POST", url+"/v1/jobs", `{"type":"util.delete","params":{"path":"/tmp/r"},"max_attempts":1}`, nil).id(t)
+			cl := must(t, 200, "POST", url+"/v1/claims", `{"processor":"p1","slots":{"util.delete":1}}`, nil).object(t)
+			j := cl["jobs"].([]any)[0].(map[string]any)
+			done := fmt.Sprintf(`{"epoch":%d,"error":"no space"}`, int64(j["epoch"].(float64)))
+			must(t, 200, "POST", fmt.Sprintf("%s/v1/jobs/%d/complete", url, id), done, nil)
+			path := fmt.Sprintf("%s/v1/jobs/%d/retry", url, id)
+			first := must(t, 200, "POST", path, "", key("retry-1")).object(t)
+			if first["state"] != "queued" || first["attempt"] != float64(0) {
+				t.Fatalf("retried job: %v", first)
+			}
+			// The same key again: the first answer, no second retry.
+			again := must(t, 200, "POST", path, "", key("retry-1"))
+			if again.header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("repeat of a retry not replayed: %s", again.body)
+			}
+			// Another retry of the queued job is a conflict naming the state.
+			if p := asProblem(t, must(t, 409, "POST", path, "", key("retry-2"))); !strings.Contains(p.Detail, "queued") {
+				t.Errorf("conflict detail %q", p.Detail)
+			}
+			asProblem(t, must(t, 404, "POST", url+"/v1/jobs/999999/retry", "", nil))
+			asProblem(t, must(t, 404, "POST", url+"/v1/workflows/999999/retry", "", nil))
+		})
+
 		t.Run("key too long", func(t *testing.T) {
 			long := strings.Repeat("k", 201)
 			p := asProblem(t, must(t, 400, "POST", url+"/v1/jobs/1/release", `{"epoch":1}`, key(long)))

@@ -71,11 +71,11 @@ func TestWorkflowStatusCodes(t *testing.T) {
 		if again.id(t) != id {
 			t.Fatalf("same name started instance %d after %d", again.id(t), id)
 		}
-		// Same name, other args: the existing instance comes back with its
-		// own args, 200 as for an exact repeat (see the report of this test).
-		other := must(t, 200, "POST", url+"/v1/workflows", `{"template":"wf","name":"run-1","args":{"n":3}}`, nil).object(t)
-		if other["id"] != float64(id) || !strings.Contains(fmt.Sprint(other["args"]), "2") {
-			t.Fatalf("same name, other args: %v", other)
+		// Same name, other args: refused, naming the existing instance,
+		// its state and the arg that differs.
+		conflict := asProblem(t, must(t, 409, "POST", url+"/v1/workflows", `{"template":"wf","name":"run-1","args":{"n":3}}`, nil))
+		if want := fmt.Sprintf(`"run-1" exists (id %d, pending) with different args (n)`, id); !strings.Contains(conflict.Detail, want) {
+			t.Fatalf("same name, other args: detail %q, want it to say %s", conflict.Detail, want)
 		}
 
 		d := must(t, 200, "GET", fmt.Sprintf("%s/v1/workflows/%d", url, id), "", nil).object(t)

@@ -28,8 +28,12 @@ func (e *ExistsError) Error() string {
 		return fmt.Sprintf("instance %q exists (id %d, %s) of template %s, not %s: start under another name",
 			in.Name, in.ID, in.State, in.Template, e.Template)
 	}
-	return fmt.Sprintf("instance %q exists (id %d, %s) with different args (%s): start under another name, or retry it with `dpe workflow retry %d`",
-		in.Name, in.ID, in.State, strings.Join(e.Differ, ", "), in.ID)
+	hint := "start under another name"
+	if in.State == model.InstanceFailed || in.State == model.InstanceCanceled {
+		hint += fmt.Sprintf(", or resume it with its own args (dpe workflow retry %d)", in.ID)
+	}
+	return fmt.Sprintf("instance %q exists (id %d, %s) with different args (%s): %s",
+		in.Name, in.ID, in.State, strings.Join(e.Differ, ", "), hint)
 }
 
 // Is makes errors.Is(err, model.ErrConflict) true.

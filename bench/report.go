@@ -202,6 +202,15 @@ func printReport(out io.Writer, res *Results) {
 			row("ERROR", msg, "")
 		}
 		tw.Flush()
+		if st := e.Steps; st != nil && len(st.Routes) > 0 {
+			fmt.Fprintf(out, "\n   server time by route, steps phase (long polls wait by design)\n")
+			tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "   route\tcalls\tmean ms\ttotal s\t")
+			for _, rt := range st.Routes {
+				fmt.Fprintf(tw, "   %s\t%d\t%.2f\t%.2f\t\n", rt.Route, rt.Count, rt.MeanMS, rt.TotalS)
+			}
+			tw.Flush()
+		}
 		if t := e.Throughput; t != nil && len(t.Routes) > 0 {
 			fmt.Fprintf(out, "\n   server time by route, throughput phase (handler time incl. waits; long polls wait by design)\n")
 			tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)

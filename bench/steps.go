@@ -41,6 +41,9 @@ type Steps struct {
 	Slowest []float64 `json:"slowest_ms"`
 	// Instance is start acknowledged → instance finished_at.
 	Instance Latency `json:"instance"`
+	// Usage holds the server's time per route during the phase: where a
+	// step change spends its time (completion, worker claim, advance).
+	Usage
 }
 
 func (r *run) steps(ctx context.Context, n int, revision string) (*Steps, error) {
@@ -55,6 +58,7 @@ func (r *run) steps(ctx context.Context, n int, revision string) (*Steps, error)
 		return nil, err
 	}
 	res := &Steps{Revision: revision, Instances: n}
+	m := r.startMeter(ctx, false, "steps")
 	var gaps, whole []time.Duration
 	for i := range n {
 		inst, err := r.c.StartWorkflow(ctx, model.InstanceSpec{Template: "bench-steps", Name: fmt.Sprintf("bench-steps/%d", i)})
@@ -91,6 +95,7 @@ func (r *run) steps(ctx context.Context, n int, revision string) (*Steps, error)
 			gaps = append(gaps, jobs[k].CreatedAt.Sub(*prev.FinishedAt))
 		}
 	}
+	res.Usage = m.stop(ctx)
 	res.StepToJob = summarize(gaps)
 	sorted := slices.Clone(gaps)
 	slices.SortFunc(sorted, func(a, b time.Duration) int { return cmp.Compare(b, a) })

@@ -82,6 +82,17 @@ func CheckRetryInstance(in model.Instance, child bool) error {
 	return nil
 }
 
+// CheckRetryKey refuses the retry of an instance whose concurrency key
+// (policy skip or queue) is held by another live instance, named by
+// busyID (0: none): it would run beside it, which the key forbids.
+func CheckRetryKey(in model.Instance, busyID int64) error {
+	if busyID == 0 || in.ConcurrencyKey == "" || in.ConcurrencyPolicy == model.ConcurrencyAllow {
+		return nil
+	}
+	return fmt.Errorf("instance %d: its concurrency key %q is held by live instance %d: retry when that one has ended: %w",
+		in.ID, in.ConcurrencyKey, busyID, model.ErrConflict)
+}
+
 // PlanRetry decides which step records of a failed or canceled instance a
 // retry resets, drops and resumes. jobs and children hold the jobs and
 // child instances the failed records point at, by id; one that has not

@@ -74,7 +74,8 @@ type InstanceStore interface {
 	// PlanRetry and RetryInstance (retry.go) decide: records reset or
 	// dropped, their jobs retried, their sub-workflows retried the same
 	// way (recursively), the instance running and due at once. Any other
-	// state, a sub-workflow, or a job or child still ending is
+	// state, a sub-workflow, a job or child still ending, or a concurrency
+	// key (skip or queue) held by another live instance is
 	// model.ErrConflict and changes nothing. Engines with Notify announce
 	// "@instances" and the retried jobs' types.
 	InstanceRetry(ctx context.Context, id int64, now time.Time) (model.Instance, error)

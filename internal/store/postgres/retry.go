@@ -88,6 +88,22 @@ func retryInstance(ctx context.Context, tx pgx.Tx, id int64, child bool, now tim
 	if err := store.CheckRetryInstance(in, child); err != nil {
 		return model.Instance{}, err
 	}
+	if in.ConcurrencyKey != "" {
+		// The key's turn, as InstanceCreate takes it: a start of the key
+		// and this retry cannot both find it free.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockConcurrencyKey, in.ConcurrencyKey); err != nil {
+			return model.Instance{}, err
+		}
+		var busy int64
+		err := tx.QueryRow(ctx, `SELECT id FROM instances
+			WHERE concurrency_key = $1 AND state IN `+liveStates+` AND id <> $2 LIMIT 1`, in.ConcurrencyKey, id).Scan(&busy)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return model.Instance{}, err
+		}
+		if err := store.CheckRetryKey(in, busy); err != nil {
+			return model.Instance{}, err
+		}
+	}
 	steps, jobs, children, err := retryInputs(ctx, tx, id)
 	if err != nil {
 		return model.Instance{}, err

@@ -77,6 +77,17 @@ func retryInstance(ctx context.Context, tx *txn, id int64, child bool, now time.
 	if err := store.CheckRetryInstance(in, child); err != nil {
 		return model.Instance{}, err
 	}
+	if in.ConcurrencyKey != "" {
+		var busy int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM instances
+			WHERE concurrency_key = ? AND state IN `+liveStates+` AND id <> ? LIMIT 1`, in.ConcurrencyKey, id).Scan(&busy)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return model.Instance{}, err
+		}
+		if err := store.CheckRetryKey(in, busy); err != nil {
+			return model.Instance{}, err
+		}
+	}
 	steps, jobs, children, err := retryInputs(ctx, tx, id)
 	if err != nil {
 		return model.Instance{}, err

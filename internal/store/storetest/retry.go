@@ -271,6 +271,24 @@ func testInstanceRetry(t *testing.T, open WorkflowOpener) {
 		_, err := s.InstanceRetry(t.Context(), 999999, T0)
 		wantErr(t, "retry of a missing instance", err, model.ErrNotFound)
 
+		// A concurrency key held by another live instance refuses it.
+		keyed := model.InstanceSpec{Template: "rk", Version: 1, ConcurrencyKey: "rk:a", ConcurrencyPolicy: model.ConcurrencySkip}
+		keyed.Name = "keyed-1"
+		first := endInst(t, s, keyed, model.InstanceFailed, T0)
+		keyed.Name = "keyed-2"
+		live := createInst(t, s, keyed, at(time.Second))
+		_, err = s.InstanceRetry(t.Context(), first.ID, at(2*time.Second))
+		wantErr(t, "retry while the key is held", err, model.ErrConflict)
+		sameInstance(t, "refused retry", getInst(t, s, first.ID), first)
+		held := claimInst(t, s, store.InstanceClaimParams{Worker: "w.k", Templates: []string{"rk"}, Default: 10, LeaseTTL: leaseTTL, Now: at(3 * time.Second)})
+		if len(held) != 1 || held[0].ID != live.ID {
+			t.Fatalf("claim of the live keyed instance: %v", instIDs(held))
+		}
+		advance(t, s, adv(held[0], model.InstanceSucceeded), at(4*time.Second))
+		if _, err := s.InstanceRetry(t.Context(), first.ID, at(5*time.Second)); err != nil {
+			t.Fatalf("retry once the key is free: %v", err)
+		}
+
 		// A job still ending (its cancel on the way to the processor)
 		// refuses the retry until it has ended.
 		inst := holdInst(t, s, model.InstanceSpec{Template: "rr", Version: 1, Name: "stopping"}, "w1", T0)

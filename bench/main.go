@@ -17,6 +17,12 @@
 //	            succeeded, driven by one `dpe worker`
 //	scaling     claims/s and claim latency with a small and a big queue
 //	            (bulk-loaded by SQL, kept at depth) and the server's RSS
+//	steps       step-to-step latency of a three-step noop workflow, one
+//	            instance at a time on an idle system: a step's job
+//	            finished_at → the next step's job created_at (server
+//	            clock); with -baseline-rev REV also measured on a build
+//	            of REV (a temporary git worktree), so one run prints the
+//	            before and after
 //
 // It prints a table and the targets with PASS/FAIL, and writes everything
 // as JSON (-out). It does not tune anything: the numbers are what the
@@ -52,6 +58,7 @@
 //	go run ./bench                 # or: make bench (under 10 minutes)
 //	go run ./bench -quick          # short phases, a 100,000-job big queue
 //	go run ./bench -db sqlite -phases throughput,dispatch
+//	go run ./bench -phases steps -baseline-rev 0248d99
 package main
 
 import (
@@ -89,9 +96,12 @@ type options struct {
 	profiles    string
 	repo        string
 	phases      []string
+	steps       int    // instances of the steps phase
+	baseRev     string // revision to measure the steps phase on as well
+	baseSteps   int    // instances of the baseline's steps phase
 }
 
-var allPhases = []string{"baseline", "throughput", "dispatch", "workflow", "scaling"}
+var allPhases = []string{"baseline", "throughput", "dispatch", "workflow", "scaling", "steps"}
 
 func (o *options) runs(phase string) bool { return slices.Contains(o.phases, phase) }
 
@@ -112,6 +122,9 @@ func parseFlags() (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binary, logs, SQLite files)")
 	fs.StringVar(&o.profiles, "profiles", "", "write the server's CPU profile of each measured phase into this directory (ENGINE-PHASE.pprof; read with go tool pprof)")
 	fs.StringVar(&o.repo, "repo", ".", "root of the dpe module to build cmd/dpe from")
+	fs.IntVar(&o.steps, "steps", 200, "instances of the steps phase (three-step noop workflows, one at a time)")
+	fs.StringVar(&o.baseRev, "baseline-rev", "", "also run the steps phase on cmd/dpe built from this git revision of -repo (e.g. 0248d99), for a before/after in one run")
+	fs.IntVar(&o.baseSteps, "baseline-steps", 50, "instances of the baseline revision's steps phase (an old build may take seconds each)")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return nil, err
@@ -138,8 +151,8 @@ func parseFlags() (*options, error) {
 			return nil, fmt.Errorf("-phases: unknown phase %q (have %v)", p, allPhases)
 		}
 	}
-	if o.processors < 1 || o.quota < 1 || o.batch < 1 || o.dispatch < 1 || o.small < 1 || o.big < 1 {
-		return nil, fmt.Errorf("-processors, -quota, -batch, -dispatch, -small and -big must be positive")
+	if o.processors < 1 || o.quota < 1 || o.batch < 1 || o.dispatch < 1 || o.small < 1 || o.big < 1 || o.steps < 1 || o.baseSteps < 1 {
+		return nil, fmt.Errorf("-processors, -quota, -batch, -dispatch, -small, -big, -steps and -baseline-steps must be positive")
 	}
 	return o, nil
 }
@@ -199,10 +212,27 @@ func benchmark(o *options) error {
 		return err
 	}
 	res := &Results{Started: started, Quick: o.quick, Env: environment(o.repo), Config: configOf(o)}
+	var baseBin string
+	if o.baseRev != "" && o.runs("steps") {
+		logf("building cmd/dpe of %s (baseline)", o.baseRev)
+		if baseBin, res.BaselineRev, err = buildRevision(ctx, o.repo, o.baseRev, tmp); err != nil {
+			return err
+		}
+	}
 	for _, spec := range o.dbs {
-		res.Engines = append(res.Engines, runEngine(ctx, o, bin, tmp, spec))
+		res.Engines = append(res.Engines, runEngine(ctx, o, bin, tmp, spec, res.Env.Commit))
 		if ctx.Err() != nil {
 			break
+		}
+		if baseBin != "" {
+			// The same phase on the baseline build, right after, on a
+			// fresh database of the same engine.
+			bo := *o
+			bo.phases, bo.steps = []string{"steps"}, o.baseSteps
+			res.BaselineEngines = append(res.BaselineEngines, runEngine(ctx, &bo, baseBin, tmp, spec, res.BaselineRev))
+			if ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	res.Seconds = round3(time.Since(started).Seconds())
@@ -219,7 +249,7 @@ func benchmark(o *options) error {
 }
 
 // runEngine runs the phases on one core database.
-func runEngine(ctx context.Context, o *options, bin, tmp, spec string) *EngineResult {
+func runEngine(ctx context.Context, o *options, bin, tmp, spec, rev string) *EngineResult {
 	er := &EngineResult{Engine: spec}
 	db, err := openCoreDB(ctx, spec, o.pgAdmin, tmp)
 	if err != nil {
@@ -289,6 +319,7 @@ func runEngine(ctx context.Context, o *options, bin, tmp, spec string) *EngineRe
 	phase("throughput", func() (err error) { er.Throughput, err = r.throughput(ctx); return err })
 	phase("dispatch", func() (err error) { er.Dispatch, err = r.dispatch(ctx); return err })
 	phase("workflow", func() (err error) { er.Workflow, err = r.workflow(ctx); return err })
+	phase("steps", func() (err error) { er.Steps, err = r.steps(ctx, o.steps, rev); return err })
 	phase("scaling", func() error {
 		for _, depth := range []int{o.small, o.big} {
 			s, err := r.scale(ctx, depth)

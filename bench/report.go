@@ -19,7 +19,11 @@ type Results struct {
 	Env     Env             `json:"env"`
 	Config  Config          `json:"config"`
 	Engines []*EngineResult `json:"engines"`
-	Targets []Target        `json:"targets"`
+	// BaselineRev and BaselineEngines: the steps phase on a build of an
+	// older revision (-baseline-rev), one per engine, for before/after.
+	BaselineRev     string          `json:"baseline_revision,omitempty"`
+	BaselineEngines []*EngineResult `json:"baseline_engines,omitempty"`
+	Targets         []Target        `json:"targets"`
 }
 
 // Env is the machine and code the numbers were taken on.
@@ -61,6 +65,7 @@ type EngineResult struct {
 	Dispatch   *Dispatch   `json:"dispatch,omitempty"`
 	Workflow   *Workflow   `json:"workflow,omitempty"`
 	Scale      []*Scale    `json:"scaling,omitempty"`
+	Steps      *Steps      `json:"steps,omitempty"`
 	Errors     []string    `json:"errors,omitempty"`
 }
 
@@ -112,6 +117,10 @@ func evaluate(res *Results) []Target {
 		if w != nil && t != nil && t.JobsPerSec > 0 {
 			atLeast(e.Engine, "3-step workflow instances/s ≥ 0.25 × noop jobs/s",
 				fmt.Sprintf("%.1f inst/s vs %.0f jobs/s", w.InstancesPerSec, t.JobsPerSec), w.InstancesPerSec/t.JobsPerSec, 0.25, "")
+		}
+		if st := e.Steps; st != nil && st.StepToJob.N > 0 {
+			atMost(e.Engine, "step-to-step p50 ≤ 20 ms", fmt.Sprintf("%.2f ms", st.StepToJob.P50), st.StepToJob.P50/20, "job finished_at → next job created_at")
+			atMost(e.Engine, "step-to-step p99 ≤ 100 ms", fmt.Sprintf("%.2f ms", st.StepToJob.P99), st.StepToJob.P99/100, "job finished_at → next job created_at")
 		}
 		if len(e.Scale) == 2 && e.Scale[0].ClaimsPerSec > 0 {
 			small, big := e.Scale[0], e.Scale[1]
@@ -186,10 +195,22 @@ func printReport(out io.Writer, res *Results) {
 			row("", "server CPU per 1,000 jobs", fmt.Sprintf("%.3f s", s.ServerCPUPer1000))
 			usageRows(row, s.Usage)
 		}
+		if st := e.Steps; st != nil {
+			stepsRows(row, st)
+		}
 		for _, msg := range e.Errors {
 			row("ERROR", msg, "")
 		}
 		tw.Flush()
+		if st := e.Steps; st != nil && len(st.Routes) > 0 {
+			fmt.Fprintf(out, "\n   server time by route, steps phase (long polls wait by design)\n")
+			tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "   route\tcalls\tmean ms\ttotal s\t")
+			for _, rt := range st.Routes {
+				fmt.Fprintf(tw, "   %s\t%d\t%.2f\t%.2f\t\n", rt.Route, rt.Count, rt.MeanMS, rt.TotalS)
+			}
+			tw.Flush()
+		}
 		if t := e.Throughput; t != nil && len(t.Routes) > 0 {
 			fmt.Fprintf(out, "\n   server time by route, throughput phase (handler time incl. waits; long polls wait by design)\n")
 			tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -199,6 +220,27 @@ func printReport(out io.Writer, res *Results) {
 			}
 			tw.Flush()
 		}
+	}
+	if len(res.BaselineEngines) > 0 {
+		fmt.Fprintf(out, "\n== step-to-step latency, before (%s) and after (%s), same run\n", res.BaselineRev, res.Env.Commit)
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "engine\trevision\tinstances\tstep p50\tstep p99\tstep max\tinstance p50\t")
+		line := func(e *EngineResult) {
+			if e.Steps == nil {
+				msg, _, _ := strings.Cut(strings.Join(e.Errors, "; "), "\n")
+				fmt.Fprintf(tw, "%s\tERROR %s\t\t\t\t\t\t\n", e.Engine, msg)
+				return
+			}
+			s := e.Steps
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f ms\t%.2f ms\t%.2f ms\t%.2f ms\t\n", e.Engine, s.Revision, s.Instances, s.StepToJob.P50, s.StepToJob.P99, s.StepToJob.Max, s.Instance.P50)
+		}
+		for i, e := range res.BaselineEngines {
+			line(e)
+			if i < len(res.Engines) {
+				line(res.Engines[i])
+			}
+		}
+		tw.Flush()
 	}
 	if len(res.Targets) > 0 {
 		fmt.Fprintf(out, "\ntargets (issue #6)\n")
@@ -252,4 +294,12 @@ func writeJSON(path string, res *Results) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// stepsRows prints the steps phase of one engine.
+func stepsRows(row func(...string), st *Steps) {
+	row("steps", fmt.Sprintf("3 noop steps, %d instances one at a time (%d failed), revision %s", st.Instances, st.Failed, st.Revision), "p50 / p99 / max")
+	row("", "job finished_at → next step's job created_at", fmt.Sprintf("%.2f / %.2f / %.2f ms (n=%d)", st.StepToJob.P50, st.StepToJob.P99, st.StepToJob.Max, st.StepToJob.N))
+	row("", "slowest step changes", fmt.Sprint(st.Slowest, " ms"))
+	row("", "start acknowledged → instance finished", fmt.Sprintf("%.2f / %.2f / %.2f ms", st.Instance.P50, st.Instance.P99, st.Instance.Max))
 }

@@ -17,14 +17,14 @@ import (
 
 func runJob(ctx context.Context, e *env, args []string) error {
 	sub := map[string]func(context.Context, *env, []string) error{
-		"submit": jobSubmit, "list": jobList, "show": jobShow, "cancel": jobCancel, "priority": jobPriority,
+		"submit": jobSubmit, "list": jobList, "show": jobShow, "cancel": jobCancel, "priority": jobPriority, "retry": jobRetry,
 	}
 	if len(args) == 0 {
-		return usagef("want a subcommand: submit, list, show, cancel or priority")
+		return usagef("want a subcommand: submit, list, show, cancel, priority or retry")
 	}
 	f, ok := sub[args[0]]
 	if !ok {
-		return usagef("unknown subcommand %q: want submit, list, show, cancel or priority", args[0])
+		return usagef("unknown subcommand %q: want submit, list, show, cancel, priority or retry", args[0])
 	}
 	return f(ctx, e, args[1:])
 }

@@ -14,9 +14,12 @@ import (
 
 func runWorkflow(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("want a subcommand: start, list, show, cancel, priority or wait")
+		return usagef("want a subcommand: start, list, show, cancel, priority, retry or wait")
 	}
 	verb := args[0]
+	if verb == "retry" {
+		return workflowRetry(ctx, e, args[1:])
+	}
 	fs, g := newCommand("workflow "+verb, e)
 	name := fs.String("name", "", "start: unique instance name (starting an existing name returns that instance); list: only the instance of this name")
 	wfArgs := newArgFlag()
@@ -141,7 +144,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		printInstance(ctx, e, c, *d)
 		return nil
 	}
-	return usagef("unknown subcommand %q: want start, list, show, cancel, priority or wait", verb)
+	return usagef("unknown subcommand %q: want start, list, show, cancel, priority, retry or wait", verb)
 }
 
 // instanceID resolves an id or an instance name.

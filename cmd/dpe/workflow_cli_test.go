@@ -71,10 +71,15 @@ func TestWorkflowCLI(t *testing.T) {
 	if _, err := os.Stat(in); err != nil {
 		t.Fatalf("ingest must keep its source: %v", err)
 	}
-	// Starting the same name again returns the existing instance.
-	out, _, code = dpe("workflow", "start", "ingest", "--name", "take1", "--arg", "path="+in)
+	// Starting the same name again with the same args returns the
+	// existing instance; with other args it is refused, naming it.
+	out, _, code = dpe("workflow", "start", "ingest", "--name", "take1", "--arg", "path="+in, "--arg", "archive="+archive)
 	if code != 0 || !strings.Contains(out, "already exists") {
 		t.Fatalf("second start: exit %d\n%s", code, out)
+	}
+	_, errOut, code = dpe("workflow", "start", "ingest", "--name", "take1", "--arg", "path="+in)
+	if code != exitError || !strings.Contains(errOut, "different args (archive)") || !strings.Contains(errOut, "succeeded") {
+		t.Fatalf("start of the name with other args: exit %d, want %d\n%s", code, exitError, errOut)
 	}
 
 	// try/catch recovers from the failing job.

@@ -118,6 +118,9 @@ func (a *API) routes() {
 	a.handle("GET /v1/jobs", a.listJobs)
 	a.handle("GET /v1/jobs/{id}", withID(a, a.jobs.Get))
 	a.handle("POST /v1/jobs/{id}/cancel", withID(a, a.jobs.Cancel))
+	// A retry is a decision taken once: a repeat with the same key is
+	// answered as the first, without a second attempt series.
+	a.handle("POST /v1/jobs/{id}/retry", a.idempotent(withID(a, a.jobs.Retry)))
 	a.handle("POST /v1/jobs/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req wire.PriorityRequest) (model.Job, error) {
 		return a.jobs.SetPriority(ctx, id, req.Priority)
 	}))

@@ -71,11 +71,11 @@ func TestWorkflowStatusCodes(t *testing.T) {
 		if again.id(t) != id {
 			t.Fatalf("same name started instance %d after %d", again.id(t), id)
 		}
-		// Same name, other args: the existing instance comes back with its
-		// own args, 200 as for an exact repeat (see the report of this test).
-		other := must(t, 200, "POST", url+"/v1/workflows", `{"template":"wf","name":"run-1","args":{"n":3}}`, nil).object(t)
-		if other["id"] != float64(id) || !strings.Contains(fmt.Sprint(other["args"]), "2") {
-			t.Fatalf("same name, other args: %v", other)
+		// Same name, other args: refused, naming the existing instance,
+		// its state and the arg that differs.
+		conflict := asProblem(t, must(t, 409, "POST", url+"/v1/workflows", `{"template":"wf","name":"run-1","args":{"n":3}}`, nil))
+		if want := fmt.Sprintf(`"run-1" exists (id %d, pending) with different args (n)`, id); !strings.Contains(conflict.Detail, want) {
+			t.Fatalf("same name, other args: detail %q, want it to say %s", conflict.Detail, want)
 		}
 
 		d := must(t, 200, "GET", fmt.Sprintf("%s/v1/workflows/%d", url, id), "", nil).object(t)
@@ -126,15 +126,23 @@ func TestIdempotency(t *testing.T) {
 			if a.id(t) != b.id(t) {
 				t.Fatalf("ids %d then %d", a.id(t), b.id(t))
 			}
-			// Another body under the same key: today the first job comes
-			// back unchanged, 200, and the new body is dropped without a
-			// word (the generic idempotency records answer 422 instead).
-			c := must(t, 200, "POST", url+"/v1/jobs", `{"type":"noop","priority":8}`, key("job-1")).object(t)
-			if c["id"] != float64(a.id(t)) || c["priority"] != float64(3) {
-				t.Fatalf("other body, same key: %v", c)
+			// Another body under the same key is refused, as every other
+			// route refuses it, naming the key; nothing is created.
+			for _, path := range []string{"/v1/jobs", "/v1/jobs/batch"} {
+				body := `{"type":"noop","priority":8}`
+				if path == "/v1/jobs/batch" {
+					body = `{"jobs":[{"type":"noop","priority":8}]}`
+					must(t, 201, "POST", url+path, `{"jobs":[{"type":"noop","priority":3}]}`, key("job-2"))
+				}
+				k := map[string]string{"/v1/jobs": "job-1", "/v1/jobs/batch": "job-2"}[path]
+				p := asProblem(t, must(t, 422, "POST", url+path, body, key(k)))
+				if p.Field != "Idempotency-Key" {
+					t.Errorf("POST %s, other body under a used key: field %q, want Idempotency-Key", path, p.Field)
+				}
 			}
-			if n := count(t, url+"/v1/jobs?type=noop"); n != 1 {
-				t.Fatalf("%d jobs, want 1", n)
+			must(t, 200, "POST", url+"/v1/jobs/batch", `{"jobs":[{"type":"noop","priority":3}]}`, key("job-2"))
+			if n := count(t, url+"/v1/jobs?type=noop"); n != 2 {
+				t.Fatalf("%d jobs, want 2 (one per key)", n)
 			}
 		})
 
@@ -163,6 +171,15 @@ func TestIdempotency(t *testing.T) {
 			if n := count(t, url+"/v1/workflows?template=idem"); n != 1 {
 				t.Fatalf("%d instances, want 1", n)
 			}
+			// A name is idempotent for the same args; other args are a
+			// conflict naming the existing instance and its state.
+			must(t, 201, "POST", url+"/v1/templates", "name: idem2\nargs:\n  x: {type: string, default: a}\nsteps:\n  - {id: a, log: hi}\n", map[string]string{"Content-Type": "application/yaml"})
+			n1 := must(t, 201, "POST", url+"/v1/workflows", `{"template":"idem2","name":"n1","args":{"x":"a"}}`, nil)
+			must(t, 200, "POST", url+"/v1/workflows", `{"template":"idem2","name":"n1"}`, nil)
+			p := asProblem(t, must(t, 409, "POST", url+"/v1/workflows", `{"template":"idem2","name":"n1","args":{"x":"b"}}`, nil))
+			if want := fmt.Sprintf("id %d", n1.id(t)); !strings.Contains(p.Detail, want) || !strings.Contains(p.Detail, "different args (x)") {
+				t.Errorf("conflict detail %q: want the instance (%s) and the differing arg", p.Detail, want)
+			}
 		})
 
 		t.Run("release (stored answer)", func(t *testing.T) {
@@ -186,6 +203,30 @@ func TestIdempotency(t *testing.T) {
 			if p.Field != "Idempotency-Key" {
 				t.Errorf("field %q, want Idempotency-Key", p.Field)
 			}
+		})
+
+		t.Run("job retry", func(t *testing.T) {
+			id := must(t, 201, "POST", url+"/v1/jobs", `{"type":"util.delete","params":{"path":"/tmp/r"},"max_attempts":1}`, nil).id(t)
+			cl := must(t, 200, "POST", url+"/v1/claims", `{"processor":"p1","slots":{"util.delete":1}}`, nil).object(t)
+			j := cl["jobs"].([]any)[0].(map[string]any)
+			done := fmt.Sprintf(`{"epoch":%d,"error":"no space"}`, int64(j["epoch"].(float64)))
+			must(t, 200, "POST", fmt.Sprintf("%s/v1/jobs/%d/complete", url, id), done, nil)
+			path := fmt.Sprintf("%s/v1/jobs/%d/retry", url, id)
+			first := must(t, 200, "POST", path, "", key("retry-1")).object(t)
+			if first["state"] != "queued" || first["attempt"] != float64(0) {
+				t.Fatalf("retried job: %v", first)
+			}
+			// The same key again: the first answer, no second retry.
+			again := must(t, 200, "POST", path, "", key("retry-1"))
+			if again.header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("repeat of a retry not replayed: %s", again.body)
+			}
+			// Another retry of the queued job is a conflict naming the state.
+			if p := asProblem(t, must(t, 409, "POST", path, "", key("retry-2"))); !strings.Contains(p.Detail, "queued") {
+				t.Errorf("conflict detail %q", p.Detail)
+			}
+			asProblem(t, must(t, 404, "POST", url+"/v1/jobs/999999/retry", "", nil))
+			asProblem(t, must(t, 404, "POST", url+"/v1/workflows/999999/retry", "", nil))
 		})
 
 		t.Run("key too long", func(t *testing.T) {

@@ -22,6 +22,7 @@ func (a *API) workflowRoutes() {
 	a.handle("GET /v1/workflows", a.listWorkflows)
 	a.handle("GET /v1/workflows/{id}", withID(a, a.flows.Detail))
 	a.handle("POST /v1/workflows/{id}/cancel", withID(a, a.flows.Cancel))
+	a.handle("POST /v1/workflows/{id}/retry", a.idempotent(withID(a, a.flows.Retry)))
 	a.handle("POST /v1/workflows/{id}/priority", withIDBody(a, func(ctx context.Context, id int64, req wire.PriorityRequest) (model.Instance, error) {
 		return a.flows.SetPriority(ctx, id, req.Priority)
 	}))

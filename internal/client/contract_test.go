@@ -189,6 +189,15 @@ func jobRoutes(t *testing.T, c *client.Client) {
 	if got := must(c.CancelJob(ctx, batch[2].ID))(t); got.State != model.JobCanceled {
 		t.Fatalf("cancel of a queued job: %s", got.State)
 	}
+	if got := must(c.RetryJob(ctx, batch[2].ID))(t); got.State != model.JobQueued || got.Attempt != 0 {
+		t.Fatalf("retry of a canceled job: %s attempt %d, want queued attempt 0", got.State, got.Attempt)
+	}
+	if _, err := c.RetryJob(ctx, batch[2].ID); !errors.Is(err, model.ErrConflict) {
+		t.Fatalf("retry of a queued job: %v, want ErrConflict", err)
+	}
+	if got := must(c.CancelJob(ctx, batch[2].ID))(t); got.State != model.JobCanceled {
+		t.Fatalf("cancel of the retried job: %s", got.State)
+	}
 
 	page := must(c.ListJobs(ctx, client.JobQuery{States: []model.JobState{model.JobQueued}, Limit: 2}))(t)
 	if page.Total != 3 || len(page.Items) != 2 || page.Next == "" {
@@ -403,6 +412,9 @@ func workflowRoutes(t *testing.T, c *client.Client) {
 	}
 	if got := must(c.CancelWorkflow(ctx, inst.ID))(t); got.ID != inst.ID {
 		t.Fatalf("cancel workflow: %+v", got)
+	}
+	if _, err := c.RetryWorkflow(ctx, inst.ID); !errors.Is(err, model.ErrConflict) {
+		t.Fatalf("retry of an instance not failed: %v, want ErrConflict", err)
 	}
 
 	// A template with a running instance stays; one without goes.

@@ -135,6 +135,18 @@ func (c *Client) CancelJob(ctx context.Context, id int64, opts ...CallOption) (*
 	return &j, nil
 }
 
+// RetryJob starts a new series of attempts of a failed or canceled job
+// (POST /v1/jobs/{id}/retry): queued again at once, attempts counted from
+// zero. A job in another state, or one of a workflow instance (retry the
+// instance), is refused with 409.
+func (c *Client) RetryJob(ctx context.Context, id int64, opts ...CallOption) (*model.Job, error) {
+	var j model.Job
+	if err := c.do(ctx, http.MethodPost, jobPath(id, "/retry"), nil, &j, opts...); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
 // SetJobPriority changes a job's priority (POST /v1/jobs/{id}/priority).
 func (c *Client) SetJobPriority(ctx context.Context, id int64, priority int, opts ...CallOption) (*model.Job, error) {
 	var j model.Job

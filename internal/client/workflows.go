@@ -115,6 +115,18 @@ func (c *Client) CancelWorkflow(ctx context.Context, id int64, opts ...CallOptio
 	return &inst, nil
 }
 
+// RetryWorkflow resumes a failed or canceled instance from the steps that
+// failed it, keeping the finished ones (POST /v1/workflows/{id}/retry).
+// An instance in another state, or a sub-workflow (retry its parent), is
+// refused with 409.
+func (c *Client) RetryWorkflow(ctx context.Context, id int64, opts ...CallOption) (*model.Instance, error) {
+	var inst model.Instance
+	if err := c.do(ctx, http.MethodPost, workflowPath(id, "/retry"), nil, &inst, opts...); err != nil {
+		return nil, err
+	}
+	return &inst, nil
+}
+
 // SetWorkflowPriority changes an instance's priority
 // (POST /v1/workflows/{id}/priority).
 func (c *Client) SetWorkflowPriority(ctx context.Context, id int64, priority int, opts ...CallOption) (*model.Instance, error) {

@@ -105,6 +105,11 @@ type JobStore interface {
 	// of a canceled job returns it unchanged; of a succeeded or failed job,
 	// model.ErrConflict.
 	JobCancel(ctx context.Context, id int64, now time.Time) (model.Job, error)
+	// JobRetry makes a failed or canceled job queued again at once for a
+	// new series of attempts, as RetryStandaloneJob (retry.go) decides: a
+	// job in another state, or one of a workflow instance, is
+	// model.ErrConflict.
+	JobRetry(ctx context.Context, id int64, now time.Time) (model.Job, error)
 	// JobSetPriority changes the priority of a job not yet final
 	// (model.ErrConflict otherwise).
 	JobSetPriority(ctx context.Context, id int64, priority int, now time.Time) (model.Job, error)

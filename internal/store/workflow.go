@@ -69,6 +69,16 @@ type InstanceStore interface {
 	// InstanceCancel asks a non-final instance to stop and wakes it;
 	// canceled already: unchanged; succeeded or failed: model.ErrConflict.
 	InstanceCancel(ctx context.Context, id int64, now time.Time) (model.Instance, error)
+	// InstanceRetry resumes a failed or canceled top-level instance from
+	// the steps that failed it, in one transaction, as CheckRetryInstance,
+	// PlanRetry and RetryInstance (retry.go) decide: records reset or
+	// dropped, their jobs retried, their sub-workflows retried the same
+	// way (recursively), the instance running and due at once. Any other
+	// state, a sub-workflow, a job or child still ending, or a concurrency
+	// key (skip or queue) held by another live instance is
+	// model.ErrConflict and changes nothing. Engines with Notify announce
+	// "@instances" and the retried jobs' types.
+	InstanceRetry(ctx context.Context, id int64, now time.Time) (model.Instance, error)
 	// InstanceSetPriority changes the priority of a non-final instance and
 	// of its queued jobs, in one transaction.
 	InstanceSetPriority(ctx context.Context, id int64, priority int, now time.Time) (model.Instance, error)

@@ -218,3 +218,14 @@ func (s *Service) Counts(ctx context.Context) (map[model.JobState]int, error) {
 func sortTypes(list []model.TypeLimit) {
 	slices.SortFunc(list, func(a, b model.TypeLimit) int { return strings.Compare(a.Type, b.Type) })
 }
+
+// Retry makes a failed or canceled job queued again for a new series of
+// attempts (see store.RetryJob); the waiting claims of its type wake.
+func (s *Service) Retry(ctx context.Context, id int64) (model.Job, error) {
+	j, err := s.store.JobRetry(ctx, id, s.clock.Now())
+	if err != nil {
+		return j, fmt.Errorf("retry job %d: %w", id, err)
+	}
+	s.wake.Signal(j.Type)
+	return j, nil
+}

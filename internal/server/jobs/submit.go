@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
@@ -18,7 +19,9 @@ var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // Submit validates and stores jobs in one transaction. Specs without a Key
 // get key+"#"+index when key (the request's Idempotency-Key) is given, so a
-// retried request creates nothing new. Nothing is stored if any spec is
+// retried request creates nothing new. A key already used for a different
+// request is refused (invalid Idempotency-Key), as the API refuses any
+// other call repeating a key with another body. Nothing is stored if any spec is
 // invalid; the error names the field, prefixed with "jobs[i]." when
 // batch is true.
 func (s *Service) Submit(ctx context.Context, specs []model.JobSpec, key string, batch bool) ([]store.Inserted, error) {
@@ -34,6 +37,7 @@ func (s *Service) Submit(ctx context.Context, specs []model.JobSpec, key string,
 		return nil, model.Invalid("Idempotency-Key", "at most %d characters, got %d", MaxKeyLen, len(key))
 	}
 	out := make([]model.JobSpec, len(specs))
+	fromHeader := make([]bool, len(specs))
 	for i, sp := range specs {
 		prefix := ""
 		if batch {
@@ -48,12 +52,18 @@ func (s *Service) Submit(ctx context.Context, specs []model.JobSpec, key string,
 			if batch {
 				v.Key = fmt.Sprintf("%s#%d", key, i)
 			}
+			fromHeader[i] = true
 		}
 		out[i] = v
 	}
 	res, err := s.store.JobInsert(ctx, out, s.clock.Now())
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
+	}
+	for i, r := range res {
+		if r.Existing && fromHeader[i] && !sameJob(r.Job, out[i]) {
+			return nil, model.Invalid("Idempotency-Key", "already used for job %d, submitted with a different request: use a new key for a new job", r.Job.ID)
+		}
 	}
 	seen := make(map[string]bool)
 	for _, r := range res {
@@ -130,4 +140,37 @@ func prefixField(err error, prefix string) error {
 		return err
 	}
 	return &model.FieldError{Field: prefix + fe.Field, Reason: fe.Reason}
+}
+
+// sameJob reports whether the job is what the validated spec asks for:
+// the rule that tells a retried submit from a key reused for another job.
+// RunAfter is left out (a back-off moves it); so are the fields the
+// server sets.
+func sameJob(j model.Job, sp model.JobSpec) bool {
+	if j.Type != sp.Type || j.Priority != sp.Priority || j.MaxAttempts != sp.MaxAttempts || j.Backoff != sp.Backoff ||
+		j.BackoffMax != sp.BackoffMax || j.Timeout != sp.Timeout || j.InstanceID != sp.InstanceID || j.Step != sp.Step {
+		return false
+	}
+	if len(j.Selector) != len(sp.Selector) {
+		return false
+	}
+	for k, v := range sp.Selector {
+		if j.Selector[k] != v {
+			return false
+		}
+	}
+	return jsonEqual(j.Params, sp.Params)
+}
+
+// jsonEqual compares two JSON documents as values (the engines may store
+// them reformatted).
+func jsonEqual(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

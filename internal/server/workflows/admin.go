@@ -78,3 +78,26 @@ func (s *Service) SetPriority(ctx context.Context, id int64, priority *int) (mod
 	}
 	return inst, nil
 }
+
+// Retry resumes a failed or canceled instance from the steps that failed
+// it, keeping the finished ones (see store.PlanRetry): its worker decides
+// it again at once, and the claims of the retried jobs' types wake.
+func (s *Service) Retry(ctx context.Context, id int64) (model.Instance, error) {
+	inst, err := s.store.InstanceRetry(ctx, id, s.clock.Now())
+	if err != nil {
+		return inst, fmt.Errorf("retry instance %d: %w", id, err)
+	}
+	s.wake.Signal(wake.Instances)
+	// Jobs queued again: their claims may be waiting (a failed read here
+	// costs only the wait until the claims' next tick).
+	if page, err := s.store.JobList(ctx, model.JobFilter{InstanceID: id, States: []model.JobState{model.JobQueued}, Limit: 1000}); err == nil {
+		seen := map[string]bool{}
+		for _, j := range page.Items {
+			if !seen[j.Type] {
+				seen[j.Type] = true
+				s.wake.Signal(j.Type)
+			}
+		}
+	}
+	return inst, nil
+}

@@ -260,9 +260,11 @@ func (s *Service) parsed(ctx context.Context, mt model.Template) (*template.Temp
 	return t, nil
 }
 
-// Start creates an instance. Starting a name that exists returns that
-// instance (existing true), never a second one; without a name, the
-// Idempotency-Key (when given) names it, so a retried start is idempotent.
+// Start creates an instance. Starting a name that exists with the same
+// template and args returns that instance (existing true), never a second
+// one; with another template or other args it is refused with an
+// *ExistsError (a conflict). Without a name, the Idempotency-Key (when
+// given) names it, so a retried start is idempotent.
 func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string) (model.Instance, bool, error) {
 	if spec.ParentID != 0 || spec.ParentStep != "" {
 		return model.Instance{}, false, model.Invalid("parent_id", "sub-workflows are started by their parent's workflow step, not through the start API")
@@ -274,6 +276,11 @@ func (s *Service) Start(ctx context.Context, spec model.InstanceSpec, key string
 	inst, existing, err := s.store.InstanceCreate(ctx, spec, s.clock.Now())
 	if err != nil {
 		return inst, false, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	if existing {
+		if err := sameStart(inst, spec); err != nil {
+			return inst, true, err
+		}
 	}
 	if !existing {
 		s.wake.Signal(wake.Instances)
@@ -322,6 +329,11 @@ func (s *Service) StartMany(ctx context.Context, specs []model.InstanceSpec, key
 	}
 	created := false
 	for k, r := range res {
+		if r.Err == nil && r.Existing {
+			if err := sameStart(r.Instance, batch[k]); err != nil {
+				r = store.CreateResult{Err: fmt.Errorf("workflows[%d]: %w", idx[k], err)}
+			}
+		}
 		out[idx[k]] = r
 		created = created || (r.Err == nil && !r.Existing)
 	}

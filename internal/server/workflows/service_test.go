@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,7 +114,7 @@ func TestStartValidation(t *testing.T) {
 }
 
 // TestStartDedupByName: a name starts one instance; starting it again
-// returns that instance, whatever the args of the repeat.
+// with the same args returns that instance, with other args is refused.
 func TestStartDedupByName(t *testing.T) {
 	b := setup(t)
 	first, existing := b.start(t, model.InstanceSpec{Template: "wf", Name: "nightly/2026-11-25", Args: json.RawMessage(`{"n":2}`)}, "")
@@ -123,11 +125,33 @@ func TestStartDedupByName(t *testing.T) {
 	if !existing || again.ID != first.ID {
 		t.Fatalf("same name, same args: instance %d existing %v, want %d existing", again.ID, existing, first.ID)
 	}
-	// Other args under the same name: the existing instance comes back,
-	// with its own args, and nothing says they differ.
-	other, existing := b.start(t, model.InstanceSpec{Template: "wf", Name: "nightly/2026-11-25", Args: json.RawMessage(`{"n":3}`)}, "")
-	if !existing || other.ID != first.ID || string(other.Args) != string(first.Args) {
-		t.Fatalf("same name, other args: %+v existing %v", other, existing)
+	// Other args, or another template, under the same name: refused as
+	// a conflict naming the existing instance, its state and the args
+	// that differ; nothing new is created.
+	_, _, err := b.flows.Start(context.Background(), model.InstanceSpec{Template: "wf", Name: "nightly/2026-11-25", Args: json.RawMessage(`{"n":3}`)}, "")
+	var ee *workflows.ExistsError
+	if !errors.Is(err, model.ErrConflict) || !errors.As(err, &ee) || ee.Instance.ID != first.ID || len(ee.Differ) != 1 || ee.Differ[0] != "n" {
+		t.Fatalf("same name, other args: err %v, want a conflict naming instance %d and arg n", err, first.ID)
+	}
+	for _, want := range []string{`"nightly/2026-11-25"`, fmt.Sprintf("id %d", first.ID), "pending", "different args (n)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("conflict %q does not say %s", err, want)
+		}
+	}
+	// The default made explicit is the same start.
+	if _, existing := b.start(t, model.InstanceSpec{Template: "wf", Name: "default/1"}, ""); existing {
+		t.Fatal("a fresh name was found existing")
+	}
+	if _, existing := b.start(t, model.InstanceSpec{Template: "wf", Name: "default/1", Args: json.RawMessage(`{"n":1}`)}, ""); !existing {
+		t.Fatal("args equal once defaults apply: want the existing instance")
+	}
+	// The batch start answers the same, per item.
+	res, err := b.flows.StartMany(context.Background(), []model.InstanceSpec{
+		{Template: "wf", Name: "nightly/2026-11-25", Args: json.RawMessage(`{"n":2}`)},
+		{Template: "wf", Name: "nightly/2026-11-25", Args: json.RawMessage(`{"n":4}`)},
+	}, "")
+	if err != nil || res[0].Err != nil || !res[0].Existing || !errors.As(res[1].Err, &ee) {
+		t.Fatalf("batch: %+v, %v; want the existing instance, then a conflict", res, err)
 	}
 	// Without a name the Idempotency-Key names it, so a retry is a repeat.
 	k1, _ := b.start(t, model.InstanceSpec{Template: "wf"}, "key-1")

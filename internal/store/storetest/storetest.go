@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobRescue", testJobRescue},
 		{"Reports", testReports},
 		{"JobCancel", testJobCancel},
+		{"JobRetry", testJobRetry},
 		{"JobSetPriority", testJobSetPriority},
 		{"JobSetPriorityByInstance", testJobSetPriorityByInstance},
 		{"JobCounts", testJobCounts},

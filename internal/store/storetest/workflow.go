@@ -82,6 +82,7 @@ func RunWorkflow(t *testing.T, open func(t *testing.T) store.WorkflowStore) {
 		{"InstanceCreateMany", testInstanceCreateMany},
 		{"InstanceWake", testInstanceWake},
 		{"InstanceCancel", testInstanceCancel},
+		{"InstanceRetry", testInstanceRetry},
 		{"InstanceSetPriority", testInstanceSetPriority},
 		{"InstancePurge", testInstancePurge},
 	}

@@ -79,11 +79,18 @@ func jobSubmit(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "job %d submitted (%s)\n", j.ID, j.State)
 		return nil
 	}
+	return waitJobOutcome(ctx, e, g, c, j.ID)
+}
+
+// waitJobOutcome waits for the job to end (progress on stderr), prints
+// its outcome, and returns notGreenError unless it succeeded: the --wait
+// of job submit and job retry.
+func waitJobOutcome(ctx context.Context, e *env, g *globals, c *client.Client, id int64) error {
 	var view progressView
 	if !g.json() {
 		view = newProgressView(e.stderr)
 	}
-	j, err = waitJob(ctx, c, j.ID, view)
+	j, err := waitJob(ctx, c, id, view)
 	if err != nil {
 		return err
 	}

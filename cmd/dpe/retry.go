@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-
-	"github.com/dpe-engine/dpe/internal/model"
 )
 
 // jobRetry is "dpe job retry ID [--wait]": a new series of attempts of a
@@ -37,21 +35,7 @@ func jobRetry(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "job %d retried (%s, up to %d attempts)\n", j.ID, j.State, j.MaxAttempts)
 		return nil
 	}
-	done, err := waitJob(ctx, c, j.ID)
-	if err != nil {
-		return err
-	}
-	if g.json() {
-		if err := printJSON(e.stdout, done); err != nil {
-			return err
-		}
-	} else {
-		printJobOutcome(e, done)
-	}
-	if done.State != model.JobSucceeded {
-		return notGreenError{fmt.Sprintf("job %d ended %s: %s", done.ID, done.State, done.Error)}
-	}
-	return nil
+	return waitJobOutcome(ctx, e, g, c, j.ID)
 }
 
 // workflowRetry is "dpe workflow retry ID|NAME [--wait]": resume a failed

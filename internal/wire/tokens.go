@@ -1,0 +1,16 @@
+package wire
+
+import "github.com/dpe-engine/dpe/internal/model"
+
+// TokenRequest is the body of POST /v1/tokens.
+type TokenRequest struct {
+	Name string     `json:"name"`
+	Role model.Role `json:"role"`
+}
+
+// TokenCreated answers POST /v1/tokens: the token and its secret, which
+// the server does not keep and never shows again.
+type TokenCreated struct {
+	Token  model.Token `json:"token"`
+	Secret string      `json:"secret"`
+}

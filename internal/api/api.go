@@ -53,6 +53,9 @@ type Config struct {
 	CheckHost bool
 	// Hosts are extra names the server answers to when CheckHost is on.
 	Hosts []string
+	// ClientCertRoles need a verified TLS client certificate on the
+	// connection besides their token (mutual TLS for remote roles).
+	ClientCertRoles []model.Role
 	// Info describes this server for /v1/status.
 	Info func() wire.ServerInfo
 	// Ready reports whether the server should receive traffic (/readyz).
@@ -78,6 +81,7 @@ type API struct {
 	mux      *http.ServeMux
 
 	checkHost  bool
+	certRoles  []model.Role
 	hosts      []string
 	registered []string // patterns behind authorize, in order
 
@@ -98,7 +102,7 @@ func New(cfg Config) *API {
 	}
 	a := &API{
 		jobs: cfg.Jobs, flows: cfg.Flows, triggers: cfg.Triggers, store: cfg.Store, clock: cfg.Clock, log: cfg.Log,
-		info: cfg.Info, checkHost: cfg.CheckHost, ready: cfg.Ready, mux: http.NewServeMux(),
+		info: cfg.Info, checkHost: cfg.CheckHost, certRoles: cfg.ClientCertRoles, ready: cfg.Ready, mux: http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpe_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "code"}),
@@ -202,6 +206,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusWriter) WriteHeader(code int) {
 	s.status = code

@@ -255,7 +255,7 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 		}
 		p, err := a.authn.principal(r.Context(), r)
 		if err != nil {
-			w.Header().Set("Connection", "close")
+			refuse(w)
 			if errors.Is(err, errNoToken) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="dpe"`)
 				writeProblem(w, wire.Problem{Title: "unauthorized", Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer TOKEN (dpe --token, --token-file or DPE_TOKEN)"})
@@ -264,8 +264,13 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
+		if slices.Contains(a.certRoles, p.Role) && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			refuse(w)
+			writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "this token needs a client certificate (mutual TLS)"})
+			return
+		}
 		if !slices.Contains(roles, p.Role) {
-			w.Header().Set("Connection", "close")
+			refuse(w)
 			writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "the token's role may not call this route"})
 			return
 		}
@@ -302,12 +307,12 @@ func (a *API) guard(pattern string, h http.Handler) http.Handler {
 			return
 		}
 		if !a.hostAllowed(r.Host) {
-			w.Header().Set("Connection", "close")
+			refuse(w)
 			writeProblem(w, wire.Problem{Title: "misdirected request", Status: http.StatusMisdirectedRequest, Detail: "this server does not answer to that Host"})
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
-			w.Header().Set("Connection", "close")
+			refuse(w)
 			writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "cross-origin requests are refused"})
 			return
 		}
@@ -318,7 +323,7 @@ func (a *API) guard(pattern string, h http.Handler) http.Handler {
 			ok := err == nil && (mt == "application/json" || mt == "application/problem+json" ||
 				yaml && (mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" || mt == "text/x-yaml"))
 			if !ok {
-				w.Header().Set("Connection", "close")
+				refuse(w)
 				detail := "send the body as application/json"
 				if yaml {
 					detail = "send the template as application/yaml or application/json"
@@ -368,4 +373,13 @@ func (a *API) Routes() []Route {
 		out[i] = Route{Pattern: p, Roles: routeRoles[p]}
 	}
 	return out
+}
+
+// refuse marks a request that is answered without its body: the
+// connection closes after the answer, and its read deadline passes now, so
+// the server does not wait (up to its read timeout) for a body it will
+// never use, sent slowly by a client that may not even hold a token.
+func refuse(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }

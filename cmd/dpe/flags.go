@@ -23,10 +23,13 @@ var errHelp = errors.New("help shown")
 // globals are the flags every subcommand takes (DESIGN §9), with the flag
 // set and environment of the subcommand that parses them.
 type globals struct {
-	server   string
-	token    string
-	output   string
-	logLevel string
+	server    string
+	token     string
+	tokenFile string
+	ca        string // PEM file of the CAs that sign the server's certificate
+	cert, key string // client certificate (mutual TLS)
+	output    string
+	logLevel  string
 
 	fs *flag.FlagSet
 	e  *env
@@ -47,7 +50,11 @@ func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 		def = "http://127.0.0.1:8460"
 	}
 	fs.StringVar(&g.server, "server", def, "server URL(s), comma-separated (env DPE_SERVER)")
-	fs.StringVar(&g.token, "token", e.getenv("DPE_TOKEN"), "bearer token (env DPE_TOKEN)")
+	fs.StringVar(&g.token, "token", e.getenv("DPE_TOKEN"), "bearer token (env DPE_TOKEN; prefer --token-file: a flag shows in ps)")
+	fs.StringVar(&g.tokenFile, "token-file", e.getenv("DPE_TOKEN_FILE"), "file holding the bearer token (env DPE_TOKEN_FILE)")
+	fs.StringVar(&g.ca, "ca", e.getenv("DPE_CA"), "PEM file of the CA that signs the server's certificate (env DPE_CA; default: system roots)")
+	fs.StringVar(&g.cert, "cert", e.getenv("DPE_CERT"), "client certificate for mutual TLS (env DPE_CERT)")
+	fs.StringVar(&g.key, "key", e.getenv("DPE_KEY"), "client certificate's key (env DPE_KEY)")
 	fs.StringVar(&g.output, "o", "table", "output: table or json")
 	lvl := e.getenv("DPE_LOG_LEVEL")
 	if lvl == "" {
@@ -92,6 +99,16 @@ func (g *globals) check() error {
 	default:
 		return usagef("--log-level: want debug, info, warn or error, got %q", g.logLevel)
 	}
+	if g.token == "" && g.tokenFile != "" {
+		t, err := readTokenFile(g.tokenFile)
+		if err != nil {
+			return usagef("--token-file: %v", err)
+		}
+		g.token = t
+	}
+	if (g.cert == "") != (g.key == "") {
+		return usagef("--cert and --key go together")
+	}
 	return nil
 }
 
@@ -113,7 +130,15 @@ func (g *globals) client() (*client.Client, error) {
 			urls = append(urls, u)
 		}
 	}
-	c, err := client.New(client.Config{URLs: urls, Token: g.token, Log: g.logger()})
+	tok := g.token
+	if tok == "" {
+		tok = localToken(urls) // the token of a dpe up on this machine
+	}
+	tc, err := g.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Config{URLs: urls, Token: tok, TLS: tc, Log: g.logger()})
 	if err != nil {
 		return nil, usagef("--server: %v", err)
 	}

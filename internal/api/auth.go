@@ -16,6 +16,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/template"
 	"github.com/dpe-engine/dpe/internal/token"
 	"github.com/dpe-engine/dpe/internal/wire"
 )
@@ -292,6 +293,39 @@ func mayRunTypes(w http.ResponseWriter, r *http.Request, types ...string) bool {
 		}
 	}
 	return true
+}
+
+// mayImport answers 403 and false when a caller other than an admin
+// imports a template with a job step of an admin-only type (exec): an
+// operator may start templates, but not write the programs they run.
+// A template that does not parse is left to the import to refuse.
+func mayImport(w http.ResponseWriter, r *http.Request, src []byte) bool {
+	p, ok := PrincipalOf(r.Context())
+	if !ok || p.Role == model.RoleAdmin {
+		return true
+	}
+	t, err := template.Parse(src, template.ParseOptions{})
+	if err != nil {
+		return true
+	}
+	var bad string
+	var walk func(as []*template.Activity)
+	walk = func(as []*template.Activity) {
+		for _, a := range as {
+			if a.Kind == template.KindJob && slices.Contains(adminJobTypes, a.JobType) && bad == "" {
+				bad = a.Path
+			}
+			for _, b := range a.Blocks() {
+				walk(b.Steps)
+			}
+		}
+	}
+	walk(t.Steps)
+	if bad == "" {
+		return true
+	}
+	writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "only an admin token may import a template whose steps run exec jobs", Field: bad})
+	return false
 }
 
 // guard refuses what a web page in an operator's browser could send to a

@@ -260,6 +260,25 @@ func TestExecNeedsAdmin(t *testing.T) {
 	}
 }
 
+// TestExecTemplateNeedsAdmin: an operator may import templates, but not
+// one whose steps (however nested) run exec; an admin may.
+func TestExecTemplateNeedsAdmin(t *testing.T) {
+	url, secrets, _ := authServer(t, "")
+	yaml := map[string]string{"Content-Type": "application/yaml"}
+	as := func(r model.Role) map[string]string {
+		h := maps.Clone(yaml)
+		h["Authorization"] = "Bearer " + secrets[r]
+		return h
+	}
+	src := "name: sneaky\nsteps:\n  - if: \"true\"\n    then:\n      - {id: x, job: exec, params: {argv: [cat, /etc/hostname]}}\n"
+	p := asProblem(t, must(t, 403, "POST", url+"/v1/templates", src, as(model.RoleOperator)))
+	if p.Field == "" {
+		t.Errorf("403 does not name the step: %+v", p)
+	}
+	must(t, 201, "POST", url+"/v1/templates", "name: fine\nsteps:\n  - {id: n, job: noop}\n", as(model.RoleOperator))
+	must(t, 201, "POST", url+"/v1/templates", src, as(model.RoleAdmin))
+}
+
 // TestFireUnknownTrigger (finding 7): firing a trigger that does not
 // exist needs a trigger (or admin) token; an operator's is refused and
 // creates nothing.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/coredb"
@@ -27,6 +28,8 @@ func runToken(ctx context.Context, e *env, args []string) error {
 	fs, g := newCommand("token "+verb, e)
 	role := fs.String("role", "", "role of the new token: admin, operator, viewer, processor or trigger")
 	name := fs.String("name", "", "name of the new token (letters, digits, . _ -)")
+	var triggers listFlag
+	fs.Var(&triggers, "triggers", "trigger token: name or glob of the triggers it may use (repeatable or comma-separated; none: all)")
 	db := fs.String("db", "", "work on this core database directly instead of through the server (bootstrap)")
 	pos, err := g.parse(args[1:])
 	if err != nil {
@@ -48,7 +51,18 @@ func runToken(ctx context.Context, e *env, args []string) error {
 		if err := token.CheckRole(model.Role(*role)); err != nil {
 			return usagef("--role: %v", err)
 		}
-		res, err := tokens.create(ctx, *name, model.Role(*role))
+		var pats []string
+		for _, t := range triggers {
+			for _, p := range strings.Split(t, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					pats = append(pats, p)
+				}
+			}
+		}
+		if err := token.CheckTriggers(model.Role(*role), pats); err != nil {
+			return usagef("--triggers: %v", err)
+		}
+		res, err := tokens.create(ctx, wire.TokenRequest{Name: *name, Role: model.Role(*role), Triggers: pats})
 		if err != nil {
 			return err
 		}
@@ -69,13 +83,13 @@ func runToken(ctx context.Context, e *env, args []string) error {
 		if g.json() {
 			return printJSON(e.stdout, wire.Items[model.Token]{Items: list})
 		}
-		tb := newTable(e.stdout, "NAME", "ROLE", "CREATED", "REVOKED")
+		tb := newTable(e.stdout, "NAME", "ROLE", "TRIGGERS", "CREATED", "REVOKED")
 		for _, t := range list {
 			revoked := "-"
 			if !t.Revoked.IsZero() {
 				revoked = t.Revoked.Format(time.RFC3339)
 			}
-			tb.row(t.Name, t.Role, t.Created.Format(time.RFC3339), revoked)
+			tb.row(t.Name, t.Role, dash(strings.Join(t.Triggers, ",")), t.Created.Format(time.RFC3339), revoked)
 		}
 		tb.flush()
 		return nil
@@ -97,7 +111,7 @@ func runToken(ctx context.Context, e *env, args []string) error {
 
 // tokenOps is where `dpe token` works: the server's API or the store.
 type tokenOps struct {
-	create func(ctx context.Context, name string, role model.Role) (wire.TokenCreated, error)
+	create func(ctx context.Context, req wire.TokenRequest) (wire.TokenCreated, error)
 	list   func(ctx context.Context) ([]model.Token, error)
 	revoke func(ctx context.Context, name string) error
 	close  func()
@@ -110,8 +124,8 @@ func tokenBackend(ctx context.Context, g *globals, db string) (tokenOps, error) 
 			return tokenOps{}, err
 		}
 		return tokenOps{
-			create: func(ctx context.Context, name string, role model.Role) (wire.TokenCreated, error) {
-				return c.CreateToken(ctx, name, role)
+			create: func(ctx context.Context, req wire.TokenRequest) (wire.TokenCreated, error) {
+				return c.CreateToken(ctx, req)
 			},
 			list:   func(ctx context.Context) ([]model.Token, error) { return c.ListTokens(ctx) },
 			revoke: func(ctx context.Context, name string) error { return c.RevokeToken(ctx, name) },
@@ -128,8 +142,8 @@ func tokenBackend(ctx context.Context, g *globals, db string) (tokenOps, error) 
 		return tokenOps{}, errNoTokenStore
 	}
 	return tokenOps{
-		create: func(ctx context.Context, name string, role model.Role) (wire.TokenCreated, error) {
-			t, secret, err := token.Create(ctx, ts, name, role, time.Now())
+		create: func(ctx context.Context, req wire.TokenRequest) (wire.TokenCreated, error) {
+			t, secret, err := token.Create(ctx, ts, model.Token{Name: req.Name, Role: req.Role, Triggers: req.Triggers}, time.Now())
 			return wire.TokenCreated{Token: t, Secret: secret}, err
 		},
 		list:   ts.TokenList,
@@ -164,7 +178,7 @@ func upToken(ctx context.Context, dsn, dir string, now time.Time) (string, bool,
 	}
 	name := "local-admin"
 	for i := 2; ; i++ {
-		_, secret, err := token.Create(ctx, ts, name, model.RoleAdmin, now)
+		_, secret, err := token.Create(ctx, ts, model.Token{Name: name, Role: model.RoleAdmin}, now)
 		if errors.Is(err, model.ErrConflict) {
 			name = fmt.Sprintf("local-admin-%d", i)
 			continue

@@ -25,6 +25,8 @@ import (
 type Principal struct {
 	Name string
 	Role model.Role
+	// Triggers limits a trigger token to these trigger name patterns.
+	Triggers []string
 }
 
 type principalKey struct{}
@@ -224,7 +226,7 @@ func (a *authenticator) principal(ctx context.Context, r *http.Request) (Princip
 	if subtle.ConstantTimeCompare(t.Hash, sum[:]) != 1 {
 		return Principal{}, errNoToken
 	}
-	p := Principal{Name: t.Name, Role: t.Role}
+	p := Principal{Name: t.Name, Role: t.Role, Triggers: t.Triggers}
 	a.mu.Lock()
 	if len(a.cache) > 10000 {
 		clear(a.cache)
@@ -270,13 +272,23 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 			writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "this token needs a client certificate (mutual TLS)"})
 			return
 		}
-		if !slices.Contains(roles, p.Role) {
+		if !slices.Contains(roles, p.Role) || !mayUseTrigger(pattern, p, r) {
 			refuse(w)
 			writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "the token's role may not call this route"})
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+// mayUseTrigger: a trigger token with patterns reaches only the triggers
+// they match on the /v1/triggers/{name} routes, so a scheduler's token
+// cannot fire (and so create) a trigger that is not its own.
+func mayUseTrigger(pattern string, p Principal, r *http.Request) bool {
+	if p.Role != model.RoleTrigger || !strings.Contains(pattern, "/v1/triggers/{name}") {
+		return true
+	}
+	return token.MayUseTrigger(p.Triggers, r.PathValue("name"))
 }
 
 // mayRunTypes answers 403 and false when the caller may not submit jobs

@@ -107,7 +107,7 @@ func apiServer(t *testing.T, tokens bool, set func(*api.Config)) (string, map[mo
 		if !tokens {
 			break
 		}
-		_, s, err := token.Create(t.Context(), st.(store.TokenStore), string(r), r, time.Now())
+		_, s, err := token.Create(t.Context(), st.(store.TokenStore), model.Token{Name: string(r), Role: r}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,66 +280,29 @@ func TestExecTemplateNeedsAdmin(t *testing.T) {
 }
 
 // TestFireUnknownTrigger (finding 7): firing a trigger that does not
-// exist needs a trigger (or admin) token; an operator's is refused and
-// creates nothing.
+// exist (which creates it) needs a trigger or admin token; an operator's
+// is refused and creates nothing. A trigger token limited to patterns
+// reaches only the triggers they match.
 func TestFireUnknownTrigger(t *testing.T) {
 	url, secrets, _ := authServer(t, "")
-	hdr := func(r model.Role) map[string]string {
-		return map[string]string{"Authorization": "Bearer " + secrets[r]}
-	}
+	hdr := func(secret string) map[string]string { return map[string]string{"Authorization": "Bearer " + secret} }
 	body := `{"kind":"schedule","fires":[]}`
 	for _, r := range []model.Role{model.RoleOperator, model.RoleViewer, model.RoleProcessor} {
-		must(t, 403, "POST", url+"/v1/triggers/nope/fire", body, hdr(r))
+		must(t, 403, "POST", url+"/v1/triggers/nope/fire", body, hdr(secrets[r]))
 	}
-	must(t, 404, "GET", url+"/v1/triggers/nope", "", hdr(model.RoleAdmin))
-}
+	must(t, 404, "GET", url+"/v1/triggers/nope", "", hdr(secrets[model.RoleAdmin]))
 
-// TestCrossSiteGuard (finding 1): a web page cannot drive a local server.
-// A mutating request whose body is not JSON (no type, text/plain, a form)
-// is 415, one from a foreign Origin is 403, one naming a foreign Host is
-// 421 when the server checks hosts; none creates a job. The same request
-// from the CLI (JSON, no Origin) or from the server's own page passes.
-func TestCrossSiteGuard(t *testing.T) {
-	url, _, _ := apiServer(t, false, func(c *api.Config) { c.CheckHost = true; c.Hosts = []string{"dpe.plant.example"} })
-	exec := `{"type":"noop"}`
-	cases := []struct {
-		name   string
-		header map[string]string
-		status int
-	}{
-		{"no content type", map[string]string{"Content-Type": ""}, 415},
-		{"text/plain", map[string]string{"Content-Type": "text/plain"}, 415},
-		{"form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415},
-		{"foreign origin", map[string]string{"Origin": "http://evil.example"}, 403},
-		{"null origin", map[string]string{"Origin": "null"}, 403},
-		{"foreign host", map[string]string{"Host": "evil.example"}, 421},
-		{"foreign host with port", map[string]string{"Host": "evil.example:8460"}, 421},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			a := call(t, "POST", url+"/v1/jobs", exec, c.header)
-			if a.status != c.status {
-				t.Fatalf("status %d, want %d: %s", a.status, c.status, a.body)
-			}
-			asProblem(t, a)
-		})
-	}
-	if n := count(t, url+"/v1/jobs"); n != 0 {
-		t.Fatalf("%d jobs after refused requests, want 0", n)
-	}
-	own := strings.TrimPrefix(url, "http://")
-	for _, h := range []map[string]string{
-		nil,
-		{"Origin": url},
-		{"Host": "localhost:1"},
-		{"Host": "dpe.plant.example"},
-	} {
-		must(t, 201, "POST", url+"/v1/jobs", exec, h)
-	}
-	// Reads are not guarded; a bodiless POST needs no content type.
-	must(t, 200, "GET", url+"/v1/jobs", "", map[string]string{"Origin": "http://evil.example"})
-	must(t, 200, "POST", url+"/v1/jobs/1/cancel", "", map[string]string{"Host": own})
-	// Templates also take YAML, but not text/plain.
-	must(t, 415, "POST", url+"/v1/templates", "name: t\nsteps:\n  - {id: s, log: hi}\n", map[string]string{"Content-Type": "text/plain"})
-	must(t, 201, "POST", url+"/v1/templates", "name: t\nsteps:\n  - {id: s, log: hi}\n", map[string]string{"Content-Type": "application/yaml"})
+	created := must(t, 201, "POST", url+"/v1/tokens", `{"name":"nightly","role":"trigger","triggers":["nightly-*"]}`, hdr(secrets[model.RoleAdmin])).object(t)
+	scoped, _ := created["secret"].(string)
+	must(t, 200, "POST", url+"/v1/triggers/nightly-purge/fire", body, hdr(scoped))
+	must(t, 200, "GET", url+"/v1/triggers/nightly-purge", "", hdr(scoped))
+	must(t, 403, "POST", url+"/v1/triggers/inbox/fire", body, hdr(scoped))
+	must(t, 403, "POST", url+"/v1/triggers/inbox/observe", `{}`, hdr(scoped))
+	must(t, 403, "GET", url+"/v1/triggers/inbox", "", hdr(scoped))
+	must(t, 404, "GET", url+"/v1/triggers/inbox", "", hdr(secrets[model.RoleAdmin]))
+	// Patterns are for trigger tokens only, and must be patterns.
+	must(t, 422, "POST", url+"/v1/tokens", `{"name":"x","role":"viewer","triggers":["a"]}`, hdr(secrets[model.RoleAdmin]))
+	must(t, 422, "POST", url+"/v1/tokens", `{"name":"y","role":"trigger","triggers":["[a"]}`, hdr(secrets[model.RoleAdmin]))
+	// An unlimited trigger token may create any trigger.
+	must(t, 200, "POST", url+"/v1/triggers/nope/fire", body, hdr(secrets[model.RoleTrigger]))
 }

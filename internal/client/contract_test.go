@@ -481,7 +481,7 @@ func triggerAndLeaseRoutes(t *testing.T, c *client.Client) {
 // auth on: the calls after it carry the new admin token.
 func tokenRoutes(t *testing.T, anon *client.Client, rec *recorder) {
 	ctx := t.Context()
-	created := must(anon.CreateToken(ctx, "root", model.RoleAdmin))(t)
+	created := must(anon.CreateToken(ctx, wire.TokenRequest{Name: "root", Role: model.RoleAdmin}))(t)
 	if created.Secret == "" || created.Token.Name != "root" || created.Token.Role != model.RoleAdmin {
 		t.Fatalf("create: %+v", created)
 	}
@@ -494,7 +494,7 @@ func tokenRoutes(t *testing.T, anon *client.Client, rec *recorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	must(c.CreateToken(ctx, "farm", model.RoleProcessor))(t)
+	must(c.CreateToken(ctx, wire.TokenRequest{Name: "farm", Role: model.RoleProcessor}))(t)
 	list := must(c.ListTokens(ctx))(t)
 	if len(list) != 2 || list[0].Name != "farm" || list[1].Name != "root" {
 		t.Fatalf("list: %+v", list)

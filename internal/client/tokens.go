@@ -9,12 +9,12 @@ import (
 	"github.com/dpe-engine/dpe/internal/wire"
 )
 
-// CreateToken makes a bearer token named name with role (POST
+// CreateToken makes a bearer token of the request's name and role (POST
 // /v1/tokens, admin only). The answer holds the secret, which the server
 // does not keep: show it once.
-func (c *Client) CreateToken(ctx context.Context, name string, role model.Role, opts ...CallOption) (wire.TokenCreated, error) {
+func (c *Client) CreateToken(ctx context.Context, req wire.TokenRequest, opts ...CallOption) (wire.TokenCreated, error) {
 	var out wire.TokenCreated
-	err := c.do(ctx, http.MethodPost, "/v1/tokens", wire.TokenRequest{Name: name, Role: role}, &out, opts...)
+	err := c.do(ctx, http.MethodPost, "/v1/tokens", req, &out, opts...)
 	return out, err
 }
 

@@ -32,10 +32,13 @@ func (r Role) Valid() bool {
 
 // Token is a stored bearer token. Only the SHA-256 of the secret is kept.
 type Token struct {
-	Name    string    `json:"name"`
-	Role    Role      `json:"role"`
-	Hash    []byte    `json:"-"`
-	Created time.Time `json:"created"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	Hash []byte `json:"-"`
+	// Triggers, for a trigger token, are the path.Match patterns of the
+	// trigger names it may fire, observe and read (none: every trigger).
+	Triggers []string  `json:"triggers,omitempty"`
+	Created  time.Time `json:"created"`
 	// Revoked is set when the token was revoked (zero: live).
 	Revoked time.Time `json:"revoked,omitzero"`
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // runServer runs a server on SQLite with cfg (DB and Listen filled in)
@@ -268,7 +269,7 @@ func TestTLS(t *testing.T) {
 	if _, err := admin.Status(ctx); err != nil {
 		t.Fatalf("admin over TLS: %v", err)
 	}
-	tok, err := admin.CreateToken(ctx, "farm-1", model.RoleProcessor)
+	tok, err := admin.CreateToken(ctx, wire.TokenRequest{Name: "farm-1", Role: model.RoleProcessor})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"path"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -52,19 +54,53 @@ func Hash(secret string) []byte {
 	return h[:]
 }
 
-// Create makes a token of role named name in st and returns its secret,
-// which is not kept anywhere.
-func Create(ctx context.Context, st store.TokenStore, name string, role model.Role, now time.Time) (model.Token, string, error) {
-	if err := CheckName(name); err != nil {
+// CheckTriggers refuses trigger patterns on a role other than trigger,
+// and a pattern that is empty, holds a comma or is not path.Match syntax.
+func CheckTriggers(role model.Role, patterns []string) error {
+	if len(patterns) > 0 && role != model.RoleTrigger {
+		return model.Invalid("triggers", "only a trigger token takes trigger patterns")
+	}
+	if len(patterns) > 100 {
+		return model.Invalid("triggers", "at most 100 patterns")
+	}
+	for i, p := range patterns {
+		if _, err := path.Match(p, ""); p == "" || len(p) > 200 || strings.Contains(p, ",") || err != nil {
+			return model.Invalid(fmt.Sprintf("triggers[%d]", i), "want a name or a glob pattern (* ? [...]) without commas, got %q", p)
+		}
+	}
+	return nil
+}
+
+// MayUseTrigger reports whether a trigger token with patterns may fire,
+// observe and read the trigger name: no patterns, every trigger.
+func MayUseTrigger(patterns []string, name string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Create makes the token t (its Name, Role and Triggers) in st and
+// returns it with its secret, which is not kept anywhere.
+func Create(ctx context.Context, st store.TokenStore, t model.Token, now time.Time) (model.Token, string, error) {
+	if err := CheckName(t.Name); err != nil {
 		return model.Token{}, "", err
 	}
-	if err := CheckRole(role); err != nil {
+	if err := CheckRole(t.Role); err != nil {
+		return model.Token{}, "", err
+	}
+	if err := CheckTriggers(t.Role, t.Triggers); err != nil {
 		return model.Token{}, "", err
 	}
 	secret := NewSecret()
-	t := model.Token{Name: name, Role: role, Hash: Hash(secret), Created: now.UTC().Truncate(time.Millisecond)}
+	t.Hash, t.Created, t.Revoked = Hash(secret), now.UTC().Truncate(time.Millisecond), time.Time{}
 	if err := st.TokenCreate(ctx, t); err != nil {
-		return model.Token{}, "", fmt.Errorf("create token %s: %w", name, err)
+		return model.Token{}, "", fmt.Errorf("create token %s: %w", t.Name, err)
 	}
 	return t, secret, nil
 }

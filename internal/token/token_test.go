@@ -56,3 +56,33 @@ func TestNewSecret(t *testing.T) {
 		t.Fatalf("Hash: %x %x", a, b)
 	}
 }
+
+func TestTriggerPatterns(t *testing.T) {
+	if err := CheckTriggers(model.RoleTrigger, []string{"nightly-*", "inbox"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{""}, {"a,b"}, {"[a"}} {
+		if err := CheckTriggers(model.RoleTrigger, bad); !errors.Is(err, model.ErrInvalid) {
+			t.Errorf("CheckTriggers(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if err := CheckTriggers(model.RoleOperator, []string{"a"}); !errors.Is(err, model.ErrInvalid) {
+		t.Errorf("patterns on an operator: %v, want ErrInvalid", err)
+	}
+	tests := []struct {
+		pats []string
+		name string
+		want bool
+	}{
+		{nil, "anything", true},
+		{[]string{"nightly-*"}, "nightly-purge", true},
+		{[]string{"nightly-*"}, "inbox", false},
+		{[]string{"nightly-*", "inbox"}, "inbox", true},
+		{[]string{"inbox"}, "inbox2", false},
+	}
+	for _, tt := range tests {
+		if got := MayUseTrigger(tt.pats, tt.name); got != tt.want {
+			t.Errorf("MayUseTrigger(%q, %q) = %v, want %v", tt.pats, tt.name, got, tt.want)
+		}
+	}
+}

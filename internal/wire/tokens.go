@@ -6,6 +6,9 @@ import "github.com/dpe-engine/dpe/internal/model"
 type TokenRequest struct {
 	Name string     `json:"name"`
 	Role model.Role `json:"role"`
+	// Triggers: for a trigger token, the name patterns (path.Match) of
+	// the triggers it may use; none: all.
+	Triggers []string `json:"triggers,omitempty"`
 }
 
 // TokenCreated answers POST /v1/tokens: the token and its secret, which

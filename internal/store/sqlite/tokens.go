@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -14,8 +15,8 @@ var _ store.TokenStore = (*Store)(nil)
 // TokenCreate stores a token; a name in use (even revoked) is a conflict.
 func (s *Store) TokenCreate(ctx context.Context, t model.Token) error {
 	return s.write(ctx, "create token", func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)`,
-			t.Name, string(t.Role), t.Hash, ms(t.Created))
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, role, triggers, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+			t.Name, string(t.Role), strings.Join(t.Triggers, ","), t.Hash, ms(t.Created))
 		return err
 	})
 }
@@ -24,11 +25,11 @@ func (s *Store) TokenCreate(ctx context.Context, t model.Token) error {
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (model.Token, error) {
 	var t model.Token
 	err := s.read(ctx, "get token", func(tx *txn) error {
-		var role string
+		var role, triggers string
 		var created int64
-		err := tx.QueryRowContext(ctx, `SELECT name, role, hash, created_at FROM tokens WHERE hash = ? AND revoked_at = 0`, hash).
-			Scan(&t.Name, &role, &t.Hash, &created)
-		t.Role, t.Created = model.Role(role), fromMS(created)
+		err := tx.QueryRowContext(ctx, `SELECT name, role, triggers, hash, created_at FROM tokens WHERE hash = ? AND revoked_at = 0`, hash).
+			Scan(&t.Name, &role, &triggers, &t.Hash, &created)
+		t.Role, t.Triggers, t.Created = model.Role(role), splitPatterns(triggers), fromMS(created)
 		return err
 	})
 	return t, err
@@ -38,19 +39,19 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (model.Token, erro
 func (s *Store) TokenList(ctx context.Context) ([]model.Token, error) {
 	var out []model.Token
 	err := s.read(ctx, "list tokens", func(tx *txn) error {
-		rows, err := tx.QueryContext(ctx, `SELECT name, role, created_at, revoked_at FROM tokens ORDER BY name`)
+		rows, err := tx.QueryContext(ctx, `SELECT name, role, triggers, created_at, revoked_at FROM tokens ORDER BY name`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var t model.Token
-			var role string
+			var role, triggers string
 			var created, revoked int64
-			if err := rows.Scan(&t.Name, &role, &created, &revoked); err != nil {
+			if err := rows.Scan(&t.Name, &role, &triggers, &created, &revoked); err != nil {
 				return err
 			}
-			t.Role, t.Created = model.Role(role), fromMS(created)
+			t.Role, t.Triggers, t.Created = model.Role(role), splitPatterns(triggers), fromMS(created)
 			if revoked != 0 {
 				t.Revoked = fromMS(revoked)
 			}
@@ -82,4 +83,12 @@ func (s *Store) TokenCount(ctx context.Context) (int, error) {
 		return tx.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE revoked_at = 0`).Scan(&n)
 	})
 	return n, err
+}
+
+// splitPatterns reads the stored comma-separated trigger patterns.
+func splitPatterns(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

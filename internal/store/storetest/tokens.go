@@ -3,6 +3,7 @@ package storetest
 import (
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ func RunTokens(t *testing.T, open TokenOpener) {
 	for i, tok := range []model.Token{
 		{Name: "ops", Role: model.RoleOperator, Hash: hash("a"), Created: T0},
 		{Name: "farm-1", Role: model.RoleProcessor, Hash: hash("b"), Created: T0.Add(time.Second)},
+		{Name: "sched", Role: model.RoleTrigger, Triggers: []string{"nightly-*", "inbox"}, Hash: hash("e"), Created: T0},
 	} {
 		if err := s.TokenCreate(ctx, tok); err != nil {
 			t.Fatalf("TokenCreate #%d: %v", i, err)
@@ -37,6 +39,12 @@ func RunTokens(t *testing.T, open TokenOpener) {
 	got, err := s.TokenByHash(ctx, hash("a"))
 	if err != nil || got.Name != "ops" || got.Role != model.RoleOperator || !got.Created.Equal(T0) {
 		t.Fatalf("TokenByHash(a) = %+v, %v; want ops/operator at T0", got, err)
+	}
+	if got, err := s.TokenByHash(ctx, hash("e")); err != nil || !slices.Equal(got.Triggers, []string{"nightly-*", "inbox"}) {
+		t.Fatalf("TokenByHash(e) = %+v, %v; want its trigger patterns", got, err)
+	}
+	if got.Triggers != nil {
+		t.Fatalf("a token without patterns reads back %q", got.Triggers)
 	}
 	if _, err := s.TokenByHash(ctx, hash("zzz")); !errors.Is(err, model.ErrNotFound) {
 		t.Fatalf("TokenByHash(unknown) = %v, want ErrNotFound", err)
@@ -60,13 +68,14 @@ func RunTokens(t *testing.T, open TokenOpener) {
 		t.Fatalf("TokenCreate reusing a revoked name = %v, want ErrConflict", err)
 	}
 	list, err := s.TokenList(ctx)
-	if err != nil || len(list) != 2 {
-		t.Fatalf("TokenList = %+v, %v; want 2 tokens", list, err)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("TokenList = %+v, %v; want 3 tokens", list, err)
 	}
-	if list[0].Name != "farm-1" || !list[0].Revoked.IsZero() || list[1].Name != "ops" || !list[1].Revoked.Equal(T0.Add(time.Minute)) {
-		t.Fatalf("TokenList = %+v: want farm-1 live, ops revoked at T0+1m", list)
+	if list[0].Name != "farm-1" || !list[0].Revoked.IsZero() || list[1].Name != "ops" || !list[1].Revoked.Equal(T0.Add(time.Minute)) ||
+		list[2].Name != "sched" || len(list[2].Triggers) != 2 {
+		t.Fatalf("TokenList = %+v: want farm-1 live, ops revoked at T0+1m, sched with 2 patterns", list)
 	}
-	if n, err := s.TokenCount(ctx); err != nil || n != 1 {
-		t.Fatalf("TokenCount = %d, %v; want 1", n, err)
+	if n, err := s.TokenCount(ctx); err != nil || n != 2 {
+		t.Fatalf("TokenCount = %d, %v; want 2", n, err)
 	}
 }

@@ -3,6 +3,7 @@
 CREATE TABLE tokens (
 	name       TEXT PRIMARY KEY,
 	role       TEXT NOT NULL CHECK (role IN ('admin','operator','viewer','processor','trigger')),
+	triggers   TEXT NOT NULL DEFAULT '', -- trigger tokens: name patterns, comma-separated
 	hash       BLOB NOT NULL UNIQUE,
 	created_at INTEGER NOT NULL,
 	revoked_at INTEGER NOT NULL DEFAULT 0

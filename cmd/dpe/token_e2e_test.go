@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
+	"github.com/dpe-engine/dpe/internal/model"
 )
 
 // TestTokenCLI: the first admin token of a `dpe server` is made with
@@ -124,5 +126,84 @@ func TestUpAdminToken(t *testing.T) {
 	}
 	if _, err := c.ListJobs(t.Context(), client.JobQuery{}); err != nil {
 		t.Fatalf("the kept token after a restart: %v", err)
+	}
+}
+
+// TestRoleTokensFarm: a whole farm runs on role tokens, each role with
+// only its own: a folder watcher (standby, with a trigger token limited
+// to its trigger) starts a workflow, a worker and a processor (processor
+// tokens) drive it and run its job to success; no role logs a refusal.
+func TestRoleTokensFarm(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "dpe.db")
+	files := map[string]string{}
+	for _, tk := range []struct{ name, role, triggers string }{
+		{"root", "admin", ""}, {"farm", "processor", ""}, {"watch", "trigger", "inbox*"},
+	} {
+		args := []string{"token", "create", "--db", dsn, "--role", tk.role, "--name", tk.name}
+		if tk.triggers != "" {
+			args = append(args, "--triggers", tk.triggers)
+		}
+		out, errOut, code := runDPE(t, dir, args...)
+		if code != 0 {
+			t.Fatalf("token create %s: exit %d %s", tk.name, code, errOut)
+		}
+		files[tk.name] = filepath.Join(dir, tk.name+".token")
+		if err := os.WriteFile(files[tk.name], []byte(out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := freeAddr(t)
+	url := "http://" + addr
+	startDPE(t, "server", dir, "server", "--db", dsn, "--listen", addr)
+	waitReady(t, newClient(t, url), 60*time.Second)
+	tpl := filepath.Join(dir, "ingest.yaml")
+	if err := os.WriteFile(tpl, []byte("name: ingest\nargs:\n  path: {type: string}\nsteps:\n  - {id: check, job: noop, params: {sleep: 10ms}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runDPE(t, dir, "template", "import", tpl, "--server", url, "--token-file", files["root"]); code != 0 {
+		t.Fatalf("import: %s%s", out, errOut)
+	}
+	inbox := filepath.Join(dir, "inbox")
+	if err := os.Mkdir(inbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "watch.yaml")
+	if err := os.WriteFile(cfg, []byte(`folder_watchers:
+  - name: inbox
+    path: `+inbox+`
+    poll: 200ms
+    stable_for: 200ms
+    on:
+      created: {template: ingest, args: {path: "${{ event.path }}"}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	roles := []*proc{
+		startDPE(t, "processor", dir, "processor", "--server", url, "--token-file", files["farm"], "--quota", "noop=2"),
+		startDPE(t, "worker", dir, "worker", "--server", url, "--token-file", files["farm"], "--mode", "standby"),
+		startDPE(t, "watcher", dir, "folderwatcher", "--server", url, "--token-file", files["watch"], "--config", cfg, "--mode", "standby"),
+	}
+	if err := os.WriteFile(filepath.Join(inbox, "take1.wav"), []byte("pcm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := readTokenFile(files["root"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := client.New(client.Config{URLs: []string{url}, Token: secret, Deadline: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	eventually.True(t, 60*time.Second, func() bool {
+		page, err := admin.ListWorkflows(t.Context(), client.WorkflowQuery{Templates: []string{"ingest"}})
+		return err == nil && len(page.Items) == 1 && page.Items[0].State == model.InstanceSucceeded
+	}, "the watcher's instance to succeed")
+	for _, p := range roles {
+		if out := p.output(); strings.Contains(out, "403") || strings.Contains(out, "401") {
+			t.Errorf("%s was refused:\n%s", p.name, out)
+		}
 	}
 }

@@ -92,8 +92,8 @@ var routeRoles = map[string][]model.Role{
 	"GET /v1/types":                          readers,
 	"PUT /v1/types/{name}":                   admins,
 	"POST /v1/templates":                     operators,
-	"GET /v1/templates":                      readers,
-	"GET /v1/templates/{name}":               readers,
+	"GET /v1/templates":                      {admin, operator, viewer, processor}, // workers read templates
+	"GET /v1/templates/{name}":               {admin, operator, viewer, processor}, // workers read templates
 	"DELETE /v1/templates/{name}":            admins,
 	"POST /v1/workflows":                     operators,
 	"POST /v1/workflows/batch":               operators,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"mime"
 	"net"
 	"net/http"
@@ -139,10 +140,12 @@ type authenticator struct {
 	store  store.TokenStore
 	now    func() time.Time
 
-	mu      sync.Mutex
-	on      bool
-	checked time.Time
-	cache   map[[sha256.Size]byte]cachedToken
+	mu       sync.Mutex
+	on       bool
+	known    bool // the store answered whether tokens exist at least once
+	checking bool // a request is asking the store
+	checked  time.Time
+	cache    map[[sha256.Size]byte]cachedToken
 }
 
 type cachedToken struct {
@@ -159,28 +162,42 @@ func newAuthenticator(shared string, st store.TokenStore, now func() time.Time) 
 	return a
 }
 
-// enabled reports whether requests need a token, asking the store at most
-// once per tokenCacheTTL while none is known.
-func (a *authenticator) enabled(ctx context.Context) bool {
+// enabled reports whether requests need a token. While none is known it
+// asks the store at most once per tokenCacheTTL, outside the lock (other
+// requests meanwhile use the last answer). Before the first answer a
+// store error is returned (503: the server cannot tell whether to demand
+// a token); after it, an error keeps the last answer, so a core database
+// restart is ridden out with 503s from the routes rather than 401s that
+// clients would not retry.
+func (a *authenticator) enabled(ctx context.Context) (bool, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.on || a.store == nil {
-		return a.on
+		on := a.on
+		a.mu.Unlock()
+		return on, nil
 	}
 	now := a.now()
-	if now.Sub(a.checked) < tokenCacheTTL {
-		return false
+	if a.known && (a.checking || now.Sub(a.checked) < tokenCacheTTL) {
+		a.mu.Unlock()
+		return false, nil
 	}
-	a.checked = now
-	if n, err := a.store.TokenCount(ctx); err == nil && n > 0 {
+	a.checking = true
+	a.mu.Unlock()
+	n, err := a.store.TokenCount(ctx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.checking = false
+	if err != nil {
+		if a.known {
+			return a.on, nil
+		}
+		return false, fmt.Errorf("auth: are there tokens: %w", err)
+	}
+	a.known, a.checked = true, now
+	if n > 0 {
 		a.on = true
-	} else if err != nil {
-		// Fail closed: a store that cannot say whether tokens exist does
-		// not get to serve anonymous callers.
-		a.checked = time.Time{}
-		return true
 	}
-	return a.on
+	return a.on, nil
 }
 
 // markOn switches auth on (a token was just created here).
@@ -252,7 +269,13 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 		roles = admins
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.authn.enabled(r.Context()) {
+		on, err := a.authn.enabled(r.Context())
+		if err != nil {
+			refuse(w)
+			a.writeError(w, r, err)
+			return
+		}
+		if !on {
 			h.ServeHTTP(w, r)
 			return
 		}

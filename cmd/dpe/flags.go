@@ -24,11 +24,14 @@ var errHelp = errors.New("help shown")
 // globals are the flags every subcommand takes (DESIGN §9), with the flag
 // set and environment of the subcommand that parses them.
 type globals struct {
-	server   string
-	token    string
-	output   string
-	logLevel string
-	timeout  time.Duration
+	server    string
+	token     string
+	tokenFile string
+	ca        string // PEM file of the CAs that sign the server's certificate
+	cert, key string // client certificate (mutual TLS)
+	output    string
+	logLevel  string
+	timeout   time.Duration
 
 	// role is true for the commands that run a role (up, server,
 	// processor, ...): their calls keep retrying through outages, and
@@ -70,7 +73,11 @@ func newCommand(name string, e *env) (*flag.FlagSet, *globals) {
 		def = "http://127.0.0.1:8460"
 	}
 	fs.StringVar(&g.server, "server", def, "server URL(s), comma-separated (env DPE_SERVER)")
-	fs.StringVar(&g.token, "token", e.getenv("DPE_TOKEN"), "bearer token (env DPE_TOKEN)")
+	fs.StringVar(&g.token, "token", e.getenv("DPE_TOKEN"), "bearer token (env DPE_TOKEN; prefer --token-file: a flag shows in ps)")
+	fs.StringVar(&g.tokenFile, "token-file", e.getenv("DPE_TOKEN_FILE"), "file holding the bearer token (env DPE_TOKEN_FILE)")
+	fs.StringVar(&g.ca, "ca", e.getenv("DPE_CA"), "PEM file of the CA that signs the server's certificate (env DPE_CA; default: system roots)")
+	fs.StringVar(&g.cert, "cert", e.getenv("DPE_CERT"), "client certificate for mutual TLS (env DPE_CERT)")
+	fs.StringVar(&g.key, "key", e.getenv("DPE_KEY"), "client certificate's key (env DPE_KEY)")
 	fs.StringVar(&g.output, "o", "table", "output: table or json")
 	lvl := e.getenv("DPE_LOG_LEVEL")
 	if lvl == "" {
@@ -157,6 +164,16 @@ func (g *globals) check() error {
 	if g.timeout <= 0 {
 		return usagef("DPE_TIMEOUT: want a positive duration such as 30s, got %q", g.e.getenv("DPE_TIMEOUT"))
 	}
+	if g.token == "" && g.tokenFile != "" {
+		t, err := readTokenFile(g.tokenFile)
+		if err != nil {
+			return usagef("--token-file: %v", err)
+		}
+		g.token = t
+	}
+	if (g.cert == "") != (g.key == "") {
+		return usagef("--cert and --key go together")
+	}
 	return nil
 }
 
@@ -180,7 +197,15 @@ func (g *globals) client() (*client.Client, error) {
 			urls = append(urls, u)
 		}
 	}
-	cfg := client.Config{URLs: urls, Token: g.token, Log: g.logger()}
+	tok := g.token
+	if tok == "" {
+		tok = localToken(urls) // the token of a dpe up on this machine
+	}
+	tc, err := g.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg := client.Config{URLs: urls, Token: tok, TLS: tc, Log: g.logger()}
 	if !g.role {
 		cfg.Deadline = g.timeout
 		cfg.OnRetry = retryNotice(g.e.stderr, len(urls))

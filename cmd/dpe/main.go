@@ -53,6 +53,7 @@ var commands = map[string]command{
 	"trigger":       {"list triggers, their active copy, last event and error; show records", runTrigger},
 	"job":           {"submit, list, show, cancel, re-prioritise and retry jobs", runJob},
 	"type":          {"list job types and set their cluster-wide limits", runType},
+	"token":         {"create, list and revoke API tokens: token create --role ROLE --name NAME", runToken},
 	"status":        {"show the server, core database, processors and job counts", runStatus},
 	"version":       {"print the version", runVersion},
 }

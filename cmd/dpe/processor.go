@@ -5,10 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/handlers"
+	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/processor"
 )
@@ -16,9 +20,13 @@ import (
 // processorFlags are the flags of a processor, shared by `dpe processor`
 // and `dpe up`.
 type processorFlags struct {
-	quota    *kvFlag
-	labels   *kvFlag
-	allow    listFlag
+	quota   *kvFlag
+	labels  *kvFlag
+	allow   listFlag
+	execs   listFlag
+	execEnv listFlag
+	// exec is the exec policy of the config file; the flags add to it.
+	exec     config.Exec
 	id       string
 	leaseTTL time.Duration
 	grace    time.Duration
@@ -29,6 +37,8 @@ func (p *processorFlags) register(fs *flag.FlagSet) {
 	fs.Var(p.quota, "quota", "TYPE=N: run at most N jobs of TYPE at once (repeatable)")
 	fs.Var(p.labels, "label", "KEY=VALUE label that job selectors can require (repeatable)")
 	fs.Var(&p.allow, "allow-path", "directory file handlers may touch (repeatable; none = any path)")
+	fs.Var(&p.execs, "exec-allow", "absolute path of a program exec jobs may run (repeatable; none: exec is off)")
+	fs.Var(&p.execEnv, "exec-env", "KEY=VALUE to set, or KEY to pass on, in exec jobs' environment (repeatable)")
 	fs.StringVar(&p.id, "id", "", "processor id (default host-pid-random)")
 	fs.DurationVar(&p.leaseTTL, "lease-ttl", 30*time.Second, "lease on claimed jobs; renewed every third of it")
 	fs.DurationVar(&p.grace, "grace", 30*time.Second, "on SIGTERM, let running jobs finish this long before giving them back")
@@ -46,7 +56,14 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 		}
 	}
 	if len(quota) == 0 {
-		return nil, usagef("--quota: give at least one TYPE=N (types: %v)", sortedKeys(handlers.Builtins(handlers.Config{ExecAllowed: true})))
+		return nil, usagef("--quota: give at least one TYPE=N (types: %v)", sortedKeys(jobtype.Builtins()))
+	}
+	policy := p.execPolicy()
+	if err := policy.Check(); err != nil {
+		return nil, usagef("--exec-allow: %v", err)
+	}
+	if _, ok := quota[jobtype.Exec]; ok && !policy.Enabled() {
+		return nil, usagef("--quota exec: exec is off: allow its programs with --exec-allow PATH or processor.exec.allow")
 	}
 	// The location roots are allowed roots too; loc:NAME/path resolves
 	// through the set's health-checked fail-over.
@@ -57,7 +74,7 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 	if guard.Unconfined() {
 		log.Warn("no --allow-path given: file handlers accept any path (development set-up)")
 	}
-	hs := handlers.Builtins(handlers.Config{Guard: guard, Log: log, ExecAllowed: true, Locations: set})
+	hs := handlers.Builtins(handlers.Config{Guard: guard, Log: log, Exec: policy, Locations: set})
 	for t := range quota {
 		if _, ok := hs[t]; !ok {
 			return nil, usagef("--quota %s: no handler for this job type (built in: %v)", t, sortedKeys(hs))
@@ -71,6 +88,21 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 		return nil, fmt.Errorf("processor: %w", err)
 	}
 	return proc, nil
+}
+
+// execPolicy joins the config file's exec section and the flags.
+func (p *processorFlags) execPolicy() handlers.ExecPolicy {
+	pol := handlers.ExecPolicy{
+		Allow:  append(slices.Clone(p.exec.Allow), p.execs...),
+		Env:    append(slices.Clone(p.exec.Env), p.execEnv...),
+		JobEnv: slices.Clone(p.exec.JobEnv),
+	}
+	for i, a := range pol.Allow {
+		if filepath.IsAbs(a) {
+			pol.Allow[i] = filepath.Clean(a)
+		}
+	}
+	return pol
 }
 
 func runProcessor(ctx context.Context, e *env, args []string) error {
@@ -96,6 +128,7 @@ func runProcessor(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		quota = f.Processor.Quota
+		pf.exec = f.Processor.Exec
 	}
 	log := g.logger()
 	proc, err := pf.build(c, log, quota, set)

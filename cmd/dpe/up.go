@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,8 +18,12 @@ import (
 // upQuota is the processor quota of `dpe up` for types not given by --quota.
 var upQuota = map[string]int{
 	"noop": 8, "util.sync": 1, "util.copy": 2, "util.move": 2, "util.delete": 4,
-	"util.checksum": 2, "util.mkdir": 4, "exec": 2,
+	"util.checksum": 2, "util.mkdir": 4,
 }
+
+// upExecQuota is the exec quota of `dpe up` when programs are allowed
+// (--exec-allow or processor.exec.allow); exec is off otherwise.
+const upExecQuota = 2
 
 func runUp(ctx context.Context, e *env, args []string) error {
 	fs, g := newCommand("up", e)
@@ -28,6 +33,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and instances this long after they end (0: keep forever)")
 	var pf processorFlags
 	pf.register(fs)
+	var lf listenFlags
+	lf.register(fs)
 	var wf workerFlags
 	wf.register(fs, "worker-")
 	if err := g.parseNone(args); err != nil {
@@ -61,16 +68,38 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	dsn := "sqlite:" + filepath.Join(absData, "dpe.db")
-	srv, err := server.New(server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention})
+	// The admin token of this data directory: made on first start, kept
+	// in DATA/admin.token for the local CLI, shown once.
+	adminToken, fresh, err := upToken(ctx, dsn, absData, time.Now())
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention}
+	lf.apply(&scfg)
+	srv, err := server.New(scfg)
 	if err != nil {
 		return usagef("%v", err)
 	}
+	tokenPath := filepath.Join(absData, localTokenName)
+	if err := noteLocalToken(localAddr(srv.Addr()), tokenPath); err != nil {
+		log.Warn("cannot note the admin token for the local CLI; give it with --token-file", "file", tokenPath, "err", err)
+	}
 	g.server = srv.URL()
+	if g.token == "" {
+		g.token = adminToken // the roles in this process
+	}
+	if lf.tlsCert != "" && g.ca == "" {
+		g.ca = lf.tlsCert // a self-signed certificate is its own CA
+	}
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
 	quota := maps.Clone(upQuota)
+	pf.exec = cfg.Processor.Exec
+	if pf.execPolicy().Enabled() {
+		quota["exec"] = upExecQuota
+	}
 	maps.Copy(quota, cfg.Processor.Quota)
 	set, err := newLocationSet(*cfgPath, cfg, location.Options{})
 	if err != nil {
@@ -99,6 +128,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "dpe is up: %s  (core DB %s)\n", srv.URL(), dsn)
+		if fresh {
+			fmt.Fprintf(e.stdout, "admin token (shown once; kept in %s for the CLI on this machine): %s\n", tokenPath, adminToken)
+		} else {
+			fmt.Fprintf(e.stdout, "admin token: in %s (the CLI on this machine finds it)\n", tokenPath)
+		}
 		fmt.Fprintf(e.stdout, "location archive: %s; files dropped into %s are moved there (ingest-move workflow)\n",
 			archive, filepath.Join(absData, "inbox"))
 		fmt.Fprintf(e.stdout, "try: go run ./cmd/dpe job submit util.checksum --param path=README.md --wait --server %s\n", srv.URL())
@@ -128,4 +162,17 @@ func upLocations(cfg *config.File, data string) (string, error) {
 	}
 	cfg.Locations[upArchive] = []string{root}
 	return root, nil
+}
+
+// localAddr is the address the local CLI reaches a server listening on
+// addr by: a wildcard listen address is reached on 127.0.0.1.
+func localAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

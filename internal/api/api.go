@@ -7,12 +7,12 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,8 +42,20 @@ type Config struct {
 	Store    store.Store // idempotency records and readiness
 	Clock    clock.Clock
 	Log      *slog.Logger
-	// Token, when set, is required as "Authorization: Bearer TOKEN" on /v1.
+	// Token, when set, is a shared admin token ("Authorization: Bearer
+	// TOKEN"), kept for compatibility with the single-token set-up. With
+	// it, or once the store holds a token (store.TokenStore), every route
+	// but /healthz and /readyz needs a token of a role routeRoles allows.
 	Token string
+	// CheckHost refuses mutating requests whose Host is not an IP
+	// literal, a localhost name or one of Hosts (421): the DNS-rebinding
+	// guard of a server that listens on loopback only.
+	CheckHost bool
+	// Hosts are extra names the server answers to when CheckHost is on.
+	Hosts []string
+	// ClientCertRoles need a verified TLS client certificate on the
+	// connection besides their token (mutual TLS for remote roles).
+	ClientCertRoles []model.Role
 	// Info describes this server for /v1/status.
 	Info func() wire.ServerInfo
 	// Ready reports whether the server should receive traffic (/readyz).
@@ -63,10 +75,15 @@ type API struct {
 	store    store.Store
 	clock    clock.Clock
 	log      *slog.Logger
-	token    string
+	authn    *authenticator
 	info     func() wire.ServerInfo
 	ready    func(ctx context.Context) error
 	mux      *http.ServeMux
+
+	checkHost  bool
+	certRoles  []model.Role
+	hosts      []string
+	registered []string // patterns behind authorize, in order
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -85,7 +102,7 @@ func New(cfg Config) *API {
 	}
 	a := &API{
 		jobs: cfg.Jobs, flows: cfg.Flows, triggers: cfg.Triggers, store: cfg.Store, clock: cfg.Clock, log: cfg.Log,
-		token: cfg.Token, info: cfg.Info, ready: cfg.Ready, mux: http.NewServeMux(),
+		info: cfg.Info, checkHost: cfg.CheckHost, certRoles: cfg.ClientCertRoles, ready: cfg.Ready, mux: http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpe_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "code"}),
@@ -94,15 +111,23 @@ func New(cfg Config) *API {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60},
 		}, []string{"route"}),
 	}
+	for _, h := range cfg.Hosts {
+		a.hosts = append(a.hosts, strings.TrimSuffix(strings.ToLower(h), "."))
+	}
+	ts, _ := cfg.Store.(store.TokenStore)
+	a.authn = newAuthenticator(cfg.Token, ts, cfg.Clock.Now)
 	cfg.Registry.MustRegister(a.requests, a.latency)
 	a.routes()
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	if ts != nil {
+		a.tokenRoutes()
+	}
+	a.protect("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	if cfg.Profiling {
-		a.mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
-		a.mux.Handle("GET /debug/pprof/cmdline", a.auth(http.HandlerFunc(pprof.Cmdline)))
-		a.mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
-		a.mux.Handle("GET /debug/pprof/symbol", a.auth(http.HandlerFunc(pprof.Symbol)))
-		a.mux.Handle("GET /debug/pprof/trace", a.auth(http.HandlerFunc(pprof.Trace)))
+		a.protect("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+		a.protect("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+		a.protect("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		a.protect("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+		a.protect("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
 	return a
 }
@@ -152,9 +177,17 @@ func (a *API) routes() {
 	}
 }
 
-// handle registers a /v1 route behind authentication and metrics.
+// handle registers a /v1 route behind authentication, the cross-site
+// guard and metrics.
 func (a *API) handle(pattern string, h http.HandlerFunc) {
-	a.mux.Handle(pattern, a.instrument(pattern, a.auth(h)))
+	a.registered = append(a.registered, pattern)
+	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, h))))
+}
+
+// protect registers a route outside /v1 behind authentication only.
+func (a *API) protect(pattern string, h http.Handler) {
+	a.registered = append(a.registered, pattern)
+	a.mux.Handle(pattern, a.authorize(pattern, h))
 }
 
 // Handle registers an extra route (other services add theirs).
@@ -177,6 +210,9 @@ type statusWriter struct {
 	status int
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
@@ -197,21 +233,6 @@ func (a *API) instrument(route string, h http.Handler) http.Handler {
 		a.log.LogAttrs(r.Context(), level, "http", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("took", d), slog.String("request_id", w.Header().Get("X-Request-Id")))
 	})
-}
-
-func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
-	if a.token == "" {
-		return h
-	}
-	want := []byte("Bearer " + a.token)
-	return func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dpe"`)
-			writeProblem(w, wire.Problem{Title: "unauthorized", Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer TOKEN (dpe --token or DPE_TOKEN)"})
-			return
-		}
-		h(w, r)
-	}
 }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,9 @@ func (a *API) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
+	if !mayRunTypes(w, r, spec.Type) {
+		return
+	}
 	res, err := a.jobs.Submit(r.Context(), []model.JobSpec{spec}, r.Header.Get("Idempotency-Key"), false)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -32,6 +35,13 @@ func (a *API) submitBatch(w http.ResponseWriter, r *http.Request) {
 	var b wire.JobBatch
 	if p := decode(w, r, MaxBatchBody, &b); p != nil {
 		writeProblem(w, *p)
+		return
+	}
+	types := make([]string, len(b.Jobs))
+	for i, j := range b.Jobs {
+		types[i] = j.Type
+	}
+	if !mayRunTypes(w, r, types...) {
 		return
 	}
 	res, err := a.jobs.Submit(r.Context(), b.Jobs, r.Header.Get("Idempotency-Key"), true)

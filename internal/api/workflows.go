@@ -58,6 +58,9 @@ func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *decodeProblem(err, MaxBody))
 		return
 	}
+	if !mayImport(w, r, body) {
+		return
+	}
 	t, created, err := a.flows.Import(r.Context(), body)
 	if err != nil {
 		a.writeError(w, r, err)

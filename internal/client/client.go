@@ -16,6 +16,7 @@ package client
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,10 @@ type Config struct {
 	URLs []string
 	// Token, when set, is sent as "Authorization: Bearer TOKEN".
 	Token string
+	// TLS configures https connections of the client's own transport
+	// (ignored with HTTP): RootCAs for a private CA, Certificates for
+	// mutual TLS. Nil: the system roots, no client certificate.
+	TLS *tls.Config
 	// HTTP is the client used for requests. Nil: a client with its own
 	// tuned transport (keep-alive, 64 idle connections per host); the
 	// global http.DefaultTransport is never modified.
@@ -144,6 +149,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.ownTransport = newTransport()
+		if cfg.TLS != nil {
+			c.ownTransport.TLSClientConfig = cfg.TLS.Clone()
+		}
 		c.hc = &http.Client{Transport: c.ownTransport}
 	}
 	if c.log == nil {

@@ -31,6 +31,7 @@ func TestRoutes(t *testing.T) {
 	t.Run("jobs", func(t *testing.T) { jobRoutes(t, realServer(t, rec)) })
 	t.Run("workflows", func(t *testing.T) { workflowRoutes(t, realServer(t, rec)) })
 	t.Run("triggers and leases", func(t *testing.T) { triggerAndLeaseRoutes(t, realServer(t, rec)) })
+	t.Run("tokens", func(t *testing.T) { tokenRoutes(t, realServer(t, rec), rec) })
 	if t.Failed() {
 		return
 	}
@@ -501,3 +502,31 @@ func triggerAndLeaseRoutes(t *testing.T, c *client.Client) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// tokenRoutes creates, lists and revokes tokens. The first token switches
+// auth on: the calls after it carry the new admin token.
+func tokenRoutes(t *testing.T, anon *client.Client, rec *recorder) {
+	ctx := t.Context()
+	created := must(anon.CreateToken(ctx, wire.TokenRequest{Name: "root", Role: model.RoleAdmin}))(t)
+	if created.Secret == "" || created.Token.Name != "root" || created.Token.Role != model.RoleAdmin {
+		t.Fatalf("create: %+v", created)
+	}
+	var ae *client.APIError
+	if _, err := anon.ListTokens(ctx); !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		t.Fatalf("list without a token once one exists: %v, want 401", err)
+	}
+	c, err := client.New(client.Config{URLs: anon.URLs(), Token: created.Secret, Deadline: 10 * time.Second, HTTP: &http.Client{Transport: rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	must(c.CreateToken(ctx, wire.TokenRequest{Name: "farm", Role: model.RoleProcessor}))(t)
+	list := must(c.ListTokens(ctx))(t)
+	if len(list) != 2 || list[0].Name != "farm" || list[1].Name != "root" {
+		t.Fatalf("list: %+v", list)
+	}
+	ok(t, c.RevokeToken(ctx, "farm"))
+	if err := c.RevokeToken(ctx, "farm"); !errors.Is(err, model.ErrNotFound) {
+		t.Fatalf("revoke twice: %v, want ErrNotFound", err)
+	}
+}

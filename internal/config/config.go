@@ -45,6 +45,19 @@ type Processor struct {
 	Quota      map[string]int    `yaml:"quota"`
 	Labels     map[string]string `yaml:"labels"`
 	AllowPaths []string          `yaml:"allow_paths"`
+	// Exec enables the exec job type: the programs it may start and the
+	// environment they get (see handlers.ExecPolicy). Off when empty.
+	Exec Exec `yaml:"exec"`
+}
+
+// Exec is the processor's exec allow-list.
+type Exec struct {
+	// Allow: absolute paths of the programs exec jobs may start.
+	Allow []string `yaml:"allow"`
+	// Env: KEY=VALUE to set, or KEY to pass on from the processor.
+	Env []string `yaml:"env"`
+	// JobEnv: variables a job's params.env may set.
+	JobEnv []string `yaml:"job_env"`
 }
 
 // Worker is the worker section.
@@ -137,6 +150,11 @@ func (f *File) validate(root *yaml.Node) error {
 	for t, n := range f.Processor.Quota {
 		if n < 1 {
 			return &Error{File: f.path, Reason: fmt.Sprintf("processor.quota.%s: want at least 1, got %d", t, n)}
+		}
+	}
+	for i, a := range f.Processor.Exec.Allow {
+		if !filepath.IsAbs(a) || filepath.Clean(a) != a {
+			return &Error{File: f.path, Reason: fmt.Sprintf("processor.exec.allow[%d]: %q must be a clean absolute path", i, a)}
 		}
 	}
 	for name, roots := range f.Locations {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+
 	"os/exec"
 	"strings"
 	"time"
@@ -69,32 +69,27 @@ func (e *ExitError) Error() string {
 // Run starts argv without a shell and waits for it. The program runs in a
 // process group of its own, which is killed, children included, when ctx
 // ends, when the timeout passes, and when the program exits (a job's
-// processes do not outlive it). Its environment is the processor's plus
-// env. A non-zero exit returns the result along with an *ExitError.
+// processes do not outlive it). Only programs of the processor's
+// ExecPolicy run, in a clean environment (see ExecPolicy). A non-zero exit
+// returns the result along with an *ExitError.
 func (h *execHandler) Run(ctx context.Context, t Task) (any, error) {
 	var p execParams
 	if err := decode(h.spec, t.Params, &p); err != nil {
 		return nil, err
-	}
-	for i, kv := range p.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, Permanent(fmt.Errorf("exec: %w", model.Invalid(fmt.Sprintf("params.env[%d]", i), "want KEY=VALUE, got %q", kv)))
-		}
-	}
-	// A bare name is looked up in the processor's PATH; a path with a
-	// slash is used as it is, relative to dir when relative.
-	prog := p.Argv[0]
-	if !strings.ContainsRune(prog, '/') && !strings.ContainsRune(prog, os.PathSeparator) {
-		var err error
-		if prog, err = exec.LookPath(prog); err != nil {
-			return nil, Permanent(fmt.Errorf("exec: %w", err))
-		}
 	}
 	if p.Dir != "" {
 		var err error
 		if p.Dir, err = h.cfg.resolve("dir", p.Dir); err != nil {
 			return nil, err
 		}
+	}
+	prog, err := h.cfg.Exec.program(p.Argv[0], p.Dir)
+	if err != nil {
+		return nil, err
+	}
+	env, err := h.cfg.Exec.environ(p.Env)
+	if err != nil {
+		return nil, err
 	}
 	if p.MaxOutput == 0 {
 		p.MaxOutput = defaultMaxOutput
@@ -110,13 +105,13 @@ func (h *execHandler) Run(ctx context.Context, t Task) (any, error) {
 	cmd := exec.CommandContext(runCtx, prog, p.Argv[1:]...)
 	cmd.Args[0] = p.Argv[0]
 	cmd.Dir = p.Dir
-	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = execWaitDelay
 	setProcessGroup(cmd)
 
 	start := h.cfg.Clock.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	if cmd.Process != nil {
 		_ = killProcessGroup(cmd) // leftovers of a program that exited; none is normal
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -196,4 +197,67 @@ func waitGone(t *testing.T, pid int) {
 		}
 		return false
 	}, fmt.Sprintf("child %d to be gone after cancel", pid))
+}
+
+// testExecPolicy allows the programs the exec tests run (the shell tools
+// found through PATH, and root/run.sh) and lets jobs set DPE_X.
+func testExecPolicy(t *testing.T, root string) ExecPolicy {
+	t.Helper()
+	p := ExecPolicy{Allow: []string{filepath.Join(root, "run.sh")}, JobEnv: []string{"DPE_X"}}
+	for _, name := range []string{"echo", "sh", "sleep", "true", "env"} {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			t.Fatalf("test needs %s: %v", name, err)
+		}
+		p.Allow = append(p.Allow, filepath.Clean(path))
+	}
+	return p
+}
+
+// TestExecAllowList (finding 1): a program not in the allow-list does not
+// run, whether named bare, by another path or through "..", and the
+// failure is permanent; an allowed one runs in a clean environment that
+// holds neither DPE_TOKEN nor DPE_DB nor anything else of the processor's.
+func TestExecAllowList(t *testing.T) {
+	t.Setenv("DPE_TOKEN", "secret-token")
+	t.Setenv("DPE_DB", "postgres://u:pw@db/x")
+	t.Setenv("DPE_PROCESSOR_ONLY", "x")
+	b := setup(t)
+	for _, argv := range [][]string{
+		{"cat", "/etc/hostname"},
+		{"/bin/cat", "/etc/hostname"},
+		{"/usr/bin/../bin/cat", "/etc/hostname"},
+		{"./other.sh"},
+	} {
+		_, err := b.run(t, jobtype.Exec, map[string]any{"argv": argv, "dir": b.root})
+		if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "allow-list") {
+			t.Errorf("argv %v: err %v, want a permanent allow-list refusal", argv, err)
+		}
+	}
+	for _, env := range []string{"LD_PRELOAD=/tmp/evil.so", "DPE_TOKEN=x", "PATH=/tmp"} {
+		_, err := b.run(t, jobtype.Exec, map[string]any{"argv": []string{"true"}, "env": []string{env}})
+		if err == nil || !IsPermanent(err) {
+			t.Errorf("env %s: err %v, want refused", env, err)
+		}
+	}
+	res, err := b.run(t, jobtype.Exec, map[string]any{"argv": []string{"env"}, "env": []string{"DPE_X=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := res.(execResult).Stdout
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, _, _ := strings.Cut(line, "=")
+		if k != "PATH" && k != "DPE_X" {
+			t.Errorf("job environment holds %s; want only PATH and DPE_X:\n%s", k, out)
+		}
+	}
+	if off := Builtins(Config{}); off[jobtype.Exec] != nil {
+		t.Error("exec served without an allow-list")
+	}
+	if err := (ExecPolicy{Allow: []string{"bin/sh"}}).Check(); err == nil {
+		t.Error("a relative allow-list entry was accepted")
+	}
+	if err := (ExecPolicy{Allow: []string{"/bin/sh"}, Env: []string{"DPE_TOKEN"}}).Check(); err == nil {
+		t.Error("a policy passing DPE_TOKEN was accepted")
+	}
 }

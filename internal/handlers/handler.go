@@ -50,8 +50,9 @@ type Config struct {
 	Guard *paths.Guard
 	// Log receives the handlers' warnings; nil discards them.
 	Log *slog.Logger
-	// ExecAllowed enables the exec job type (dpe up enables it).
-	ExecAllowed bool
+	// Exec is what exec jobs may run; exec is served only when it allows
+	// a program.
+	Exec ExecPolicy
 	// Clock paces progress reports and times exec runs; nil is the
 	// system clock.
 	Clock clock.Clock
@@ -75,7 +76,7 @@ func (c Config) withDefaults() Config {
 }
 
 // Builtins returns a handler for each built-in job type, keyed by the names
-// of jobtype.Builtins(). Without cfg.ExecAllowed the map has no "exec"
+// of jobtype.Builtins(). Without a program in cfg.Exec.Allow the map has no "exec"
 // entry, so a processor serving it does not claim exec jobs at all (another
 // processor that allows exec can run them).
 func Builtins(cfg Config) map[string]Handler {
@@ -92,7 +93,7 @@ func Builtins(cfg Config) map[string]Handler {
 	}
 	m[jobtype.AudioLoudness] = &loudnessHandler{cfg: cfg, spec: specs[jobtype.AudioLoudness]}
 	m[jobtype.AudioNormalize] = &normalizeHandler{cfg: cfg, spec: specs[jobtype.AudioNormalize]}
-	if cfg.ExecAllowed {
+	if cfg.Exec.Enabled() {
 		m[jobtype.Exec] = &execHandler{cfg: cfg, spec: specs[jobtype.Exec]}
 	}
 	return m

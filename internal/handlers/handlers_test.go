@@ -44,7 +44,7 @@ func setup(t *testing.T) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.h = Builtins(Config{Guard: g, ExecAllowed: true})
+	b.h = Builtins(Config{Guard: g, Exec: testExecPolicy(t, b.root)})
 	return b
 }
 
@@ -143,7 +143,7 @@ func TestBuiltinsMatchSpecs(t *testing.T) {
 		sort.Strings(k)
 		return k
 	}
-	if got := keys(Builtins(Config{ExecAllowed: true})); !slices.Equal(got, specs) {
+	if got := keys(Builtins(Config{Exec: ExecPolicy{Allow: []string{"/bin/true"}}})); !slices.Equal(got, specs) {
 		t.Errorf("Builtins keys = %v, want %v", got, specs)
 	}
 	want := slices.DeleteFunc(slices.Clone(specs), func(s string) bool { return s == jobtype.Exec })

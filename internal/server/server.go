@@ -5,7 +5,9 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +59,25 @@ type Config struct {
 	Retention, CleanEvery time.Duration
 	// Profiling serves Go runtime profiles under /debug/pprof/.
 	Profiling bool
+
+	// TLSCert and TLSKey, when set, make the server speak https only
+	// (the files are read again when they change). ClientCA, with them,
+	// is a PEM file of the CAs signing client certificates: processor and
+	// trigger tokens are then accepted only over a connection that
+	// presented a certificate it verifies (mutual TLS).
+	TLSCert, TLSKey, ClientCA string
+	// Hosts are the names the server answers to besides IP literals and
+	// localhost. A server listening on loopback refuses mutating requests
+	// naming any other Host (the DNS-rebinding guard of a local server).
+	Hosts []string
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s);
+	// ReadTimeout the whole request, body included (default 60s: a 32 MiB
+	// batch at 5 Mbit/s); IdleTimeout a keep-alive connection waiting for
+	// its next request (default 2m).
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// MaxConnsPerClient caps the open connections of one client address
+	// (default DefaultMaxConnsPerClient); the next ones are closed at once.
+	MaxConnsPerClient int
 }
 
 // Server is one dpe server.
@@ -68,6 +89,7 @@ type Server struct {
 	wake     *wake.Hub
 	api      *api.API
 	ln       net.Listener
+	tls      *tls.Config
 	started  time.Time
 	draining atomic.Bool
 	ready    chan struct{}
@@ -98,18 +120,41 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:8460"
 	}
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, 10*time.Second)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, 60*time.Second)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 2*time.Minute)
+	cfg.MaxConnsPerClient = cmp.Or(cfg.MaxConnsPerClient, DefaultMaxConnsPerClient)
+	var tc *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if tc, err = tlsConfig(cfg.TLSCert, cfg.TLSKey, cfg.ClientCA); err != nil {
+			return nil, err
+		}
+	} else if cfg.ClientCA != "" {
+		return nil, errors.New("client CA given without --tls-cert and --tls-key")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return &Server{cfg: cfg, engine: engine, ln: ln, started: cfg.Clock.Now(), ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, engine: engine, ln: newCapListener(ln, cfg.MaxConnsPerClient), tls: tc, started: cfg.Clock.Now(), ready: make(chan struct{})}, nil
 }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// URL is the base URL of the server.
-func (s *Server) URL() string { return "http://" + s.Addr() }
+// URL is the base URL of the server (https with a certificate).
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
+
+// loopback reports whether the server listens on a loopback address only.
+func (s *Server) loopback() bool {
+	ap, ok := s.ln.Addr().(*net.TCPAddr)
+	return ok && ap.IP.IsLoopback()
+}
 
 // Ready is closed once the database is open and the API serves.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -142,12 +187,18 @@ func (s *Server) Run(ctx context.Context) error {
 	s.api = api.New(api.Config{
 		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
 		Info: s.info, Ready: s.checkReady, Registry: reg, Profiling: s.cfg.Profiling,
+		CheckHost: s.loopback(), Hosts: s.cfg.Hosts, ClientCertRoles: s.clientCertRoles(),
 	})
 	srv := &http.Server{
 		Handler:           s.api,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln := s.ln
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
 	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -171,7 +222,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(s.ln) }()
+	go func() { serveErr <- srv.Serve(ln) }()
 	close(s.ready)
 	log.Info("server ready", "id", s.cfg.ID, "url", s.URL(), "db", s.engine)
 
@@ -231,6 +282,15 @@ func (s *Server) checkReady(ctx context.Context) error {
 		return fmt.Errorf("core database: %w", err)
 	}
 	return nil
+}
+
+// clientCertRoles are the roles that need a verified client certificate:
+// processor and trigger, when a client CA is configured.
+func (s *Server) clientCertRoles() []model.Role {
+	if s.tls == nil || s.tls.ClientCAs == nil {
+		return nil
+	}
+	return []model.Role{model.RoleProcessor, model.RoleTrigger}
 }
 
 func (s *Server) info() wire.ServerInfo {

@@ -28,3 +28,9 @@ func TestTriggerConformance(t *testing.T) {
 	db := newTestDB(t)
 	storetest.RunTrigger(t, func(t *testing.T) storetest.TriggerEngine { return db.open(t) })
 }
+
+// TestTokenConformance runs the shared token suite.
+func TestTokenConformance(t *testing.T) {
+	db := newTestDB(t)
+	storetest.RunTokens(t, func(t *testing.T) store.TokenStore { return db.open(t) })
+}

@@ -50,6 +50,12 @@ func TestTriggerConformance(t *testing.T) {
 	})
 }
 
+func TestTokenConformance(t *testing.T) {
+	storetest.RunTokens(t, func(t *testing.T) store.TokenStore {
+		return openAt(t, filepath.Join(t.TempDir(), "dpe.db"))
+	})
+}
+
 func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dpe.db")
 	s, err := Open(t.Context(), path, nil)

@@ -1,0 +1,10 @@
+-- 0006 (issue 13; renumber at merge if needed): bearer tokens with roles,
+-- kept as the SHA-256 of the secret. revoked_at 0: live.
+CREATE TABLE tokens (
+	name       TEXT PRIMARY KEY,
+	role       TEXT NOT NULL CHECK (role IN ('admin','operator','viewer','processor','trigger')),
+	triggers   TEXT NOT NULL DEFAULT '', -- trigger tokens: name patterns, comma-separated
+	hash       BLOB NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	revoked_at INTEGER NOT NULL DEFAULT 0
+);

@@ -197,7 +197,9 @@ func (p *parser) compile(e *Expr, sc scope, step, field string, w want) {
 	if refs.failed {
 		return
 	}
-	opts := append(append([]expr.Option(nil), p.exprOpts...), expr.Env(p.envType(sc, refs)))
+	env := p.envType(sc, refs)
+	env[budgetVar] = budgetType
+	opts := append(append([]expr.Option(nil), p.exprOpts...), expr.Env(env))
 	prog, err := expr.Compile(e.src, opts...)
 	if err != nil {
 		bad("bad expression: %s", exprMessage(err, e.src))

@@ -151,7 +151,7 @@ func (a *API) routes() {
 
 // handle registers a /v1 route behind authentication and metrics.
 func (a *API) handle(pattern string, h http.HandlerFunc) {
-	a.mux.Handle(pattern, a.instrument(pattern, a.auth(h)))
+	a.mux.Handle(pattern, a.instrument(pattern, a.auth(keyLimit(h))))
 }
 
 // Handle registers an extra route (other services add theirs).

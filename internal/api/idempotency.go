@@ -58,6 +58,18 @@ func idempotencyKey(r *http.Request) (string, *wire.Problem) {
 	return key, nil
 }
 
+// keyLimit refuses an Idempotency-Key over maxIdempotencyKey on every
+// route, whether or not the route keeps keys: one rule, before any work.
+func keyLimit(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, p := idempotencyKey(r); p != nil {
+			writeProblem(w, *p)
+			return
+		}
+		h(w, r)
+	}
+}
+
 // idempotent stores the first answer to each Idempotency-Key and replays
 // it to every repeat of the same request (422 for another request under
 // the key). Calls without a key go straight to h.

@@ -122,7 +122,7 @@ func (a *API) startWorkflow(w http.ResponseWriter, r *http.Request) {
 // status, as POST /v1/workflows would have answered it.
 func (a *API) startWorkflows(w http.ResponseWriter, r *http.Request) {
 	var b wire.StartBatch
-	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+	if p := decode(w, r, MaxBatchBody, &b, itemCap{"workflows", wire.MaxStarts}); p != nil {
 		writeProblem(w, *p)
 		return
 	}
@@ -213,7 +213,7 @@ func (a *API) claimInstances(w http.ResponseWriter, r *http.Request) {
 // answered it (200, 404, 409, 422).
 func (a *API) advanceMany(w http.ResponseWriter, r *http.Request) {
 	var b wire.AdvanceBatch
-	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+	if p := decode(w, r, MaxBatchBody, &b, itemCap{"advances", wire.MaxAdvances}); p != nil {
 		writeProblem(w, *p)
 		return
 	}

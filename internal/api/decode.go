@@ -140,6 +140,9 @@ func scanJSON(r io.Reader, caps []itemCap) error {
 	var stack []*frame
 	for {
 		tok, err := dec.Token()
+		if err == io.EOF && len(stack) > 0 {
+			err = io.ErrUnexpectedEOF // the body ends inside a value
+		}
 		if err != nil {
 			return err
 		}

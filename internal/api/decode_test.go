@@ -26,6 +26,7 @@ func TestScanJSON(t *testing.T) {
 		{"cap only at the top", `{"x":{"jobs":[1,2,3]}}`, "", false, false},
 		{"two values", `{} {}`, "", false, true},
 		{"truncated", `{"a":[1,2`, "", false, true},
+		{"truncated after a key", `{"type":"noop",`, "", false, true},
 		{"scalar", `5`, "", false, false},
 		{"empty", ``, "", false, true},
 	}

@@ -186,12 +186,6 @@ func (h *syncHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("util.sync: %w", err)
 	}
-	defer func() {
-		_ = sg.Close()
-		for _, r := range rep.Replicas {
-			_ = r.guard.Close()
-		}
-	}()
 	cfg := h.cfg
 	cfg.Guard = sg
 	s := &syncer{cfg: cfg, p: p, rep: rep, master: realMaster, newHash: newHash}

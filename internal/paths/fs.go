@@ -22,24 +22,38 @@ import (
 // it, and fails rather than leave the root. An unconfined guard uses the
 // os functions directly: it has nothing to confine.
 //
+// The root is opened for each operation, not once for the guard: a
+// location's root may be a network share that is unmounted and mounted
+// again, and a directory opened before would go on naming the old mount.
+//
 // Operations that act on the last element itself (Lstat, Remove, Rename,
 // Mkdir) take the path as Resolve returned it; those that follow a final
 // link (Open, Stat) first resolve the link and check its target, which is
 // then opened through the root holding it (a link from one root to
 // another, which os.Root alone would refuse, keeps working).
 
-// beneath returns the open root holding the resolved path p and p
-// relative to it.
+// beneath opens the most specific root holding the resolved path p and
+// returns it with p relative to it. The caller closes the root; files
+// opened through it stay open.
 func (g *Guard) beneath(p string) (*os.Root, string, error) {
 	i, _ := g.rootOf(p)
 	if i < 0 || !g.within(p) {
 		return nil, "", g.check(p, p, "")
 	}
-	rel, err := filepath.Rel(g.roots[i], p)
+	return openAt(g.roots[i], p)
+}
+
+// openAt opens root and returns it with p relative to it.
+func openAt(root, p string) (*os.Root, string, error) {
+	rel, err := filepath.Rel(root, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("%q: %w", p, err)
 	}
-	return g.open[i], rel, nil
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, rel, nil
 }
 
 // follow resolves the final link of the resolved path p, checks where it
@@ -70,6 +84,7 @@ func (g *Guard) Open(p string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.Close()
 	f, err := r.Open(rel)
 	if err != nil {
 		return nil, err
@@ -107,6 +122,7 @@ func (g *Guard) Stat(p string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.Close()
 	return r.Stat(rel)
 }
 
@@ -119,6 +135,7 @@ func (g *Guard) Lstat(p string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.Close()
 	return r.Lstat(rel)
 }
 
@@ -131,6 +148,7 @@ func (g *Guard) MkdirAll(p string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	if rel == "." {
 		return nil // a root exists
 	}
@@ -146,6 +164,7 @@ func (g *Guard) Remove(p string) error {
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	return r.Remove(rel)
 }
 
@@ -158,6 +177,7 @@ func (g *Guard) Chtimes(p string, atime, mtime time.Time) error {
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	return r.Chtimes(rel, atime, mtime)
 }
 
@@ -168,26 +188,32 @@ func (g *Guard) Rename(from, to string) error {
 	if g.Unconfined() {
 		return g.plain(from, func() error { return g.plain(to, func() error { return os.Rename(from, to) }) })
 	}
-	rf, relFrom, err := g.beneath(from)
-	if err != nil {
-		return err
-	}
-	rt, relTo, err := g.beneath(to)
-	if err != nil {
-		return err
-	}
-	if rf != rt {
-		// Nested roots: try the outer one, which holds both.
-		for i, root := range g.roots {
-			if under(from, root) && under(to, root) {
-				relFrom, _ = filepath.Rel(root, from)
-				relTo, _ = filepath.Rel(root, to)
-				return g.open[i].Rename(relFrom, relTo)
-			}
+	for _, p := range []string{from, to} {
+		if i, _ := g.rootOf(p); i < 0 || !g.within(p) {
+			return g.check(p, p, "")
 		}
+	}
+	// The most specific root holding both: the same for most renames, the
+	// outer one of nested roots.
+	best := -1
+	for i, root := range g.roots {
+		if under(from, root) && under(to, root) && (best < 0 || len(root) > len(g.roots[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EXDEV}
 	}
-	return rf.Rename(relFrom, relTo)
+	r, relFrom, err := openAt(g.roots[best], from)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	relTo, err := filepath.Rel(g.roots[best], to)
+	if err != nil {
+		return err
+	}
+	return r.Rename(relFrom, relTo)
 }
 
 // CreateTemp creates a new file in the directory dir, named by pattern
@@ -208,6 +234,7 @@ func (g *Guard) CreateTemp(dir, pattern string) (*os.File, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	defer r.Close()
 	prefix, suffix := pattern, ""
 	if i := lastStar(pattern); i >= 0 {
 		prefix, suffix = pattern[:i], pattern[i+1:]

@@ -34,9 +34,8 @@ const LocationPrefix = "loc:"
 // *Guard, is unconfined: it accepts any path. A Guard is safe for use by
 // many goroutines once set up.
 type Guard struct {
-	roots []string   // absolute, symlink-free, cleaned, without duplicates
-	open  []*os.Root // open[i] is roots[i], opened: every file operation goes through one
-	deny  []string   // resolved like roots: refused unless under a more specific root
+	roots []string // absolute, symlink-free, cleaned, without duplicates
+	deny  []string // resolved like roots: refused unless under a more specific root
 
 	// Locations, when set, turns loc:NAME/rel into a path: the location's
 	// first healthy root joined with rel, which Resolve then confines like
@@ -72,13 +71,7 @@ func NewGuard(roots []string) (*Guard, error) {
 			return nil, fmt.Errorf("allowed root %q: not a directory", r)
 		}
 		if !g.isRoot(real) {
-			root, err := os.OpenRoot(real)
-			if err != nil {
-				g.Close()
-				return nil, fmt.Errorf("allowed root %q: %w", r, err)
-			}
 			g.roots = append(g.roots, real)
-			g.open = append(g.open, root)
 		}
 	}
 	return g, nil
@@ -102,19 +95,6 @@ func (g *Guard) Deny(dirs ...string) error {
 		g.deny = append(g.deny, real)
 	}
 	return nil
-}
-
-// Close releases the roots the guard holds open. A closed guard refuses
-// every file operation.
-func (g *Guard) Close() error {
-	if g == nil {
-		return nil
-	}
-	var errs []error
-	for _, r := range g.open {
-		errs = append(errs, r.Close())
-	}
-	return errors.Join(errs...)
 }
 
 // Unconfined reports whether the guard accepts any path (no roots): the

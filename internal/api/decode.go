@@ -68,6 +68,23 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any, caps ...
 	return nil
 }
 
+// readBody reads a whole body of at most limit bytes (a template
+// document, a body kept for its idempotency fingerprint); one over it is
+// answered as decode answers it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *wire.Problem) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(w, r, limit)
+	}
+	b, err := io.ReadAll(&limitReader{r: r.Body, n: limit})
+	if errors.Is(err, errTooLarge) {
+		return nil, tooLarge(w, r, limit)
+	}
+	if err != nil {
+		return nil, decodeProblem(err, limit)
+	}
+	return b, nil
+}
+
 // tooLarge answers a body over limit. The rest of the body is read and
 // dropped (up to drainMax) unless the client waits for 100 Continue, so
 // the client gets to read the answer: the server closes the connection

@@ -84,9 +84,9 @@ func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-		if err != nil {
-			writeProblem(w, *decodeProblem(err, MaxBody))
+		body, p := readBody(w, r, MaxBody)
+		if p != nil {
+			writeProblem(w, *p)
 			return
 		}
 		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))

@@ -224,3 +224,46 @@ func TestBodyTooLargeRaw(t *testing.T) {
 		})
 	}
 }
+
+// TestWholeBodiesTooLarge: the routes that read their body whole (a
+// template, a body kept for its Idempotency-Key) answer 413 as well,
+// announced or not.
+func TestWholeBodiesTooLarge(t *testing.T) {
+	url := serve(t, "sqlite:"+filepath.Join(t.TempDir(), "dpe.db"), "")
+	big := `{"epoch":1,"pad":"` + strings.Repeat("x", 2<<20) + `"}`
+	tests := []struct {
+		name, path string
+		header     map[string]string
+		chunked    bool
+	}{
+		{"template import", "/v1/templates", nil, false},
+		{"template import, chunked", "/v1/templates", nil, true},
+		{"release with a key", "/v1/jobs/1/release", map[string]string{"Idempotency-Key": "k"}, false},
+		{"release with a key, chunked", "/v1/jobs/1/release", map[string]string{"Idempotency-Key": "k"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(big)
+			if tc.chunked {
+				body = hideLength{body}
+			}
+			req, err := http.NewRequest("POST", url+tc.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if p := asProblem(t, answer{status: resp.StatusCode, header: resp.Header, body: b}); p.Status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d, want 413: %s", p.Status, b)
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 
@@ -52,9 +51,9 @@ func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		writeProblem(w, *decodeProblem(err, MaxBody))
+	body, p := readBody(w, r, MaxBody)
+	if p != nil {
+		writeProblem(w, *p)
 		return
 	}
 	t, created, err := a.flows.Import(r.Context(), body)

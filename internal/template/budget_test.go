@@ -109,3 +109,14 @@ func TestEvalCancel(t *testing.T) {
 		t.Errorf("cancel reported as budget: %v", err)
 	}
 }
+
+// TestBudgetNamesReserved: a template cannot reach the budget itself.
+func TestBudgetNamesReserved(t *testing.T) {
+	for _, e := range []string{"$tick($budget)", "$budget", "count(args.l, $tick($budget))"} {
+		src := "name: x\nargs:\n  l: {type: list}\nsteps:\n  - {id: s, set: {n: \"${{ " + e + " }}\"}}\n"
+		_, err := Parse([]byte(src), ParseOptions{})
+		if err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("%s: Parse = %v, want it refused as reserved", e, err)
+		}
+	}
+}

@@ -336,6 +336,10 @@ func (r *refChecker) Visit(n *ast.Node) {
 		}
 		r.member(root.Value, prop.Value)
 	case *ast.IdentifierNode:
+		if x.Value == tickFunc || x.Value == budgetVar {
+			r.fail("%s is reserved for the evaluation budget", x.Value)
+			return
+		}
 		if r.callees[x] || r.lets[x.Value] {
 			return
 		}

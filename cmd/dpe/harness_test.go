@@ -214,6 +214,22 @@ func newClient(t *testing.T, urls ...string) *client.Client {
 	return c
 }
 
+// upClient is a client of the `dpe up` whose data directory is data,
+// with the admin token it made on first start.
+func upClient(t *testing.T, url, data string) *client.Client {
+	t.Helper()
+	tok, err := readTokenFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{URLs: []string{url}, Token: tok, Deadline: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 // isStatus reports whether err is an API error with the HTTP status.
 func isStatus(err error, status int) bool {
 	var ae *client.APIError

@@ -23,6 +23,7 @@ type processorFlags struct {
 	quota   *kvFlag
 	labels  *kvFlag
 	allow   listFlag
+	deny    []string // dirs no file job may touch, even under an allowed root (dpe up: its data dir)
 	execs   listFlag
 	execEnv listFlag
 	// exec is the exec policy of the config file; the flags add to it.
@@ -70,6 +71,9 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 	guard, err := locationGuard(p.allow, set, log)
 	if err != nil {
 		return nil, usagef("--allow-path: %v", err)
+	}
+	if err := guard.Deny(p.deny...); err != nil {
+		return nil, usagef("%v", err)
 	}
 	if guard.Unconfined() {
 		log.Warn("no --allow-path given: file handlers accept any path (development set-up)")

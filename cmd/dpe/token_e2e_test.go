@@ -63,14 +63,14 @@ func TestTokenCLI(t *testing.T) {
 	if _, _, code := runDPE(t, dir, "job", "list", "--server", url, "--token", viewer); code != 0 {
 		t.Fatalf("viewer job list: exit %d", code)
 	}
-	if _, errOut, code := runDPE(t, dir, "job", "submit", "noop", "--server", url, "--token", viewer); code == 0 || !strings.Contains(errOut, "403") {
-		t.Fatalf("viewer submit: exit %d, stderr %q: want refused with 403", code, errOut)
+	if _, errOut, code := runDPE(t, dir, "job", "submit", "noop", "--server", url, "--token", viewer); code != 2 || !strings.Contains(errOut, "role may not") {
+		t.Fatalf("viewer submit: exit %d, stderr %q: want exit 2, refused for its role", code, errOut)
 	}
 	if _, _, code := admin("token", "revoke", "wall"); code != 0 {
 		t.Fatalf("revoke: exit %d", code)
 	}
-	if _, errOut, code := runDPE(t, dir, "job", "list", "--server", url, "--token", viewer); code == 0 || !strings.Contains(errOut, "401") {
-		t.Fatalf("revoked viewer: exit %d, stderr %q: want 401", code, errOut)
+	if _, errOut, code := runDPE(t, dir, "job", "list", "--server", url, "--token", viewer); code != 2 || !strings.Contains(errOut, "Bearer TOKEN") {
+		t.Fatalf("revoked viewer: exit %d, stderr %q: want exit 2, asked for a token", code, errOut)
 	}
 }
 

@@ -55,13 +55,24 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	// The data directory holds the core database: file jobs may use only
+	// its folders for files (issue 13, finding 8), the rest of it is
+	// denied even where the working directory holds it.
+	dataFolders := []string{filepath.Join(absData, "files"), filepath.Join(absData, "inbox"), filepath.Join(absData, "archive")}
+	for _, d := range dataFolders {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	pf.deny = []string{absData}
 	if len(pf.allow) == 0 {
-		// DESIGN §3: dpe up allows its working directory and data directory.
+		// DESIGN §3: dpe up allows its working directory and the file
+		// folders of its data directory.
 		wd, err := os.Getwd()
 		if err != nil {
 			return fmt.Errorf("working directory: %w", err)
 		}
-		pf.allow = listFlag{wd, absData}
+		pf.allow = append(listFlag{wd}, dataFolders...)
 	}
 	archive, err := upLocations(cfg, absData)
 	if err != nil {

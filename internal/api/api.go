@@ -181,7 +181,7 @@ func (a *API) routes() {
 // guard and metrics.
 func (a *API) handle(pattern string, h http.HandlerFunc) {
 	a.registered = append(a.registered, pattern)
-	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, h))))
+	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, keyLimit(h)))))
 }
 
 // protect registers a route outside /v1 behind authentication only.

@@ -51,7 +51,7 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) completeMany(w http.ResponseWriter, r *http.Request) {
 	var b wire.CompletionBatch
-	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+	if p := decode(w, r, MaxBatchBody, &b, itemCap{"completions", wire.MaxCompletions}); p != nil {
 		writeProblem(w, *p)
 		return
 	}

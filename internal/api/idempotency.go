@@ -58,6 +58,18 @@ func idempotencyKey(r *http.Request) (string, *wire.Problem) {
 	return key, nil
 }
 
+// keyLimit refuses an Idempotency-Key over maxIdempotencyKey on every
+// route, whether or not the route keeps keys: one rule, before any work.
+func keyLimit(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, p := idempotencyKey(r); p != nil {
+			writeProblem(w, *p)
+			return
+		}
+		h(w, r)
+	}
+}
+
 // idempotent stores the first answer to each Idempotency-Key and replays
 // it to every repeat of the same request (422 for another request under
 // the key). Calls without a key go straight to h.
@@ -72,9 +84,9 @@ func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-		if err != nil {
-			writeProblem(w, *decodeProblem(err, MaxBody))
+		body, p := readBody(w, r, MaxBody)
+		if p != nil {
+			writeProblem(w, *p)
 			return
 		}
 		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))

@@ -33,7 +33,7 @@ func (a *API) submitJob(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) submitBatch(w http.ResponseWriter, r *http.Request) {
 	var b wire.JobBatch
-	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+	if p := decode(w, r, MaxBatchBody, &b, itemCap{"jobs", wire.MaxJobBatch}); p != nil {
 		writeProblem(w, *p)
 		return
 	}

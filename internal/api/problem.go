@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"regexp"
 	"strings"
@@ -111,60 +108,6 @@ func userText(err error) string {
 		s = strings.TrimSuffix(s, ": "+sentinel.Error())
 	}
 	return s
-}
-
-// decode reads a JSON body strictly into v: size-limited, unknown fields
-// refused, one value only. Errors are problems ready to write.
-func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *wire.Problem {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "application/problem+json") {
-			return &wire.Problem{Title: "unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf("Content-Type %q: send application/json", ct)}
-		}
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeProblem(err, limit)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "body holds more than one JSON value"}
-		}
-		return decodeProblem(err, limit)
-	}
-	return nil
-}
-
-func decodeProblem(err error, limit int64) *wire.Problem {
-	var mbe *http.MaxBytesError
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &mbe):
-		return &wire.Problem{Title: "request body too large", Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the limit is %d bytes", limit)}
-	case errors.Is(err, io.EOF):
-		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "empty body: send a JSON object"}
-	case errors.As(err, &se):
-		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: fmt.Sprintf("syntax error at byte %d: %v", se.Offset, err)}
-	case errors.As(err, &te):
-		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: fmt.Sprintf("%s: must be %s, got %s", te.Field, te.Type, te.Value), Field: te.Field}
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: "unexpected end of body"}
-	default:
-		// Unknown fields ("json: unknown field \"x\"") and bad durations.
-		return &wire.Problem{Title: "malformed JSON", Status: http.StatusBadRequest, Detail: err.Error(), Field: unknownField(err)}
-	}
-}
-
-// unknownField extracts the field name of encoding/json's unknown-field error.
-func unknownField(err error) string {
-	var name string
-	if _, e := fmt.Sscanf(err.Error(), "json: unknown field %q", &name); e == nil {
-		return name
-	}
-	return ""
 }
 
 // refusal maps the error of one item of a batch call to the status that

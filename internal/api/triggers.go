@@ -21,7 +21,7 @@ func (a *API) triggerRoutes() {
 
 func (a *API) fire(w http.ResponseWriter, r *http.Request) {
 	var req model.FireRequest
-	if p := decode(w, r, MaxBatchBody, &req); p != nil {
+	if p := decode(w, r, MaxBatchBody, &req, itemCap{"fires", wire.MaxFires}); p != nil {
 		writeProblem(w, *p)
 		return
 	}
@@ -35,7 +35,7 @@ func (a *API) fire(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) observe(w http.ResponseWriter, r *http.Request) {
 	var o model.Observation
-	if p := decode(w, r, MaxBatchBody, &o); p != nil {
+	if p := decode(w, r, MaxBatchBody, &o, itemCap{"items", wire.MaxItems}); p != nil {
 		writeProblem(w, *p)
 		return
 	}

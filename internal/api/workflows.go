@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 
@@ -53,9 +52,9 @@ func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		writeProblem(w, *decodeProblem(err, MaxBody))
+	body, p := readBody(w, r, MaxBody)
+	if p != nil {
+		writeProblem(w, *p)
 		return
 	}
 	if !mayImport(w, r, body) {
@@ -126,7 +125,7 @@ func (a *API) startWorkflow(w http.ResponseWriter, r *http.Request) {
 // status, as POST /v1/workflows would have answered it.
 func (a *API) startWorkflows(w http.ResponseWriter, r *http.Request) {
 	var b wire.StartBatch
-	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+	if p := decode(w, r, MaxBatchBody, &b, itemCap{"workflows", wire.MaxStarts}); p != nil {
 		writeProblem(w, *p)
 		return
 	}
@@ -217,7 +216,7 @@ func (a *API) claimInstances(w http.ResponseWriter, r *http.Request) {
 // answered it (200, 404, 409, 422).
 func (a *API) advanceMany(w http.ResponseWriter, r *http.Request) {
 	var b wire.AdvanceBatch
-	if p := decode(w, r, MaxBatchBody, &b); p != nil {
+	if p := decode(w, r, MaxBatchBody, &b, itemCap{"advances", wire.MaxAdvances}); p != nil {
 		writeProblem(w, *p)
 		return
 	}

@@ -30,7 +30,7 @@ func Engine(dsn string) (string, error) {
 	case dsn == "":
 		return "", model.Invalid("db", "required: postgres://... or sqlite:PATH (flag --db or env DPE_DB)")
 	default:
-		return "", model.Invalid("db", "unsupported DSN %q: want postgres://... or sqlite:PATH", redact(dsn))
+		return "", model.Invalid("db", "unsupported DSN %q: want postgres://... or sqlite:PATH", Redact(dsn))
 	}
 }
 
@@ -42,7 +42,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error
 	}
 	switch engine {
 	case "postgres":
-		s, err := postgres.Open(ctx, dsn, log)
+		s, err := postgres.Open(ctx, normalizeURL(dsn), log)
 		if err != nil {
 			return nil, err
 		}
@@ -58,18 +58,4 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error
 		}
 		return s, nil
 	}
-}
-
-// redact hides a password in a DSN for messages.
-func redact(dsn string) string {
-	at := strings.Index(dsn, "@")
-	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return dsn
-	}
-	cred := dsn[scheme+3 : at]
-	if i := strings.Index(cred, ":"); i >= 0 {
-		return dsn[:scheme+3] + cred[:i] + ":***" + dsn[at:]
-	}
-	return dsn
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
-	"os"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
 )
@@ -49,12 +48,12 @@ func (h *checksumHandler) Run(ctx context.Context, t Task) (any, error) {
 	default: // the spec's enum refuses it first; kept for a spec edited alone
 		return nil, Permanent(fmt.Errorf("util.checksum: unknown algorithm %q", p.Algorithm))
 	}
-	fi, err := os.Stat(path)
+	fi, err := h.cfg.Guard.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("util.checksum: %w", fsErr(err))
 	}
 	m := newMeter(t, h.cfg.Clock, "read", fi.Size())
-	sum, n, err := hashFile(ctx, path, hh, m.update)
+	sum, n, err := hashFile(ctx, h.cfg.Guard, path, hh, m.update)
 	if err != nil {
 		return nil, fmt.Errorf("util.checksum: %w", err)
 	}

@@ -47,7 +47,7 @@ func (h *copyHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := os.Stat(from)
+	src, err := h.cfg.Guard.Stat(from)
 	if err != nil {
 		return nil, fmt.Errorf("util.copy: source: %w", fsErr(err))
 	}
@@ -79,7 +79,7 @@ var errTargetDiffers = errors.New("target exists with different content (set ove
 // source itself, or has its size and SHA-256, whose hex it returns), go on
 // (missing, or different and overwrite is set), or refuse permanently.
 func sameContent(ctx context.Context, cfg Config, t Task, from, to string, src fs.FileInfo, overwrite bool) (skip bool, sum string, err error) {
-	dst, err := os.Stat(to)
+	dst, err := cfg.Guard.Stat(to)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, "", nil
@@ -97,11 +97,11 @@ func sameContent(ctx context.Context, cfg Config, t Task, from, to string, src f
 	}
 	// Both files are read in full: report them as one job.
 	m := newMeter(t, cfg.Clock, "compared", 2*src.Size())
-	sum, _, err = sha256File(ctx, from, m.update)
+	sum, _, err = sha256File(ctx, cfg.Guard, from, m.update)
 	if err != nil || same {
 		return same && err == nil, sum, err
 	}
-	dstSum, _, err := sha256File(ctx, to, func(n int64) { m.update(src.Size() + n) })
+	dstSum, _, err := sha256File(ctx, cfg.Guard, to, func(n int64) { m.update(src.Size() + n) })
 	switch {
 	case err != nil:
 		return false, "", err

@@ -9,8 +9,9 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/dpe-engine/dpe/internal/paths"
 )
 
 // bufSize is the chunk size of file copies and hashes: big enough for
@@ -48,9 +49,10 @@ func copyData(ctx context.Context, dst io.Writer, src io.Reader, progress func(i
 	}
 }
 
-// hashFile returns the hex digest of the regular file at path and its size.
-func hashFile(ctx context.Context, path string, h hash.Hash, progress func(int64)) (string, int64, error) {
-	f, err := os.Open(path)
+// hashFile returns the hex digest of the regular file at path and its
+// size, opening it through g (see paths.Guard.Open).
+func hashFile(ctx context.Context, g *paths.Guard, path string, h hash.Hash, progress func(int64)) (string, int64, error) {
+	f, err := g.Open(path)
 	if err != nil {
 		return "", 0, fsErr(err)
 	}
@@ -70,8 +72,8 @@ func hashFile(ctx context.Context, path string, h hash.Hash, progress func(int64
 }
 
 // sha256File is hashFile with SHA-256.
-func sha256File(ctx context.Context, path string, progress func(int64)) (string, int64, error) {
-	return hashFile(ctx, path, sha256.New(), progress)
+func sha256File(ctx context.Context, g *paths.Guard, path string, progress func(int64)) (string, int64, error) {
+	return hashFile(ctx, g, path, sha256.New(), progress)
 }
 
 // copyFile copies the regular file from (whose earlier Stat is src) to to
@@ -79,26 +81,27 @@ func sha256File(ctx context.Context, path string, progress func(int64)) (string,
 // ".NAME.dpe-tmp-RANDOM" next to the target, syncs it, gives it the source's
 // permissions and modification time and renames it over the target, so the
 // target is never seen half-written. Missing directories are created. On any
-// failure, cancellation included, the temporary file is removed.
+// failure, cancellation included, the temporary file is removed. Every
+// file is opened, created and renamed through cfg.Guard, beneath its root.
 func copyFile(ctx context.Context, cfg Config, from, to string, src fs.FileInfo, progress func(int64)) (sum string, err error) {
-	in, err := os.Open(from)
+	in, err := cfg.Guard.Open(from)
 	if err != nil {
 		return "", fsErr(err)
 	}
 	defer in.Close()
 	dir := filepath.Dir(to)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := cfg.Guard.MkdirAll(dir, 0o755); err != nil {
 		return "", fsErr(err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(to)+".dpe-tmp-*")
+	tmp, tmpName, err := cfg.Guard.CreateTemp(dir, "."+filepath.Base(to)+".dpe-tmp-*")
 	if err != nil {
 		return "", fsErr(err)
 	}
 	defer func() {
 		if err != nil {
 			tmp.Close() // a second Close after a failed rename is harmless
-			if rerr := os.Remove(tmp.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-				cfg.Log.Warn("cannot remove temporary file", "path", tmp.Name(), "err", rerr)
+			if rerr := cfg.Guard.Remove(tmpName); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				cfg.Log.Warn("cannot remove temporary file", "path", tmpName, "err", rerr)
 			}
 		}
 	}()
@@ -122,15 +125,15 @@ func copyFile(ctx context.Context, cfg Config, from, to string, src fs.FileInfo,
 	// Sync before rename: after a crash the target is either the old file
 	// or the complete new one, never a truncated one.
 	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("sync %s: %w", tmp.Name(), err)
+		return "", fmt.Errorf("sync %s: %w", tmpName, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("close %s: %w", tmp.Name(), err)
+		return "", fmt.Errorf("close %s: %w", tmpName, err)
 	}
-	if err := os.Chtimes(tmp.Name(), src.ModTime(), src.ModTime()); err != nil {
+	if err := cfg.Guard.Chtimes(tmpName, src.ModTime(), src.ModTime()); err != nil {
 		return "", fsErr(err)
 	}
-	if err := os.Rename(tmp.Name(), to); err != nil {
+	if err := cfg.Guard.Rename(tmpName, to); err != nil {
 		return "", fsErr(err)
 	}
 	syncDir(cfg, dir)
@@ -140,7 +143,7 @@ func copyFile(ctx context.Context, cfg Config, from, to string, src fs.FileInfo,
 // syncDir makes a rename or create in dir durable. Failures are only logged:
 // the data is written, and some file systems cannot sync a directory.
 func syncDir(cfg Config, dir string) {
-	d, err := os.Open(dir)
+	d, err := cfg.Guard.Open(dir)
 	if err == nil {
 		err = d.Sync()
 		d.Close()
@@ -149,7 +152,3 @@ func syncDir(cfg Config, dir string) {
 		cfg.Log.Debug("cannot sync directory", "dir", dir, "err", err)
 	}
 }
-
-// renameFile is os.Rename; moveHandler takes it as a field so tests can
-// simulate a move across file systems.
-func renameFile(from, to string) error { return os.Rename(from, to) }

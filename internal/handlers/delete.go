@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
@@ -42,7 +41,7 @@ func (h *deleteHandler) Run(ctx context.Context, t Task) (any, error) {
 	if h.cfg.Guard.IsRoot(path) {
 		return nil, Permanent(fmt.Errorf("util.delete: %s is an allowed root", path))
 	}
-	err = os.Remove(path)
+	err = h.cfg.Guard.Remove(path)
 	switch {
 	case err == nil:
 		syncDir(h.cfg, filepath.Dir(path))
@@ -50,7 +49,7 @@ func (h *deleteHandler) Run(ctx context.Context, t Task) (any, error) {
 	case errors.Is(err, fs.ErrNotExist) && (p.MissingOK == nil || *p.MissingOK):
 		return deleteResult{Path: path}, nil
 	}
-	if fi, serr := os.Lstat(path); serr == nil && fi.IsDir() {
+	if fi, serr := h.cfg.Guard.Lstat(path); serr == nil && fi.IsDir() {
 		return nil, Permanent(fmt.Errorf("util.delete: %w (only empty directories are deleted)", err))
 	}
 	return nil, fmt.Errorf("util.delete: %w", fsErr(err))

@@ -85,7 +85,7 @@ func Builtins(cfg Config) map[string]Handler {
 	m := map[string]Handler{
 		jobtype.Noop:     &noopHandler{cfg: cfg, spec: specs[jobtype.Noop]},
 		jobtype.Copy:     &copyHandler{cfg: cfg, spec: specs[jobtype.Copy]},
-		jobtype.Move:     &moveHandler{cfg: cfg, spec: specs[jobtype.Move], rename: renameFile},
+		jobtype.Move:     &moveHandler{cfg: cfg, spec: specs[jobtype.Move], rename: cfg.Guard.Rename},
 		jobtype.Delete:   &deleteHandler{cfg: cfg, spec: specs[jobtype.Delete]},
 		jobtype.Checksum: &checksumHandler{cfg: cfg, spec: specs[jobtype.Checksum]},
 		jobtype.Mkdir:    &mkdirHandler{cfg: cfg, spec: specs[jobtype.Mkdir]},

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
 )
@@ -35,13 +34,13 @@ func (h *mkdirHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(path); err == nil {
+	if fi, err := h.cfg.Guard.Stat(path); err == nil {
 		if !fi.IsDir() {
 			return nil, Permanent(fmt.Errorf("util.mkdir: %s exists and is not a directory", path))
 		}
 		return mkdirResult{Path: path}, nil
 	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
+	if err := h.cfg.Guard.MkdirAll(path, 0o755); err != nil {
 		return nil, fmt.Errorf("util.mkdir: %w", fsErr(err))
 	}
 	return mkdirResult{Path: path, Created: true}, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"syscall"
 
@@ -16,7 +15,7 @@ import (
 type moveHandler struct {
 	cfg    Config
 	spec   jobtype.Spec
-	rename func(from, to string) error // os.Rename; replaced in tests
+	rename func(from, to string) error // Guard.Rename; replaced in tests
 }
 
 // moveResult is the result of util.move.
@@ -47,9 +46,9 @@ func (h *moveHandler) Run(ctx context.Context, t Task) (any, error) {
 		return nil, err
 	}
 	res := moveResult{From: from, To: to}
-	src, err := os.Lstat(from)
+	src, err := h.cfg.Guard.Lstat(from)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, terr := os.Lstat(to); terr == nil {
+		if _, terr := h.cfg.Guard.Lstat(to); terr == nil {
 			res.Method = "none"
 			return res, nil
 		}
@@ -62,7 +61,7 @@ func (h *moveHandler) Run(ctx context.Context, t Task) (any, error) {
 		res.Method = "none"
 		return res, nil
 	}
-	dst, err := os.Lstat(to)
+	dst, err := h.cfg.Guard.Lstat(to)
 	targetExists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("util.move: target: %w", fsErr(err))
@@ -80,7 +79,7 @@ func (h *moveHandler) Run(ctx context.Context, t Task) (any, error) {
 			return nil, fmt.Errorf("util.move: %w", err)
 		}
 		if skip {
-			if err := os.Remove(from); err != nil {
+			if err := h.cfg.Guard.Remove(from); err != nil {
 				return nil, fmt.Errorf("util.move: remove moved source: %w", fsErr(err))
 			}
 			res.Method, res.SHA256 = "none", sum
@@ -89,7 +88,7 @@ func (h *moveHandler) Run(ctx context.Context, t Task) (any, error) {
 	} else if targetExists && !p.Overwrite {
 		return nil, Permanent(fmt.Errorf("util.move: target %s exists", to))
 	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+	if err := h.cfg.Guard.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return nil, fmt.Errorf("util.move: %w", fsErr(err))
 	}
 	err = h.rename(from, to)
@@ -109,7 +108,7 @@ func (h *moveHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("util.move: %w", err)
 	}
-	if err := os.Remove(from); err != nil {
+	if err := h.cfg.Guard.Remove(from); err != nil {
 		return nil, fmt.Errorf("util.move: remove copied source: %w", fsErr(err))
 	}
 	syncDir(h.cfg, filepath.Dir(from))
@@ -125,7 +124,7 @@ func (h *moveHandler) copyVerify(ctx context.Context, t Task, from, to string, s
 	if err != nil {
 		return "", err
 	}
-	got, _, err := sha256File(ctx, to, func(n int64) { m.update(src.Size() + n) })
+	got, _, err := sha256File(ctx, h.cfg.Guard, to, func(n int64) { m.update(src.Size() + n) })
 	if err != nil {
 		return "", fmt.Errorf("verify: %w", err)
 	}

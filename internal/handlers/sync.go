@@ -174,7 +174,21 @@ func (h *syncHandler) Run(ctx context.Context, t Task) (any, error) {
 			rr.fail("", err)
 		}
 	}
-	s := &syncer{cfg: h.cfg, p: p, rep: rep, master: realMaster, newHash: newHash}
+	// Every file of the sync is opened through a guard of the master and
+	// the usable replicas, beneath its root (see paths.Guard.Open).
+	roots := []string{realMaster}
+	for _, r := range rep.Replicas {
+		if !r.skip {
+			roots = append(roots, r.real)
+		}
+	}
+	sg, err := paths.NewGuard(roots)
+	if err != nil {
+		return nil, fmt.Errorf("util.sync: %w", err)
+	}
+	cfg := h.cfg
+	cfg.Guard = sg
+	s := &syncer{cfg: cfg, p: p, rep: rep, master: realMaster, newHash: newHash}
 	if err := s.run(ctx, t); err != nil {
 		return rep, fmt.Errorf("util.sync: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -117,7 +116,7 @@ func (s *syncer) mkdirs(rel string) {
 		}
 		dir, err := r.guard.Resolve(r.path(rel))
 		if err == nil {
-			err = os.MkdirAll(dir, 0o755)
+			err = r.guard.MkdirAll(dir, 0o755)
 		}
 		if err != nil {
 			r.fail(rel, fmt.Errorf("create directory: %w", err))
@@ -129,7 +128,7 @@ func (s *syncer) mkdirs(rel string) {
 // replica. Only a cancelled context stops the sync; other failures are
 // recorded against their replica.
 func (s *syncer) file(ctx context.Context, from, rel string) error {
-	src, err := os.Lstat(from)
+	src, err := s.cfg.Guard.Lstat(from)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil // deleted on the master since its directory was read
@@ -165,7 +164,7 @@ func (s *syncer) replicaFile(ctx context.Context, r *replicaReport, from, rel st
 		return err
 	}
 	action := "copied"
-	dst, err := os.Lstat(to)
+	dst, err := r.guard.Lstat(to)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -205,7 +204,7 @@ func (s *syncer) sameSum(ctx context.Context, from, to string, sum *string) (boo
 	if err := s.masterSum(ctx, from, sum); err != nil {
 		return false, err
 	}
-	got, _, err := hashFile(ctx, to, s.newHash(), func(int64) {})
+	got, _, err := hashFile(ctx, s.cfg.Guard, to, s.newHash(), func(int64) {})
 	if err != nil {
 		return false, fmt.Errorf("replica: %w", err)
 	}
@@ -217,7 +216,7 @@ func (s *syncer) masterSum(ctx context.Context, from string, sum *string) error 
 	if *sum != "" {
 		return nil
 	}
-	got, _, err := hashFile(ctx, from, s.newHash(), func(int64) {})
+	got, _, err := hashFile(ctx, s.cfg.Guard, from, s.newHash(), func(int64) {})
 	if err != nil {
 		return fmt.Errorf("read master: %w", err)
 	}
@@ -235,7 +234,7 @@ func (s *syncer) verify(ctx context.Context, from, to, copied string, sum *strin
 	if err := s.masterSum(ctx, from, sum); err != nil {
 		return err
 	}
-	got, _, err := hashFile(ctx, to, s.newHash(), func(int64) {})
+	got, _, err := hashFile(ctx, s.cfg.Guard, to, s.newHash(), func(int64) {})
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -264,7 +263,7 @@ func (s *syncer) extras(ctx context.Context, r *replicaReport) error {
 		case rel == "" || !d.IsDir() && isTempName(d.Name()):
 			return nil
 		}
-		_, err = os.Lstat(filepath.Join(s.master, filepath.FromSlash(rel)))
+		_, err = s.cfg.Guard.Lstat(filepath.Join(s.master, filepath.FromSlash(rel)))
 		switch {
 		case err == nil:
 			return nil
@@ -284,7 +283,7 @@ func (s *syncer) extras(ctx context.Context, r *replicaReport) error {
 			return nil
 		}
 		if !s.p.DryRun {
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := r.guard.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				r.fail(rel, fmt.Errorf("delete: %w", err))
 				return nil
 			}
@@ -297,7 +296,7 @@ func (s *syncer) extras(ctx context.Context, r *replicaReport) error {
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		// Children first; one that is not empty (a copy under way) stays.
-		if err := os.Remove(dirs[i]); err != nil {
+		if err := r.guard.Remove(dirs[i]); err != nil {
 			s.cfg.Log.Debug("util.sync: extra directory kept", "dir", dirs[i], "err", err)
 		}
 	}

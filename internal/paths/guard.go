@@ -35,6 +35,7 @@ const LocationPrefix = "loc:"
 // many goroutines once set up.
 type Guard struct {
 	roots []string // absolute, symlink-free, cleaned, without duplicates
+	deny  []string // resolved like roots: refused unless under a more specific root
 
 	// Locations, when set, turns loc:NAME/rel into a path: the location's
 	// first healthy root joined with rel, which Resolve then confines like
@@ -76,6 +77,26 @@ func NewGuard(roots []string) (*Guard, error) {
 	return g, nil
 }
 
+// Deny refuses the paths under dirs (the core database's directory, say)
+// even where a root holds them, unless a root under such a dir holds them:
+// the most specific of the roots and denied dirs that holds a path
+// decides. Each dir is resolved like a root; a dir that does not exist is
+// an error. Call it before the first Resolve.
+func (g *Guard) Deny(dirs ...string) error {
+	for _, d := range dirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return fmt.Errorf("denied directory %q: %w", d, err)
+		}
+		real, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			return fmt.Errorf("denied directory %q: %w", d, err)
+		}
+		g.deny = append(g.deny, real)
+	}
+	return nil
+}
+
 // Unconfined reports whether the guard accepts any path (no roots): the
 // processor warns about it at start.
 func (g *Guard) Unconfined() bool { return g == nil || len(g.roots) == 0 }
@@ -106,17 +127,42 @@ func (g *Guard) isRoot(p string) bool {
 	return false
 }
 
-// within reports whether the resolved path p is a root or under one.
+// within reports whether the resolved path p is a root or under one, and
+// under no denied dir more specific than that root.
 func (g *Guard) within(p string) bool {
-	if g.Unconfined() {
+	if g == nil {
 		return true
 	}
-	for _, r := range g.roots {
-		if p == r || strings.HasPrefix(p, strings.TrimSuffix(r, string(filepath.Separator))+string(filepath.Separator)) {
-			return true
+	_, depth := g.rootOf(p)
+	if depth < 0 && !g.Unconfined() {
+		return false
+	}
+	for _, d := range g.deny {
+		if under(p, d) && len(d) >= depth {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// rootOf returns the index of the most specific root holding the resolved
+// path p, and its length; -1, -1 when none does.
+func (g *Guard) rootOf(p string) (int, int) {
+	best, depth := -1, -1
+	if g == nil {
+		return best, depth
+	}
+	for i, r := range g.roots {
+		if under(p, r) && len(r) > depth {
+			best, depth = i, len(r)
+		}
+	}
+	return best, depth
+}
+
+// under reports whether the clean absolute path p is dir or beneath it.
+func under(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 }
 
 // rootList formats the roots for error messages.

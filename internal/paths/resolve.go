@@ -110,6 +110,11 @@ func (g *Guard) check(orig, resolved, what string) error {
 	if g.within(resolved) {
 		return nil
 	}
+	for _, d := range g.deny {
+		if under(resolved, d) {
+			return fmt.Errorf("%q is %s%q: %w: it is under %s, where file jobs may not go", orig, what, resolved, ErrOutsideRoots, d)
+		}
+	}
 	return fmt.Errorf("%q is %s%q: %w (%s)", orig, what, resolved, ErrOutsideRoots, g.rootList())
 }
 

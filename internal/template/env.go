@@ -1,6 +1,9 @@
 package template
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // StepNotRun is the state an expression sees for a step that has no
 // entry in Env.Steps yet.
@@ -47,13 +50,19 @@ type Env struct {
 	Event    map[string]any // folder watcher event, for triggered instances
 	Row      map[string]any // table watcher row
 	FireTime time.Time      // schedule fire time
+
+	// Context, when set, stops an evaluation when it ends (a cancelled
+	// instance, a worker shutting down), checked between predicate steps;
+	// nil never stops one. Every evaluation is bounded by MaxEvalSteps
+	// as well.
+	Context context.Context
 }
 
 // runtime builds the map an expression runs against. steps lists the step
 // ids the expression reads, so that steps which have not run yet can be
 // filled in.
 func (e Env) runtime(steps []string) map[string]any {
-	m := make(map[string]any, 9+len(e.Locals))
+	m := make(map[string]any, 10+len(e.Locals))
 	for k, v := range e.Locals {
 		m[k] = v
 	}
@@ -78,6 +87,7 @@ func (e Env) runtime(steps []string) map[string]any {
 	m["event"] = nonNil(e.Event)
 	m["row"] = nonNil(e.Row)
 	m["fire_time"] = e.FireTime
+	m[budgetVar] = &budget{ctx: e.Context, max: MaxEvalSteps}
 	return m
 }
 

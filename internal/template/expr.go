@@ -1,11 +1,13 @@
 package template
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -33,6 +35,12 @@ func (e *Expr) Eval(env Env) (any, error) {
 		return nil, errNotCompiled
 	}
 	out, err := expr.Run(e.prog, env.runtime(e.steps))
+	var fe *file.Error
+	if errors.As(err, &fe) && stopped(fe.Unwrap()) {
+		// One line, without expr's source excerpt: the step's error names
+		// the expression and why it stopped.
+		err = fe.Unwrap()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %q: %w", e.src, err)
 	}
@@ -87,4 +95,10 @@ func (e *Expr) EvalString(env Env) (string, error) {
 		return "", fmt.Errorf("evaluate %q: %w", e.src, err)
 	}
 	return stringify(n)
+}
+
+// stopped reports whether err ended an evaluation from outside the
+// expression: its budget ran out or its context ended.
+func stopped(err error) bool {
+	return errors.Is(err, ErrBudget) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -28,7 +28,7 @@ var funcNames = []string{"basename", "dirname", "ext", "stem", "joinpath", "spri
 
 // exprOptions returns the compile options shared by every expression.
 func exprOptions() []expr.Option {
-	return []expr.Option{
+	return append(budgetOptions(),
 		expr.DisableBuiltin("now"),
 		expr.Function("basename", func(a ...any) (any, error) {
 			s, err := strArg("basename", a, 0)
@@ -96,7 +96,7 @@ func exprOptions() []expr.Option {
 			}
 			return out, nil
 		}),
-	}
+	)
 }
 
 // strArg returns argument i of a call as a string.

@@ -197,7 +197,9 @@ func (p *parser) compile(e *Expr, sc scope, step, field string, w want) {
 	if refs.failed {
 		return
 	}
-	opts := append(append([]expr.Option(nil), p.exprOpts...), expr.Env(p.envType(sc, refs)))
+	env := p.envType(sc, refs)
+	env[budgetVar] = budgetType
+	opts := append(append([]expr.Option(nil), p.exprOpts...), expr.Env(env))
 	prog, err := expr.Compile(e.src, opts...)
 	if err != nil {
 		bad("bad expression: %s", exprMessage(err, e.src))
@@ -334,6 +336,10 @@ func (r *refChecker) Visit(n *ast.Node) {
 		}
 		r.member(root.Value, prop.Value)
 	case *ast.IdentifierNode:
+		if x.Value == tickFunc || x.Value == budgetVar {
+			r.fail("%s is reserved for the evaluation budget", x.Value)
+			return
+		}
 		if r.callees[x] || r.lets[x.Value] {
 			return
 		}

@@ -52,6 +52,11 @@ const (
 	MaxFires = 1000
 	// MaxItems caps the items of POST /v1/triggers/{name}/observe.
 	MaxItems = 5000
+	// MaxLabels caps the labels of a job's selector and of a processor's
+	// claim: the claim matches one against the other for every job.
+	MaxLabels = 64
+	// MaxIDLen caps the processor and worker ids a request names.
+	MaxIDLen = 200
 	// MinLeaseTTL and MaxLeaseTTL bound the TTL of a named lease
 	// (POST /v1/leases/acquire).
 	MinLeaseTTL = time.Second

@@ -283,7 +283,7 @@ func (w *Worker) decide(ctx context.Context, d model.InstanceDetail) *model.Adva
 		return nil
 	}
 	in := workflow.Input{Template: tpl, Instance: d.Instance, Steps: d.Steps, Now: w.cfg.Clock.Now(),
-		Jobs: map[int64]model.Job{}, Children: map[int64]model.Instance{}}
+		Jobs: map[int64]model.Job{}, Children: map[int64]model.Instance{}, Context: ctx}
 	for _, j := range d.Jobs {
 		in.Jobs[j.ID] = j
 	}

@@ -51,6 +51,7 @@ func (r *run) env(prefix string, sc scope) template.Env {
 	return template.Env{
 		Args: r.args, Vars: r.vars, Steps: views, Locals: sc.locals, Error: sc.err,
 		Instance: template.InstanceView{ID: in.ID, Name: in.Name, Priority: in.Priority},
+		Context:  r.in.Context,
 	}
 }
 

@@ -12,6 +12,7 @@
 package workflow
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -33,6 +34,10 @@ type Input struct {
 	Jobs     map[int64]model.Job
 	Children map[int64]model.Instance
 	Now      time.Time
+	// Context, when set, stops the expressions of a decision when it ends
+	// (the worker is stopping): Decide then returns its error and no
+	// advance, so a shutdown never fails a step. Nil never stops one.
+	Context context.Context
 }
 
 // JobKey is the idempotency key of the job of the step at path.
@@ -129,6 +134,11 @@ func Decide(in Input) (model.Advance, error) {
 	}
 
 	res := r.list(in.Template.Steps, "", scope{})
+	if in.Context != nil && in.Context.Err() != nil {
+		// An expression may have been stopped half way: this decision is
+		// not the one the records call for.
+		return r.out, fmt.Errorf("instance %d: decision stopped: %w", in.Instance.ID, in.Context.Err())
+	}
 	switch res.st {
 	case ok:
 		out, errMsg := r.output()

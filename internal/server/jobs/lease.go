@@ -52,8 +52,11 @@ func (s *Service) Claim(ctx context.Context, req model.ClaimRequest, key string)
 // parameters (the time is set per try) and the long poll's wait.
 func (s *Service) claimParams(req model.ClaimRequest, key string) (store.ClaimParams, time.Duration, error) {
 	var p store.ClaimParams
-	if req.Processor == "" {
-		return p, 0, model.Invalid("processor", "required")
+	if err := checkProcessor(req.Processor); err != nil {
+		return p, 0, err
+	}
+	if len(req.Labels) > wire.MaxLabels {
+		return p, 0, model.Invalid("labels", "at most %d labels, got %d", wire.MaxLabels, len(req.Labels))
 	}
 	if len(req.Slots) == 0 {
 		return p, 0, model.Invalid("slots", "at least one job type with a free slot is required")
@@ -96,6 +99,9 @@ func leaseTTL(d model.Duration, field string) (time.Duration, error) {
 
 // Heartbeat renews a processor's leases in one call.
 func (s *Service) Heartbeat(ctx context.Context, req wire.HeartbeatRequest) ([]model.HeartbeatResult, error) {
+	if err := checkProcessor(req.Processor); err != nil {
+		return nil, err
+	}
 	ttl, err := leaseTTL(req.LeaseTTL, "lease_ttl")
 	if err != nil {
 		return nil, err
@@ -226,4 +232,16 @@ func (s *Service) Release(ctx context.Context, id, epoch int64) (model.Job, erro
 	s.wake.Signal(j.Type)
 	s.wakeInstance(j)
 	return j, nil
+}
+
+// checkProcessor refuses a missing or overlong processor id: claims and
+// heartbeats are logged and shown under it.
+func checkProcessor(id string) error {
+	switch {
+	case id == "":
+		return model.Invalid("processor", "required: the id of the calling processor")
+	case len(id) > wire.MaxIDLen:
+		return model.Invalid("processor", "at most %d characters, got %d", wire.MaxIDLen, len(id))
+	}
+	return nil
 }

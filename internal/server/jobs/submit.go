@@ -11,6 +11,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // labelRE is what selector and label keys and values may hold. It keeps them
@@ -115,6 +116,9 @@ func (s *Service) validateSpec(ctx context.Context, sp model.JobSpec, prefix str
 	}
 	if sp.BackoffMax != 0 && sp.BackoffMax < sp.Backoff {
 		return sp, model.Invalid(field("backoff_max"), "must not be less than backoff")
+	}
+	if len(sp.Selector) > wire.MaxLabels {
+		return sp, model.Invalid(field("selector"), "at most %d labels, got %d", wire.MaxLabels, len(sp.Selector))
 	}
 	for k, v := range sp.Selector {
 		if !labelRE.MatchString(k) {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -53,15 +54,50 @@ func (s *Service) List(ctx context.Context, f model.InstanceFilter) (model.Page[
 	return page, nil
 }
 
-// Cancel asks an instance to stop: its worker cancels running jobs and
-// children and ends it canceled.
+// Cancel asks an instance and every unfinished descendant to stop: their
+// workers cancel running jobs and end them canceled. The descendants are
+// asked at once rather than one level per decision, which a tree still
+// growing (a template starting itself) would outrun.
 func (s *Service) Cancel(ctx context.Context, id int64) (model.Instance, error) {
 	inst, err := s.store.InstanceCancel(ctx, id, s.clock.Now())
 	if err != nil {
 		return inst, fmt.Errorf("cancel instance %d: %w", id, err)
 	}
+	if err := s.cancelDescendants(ctx, id); err != nil {
+		return inst, err
+	}
 	s.wake.Signal(wake.Instances)
 	return inst, nil
+}
+
+// cancelDescendants asks every unfinished descendant of id to stop,
+// breadth first, at most MaxDepth levels down.
+func (s *Service) cancelDescendants(ctx context.Context, id int64) error {
+	level := []int64{id}
+	for depth := 0; depth < MaxDepth && len(level) > 0; depth++ {
+		var next []int64
+		for _, parent := range level {
+			f := model.InstanceFilter{ParentID: parent, States: []model.InstanceState{model.InstancePending, model.InstanceRunning}, Limit: 1000}
+			for {
+				page, err := s.store.InstanceList(ctx, f)
+				if err != nil {
+					return fmt.Errorf("cancel descendants of %d: %w", id, err)
+				}
+				for _, c := range page.Items {
+					if _, err := s.store.InstanceCancel(ctx, c.ID, s.clock.Now()); err != nil && !errors.Is(err, model.ErrConflict) && !errors.Is(err, model.ErrNotFound) {
+						return fmt.Errorf("cancel instance %d: %w", c.ID, err)
+					}
+					next = append(next, c.ID)
+				}
+				if len(page.Items) < f.Limit {
+					break
+				}
+				f.After = page.Items[len(page.Items)-1].ID
+			}
+		}
+		level = next
+	}
+	return nil
 }
 
 // SetPriority re-prioritises an instance and its queued jobs.

@@ -165,6 +165,9 @@ func (s *Service) Import(ctx context.Context, source []byte) (model.Template, bo
 	if err != nil {
 		return model.Template{}, false, err
 	}
+	if err := s.checkCycle(ctx, t); err != nil {
+		return model.Template{}, false, err
+	}
 	// The stored canonical form leaves the version out (the row holds it),
 	// so re-importing the same content, numbered or not, is recognised.
 	unversioned := *t

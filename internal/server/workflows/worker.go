@@ -102,6 +102,9 @@ func (s *Service) Advance(ctx context.Context, a model.Advance) (model.Instance,
 	if err := checkAdvance(a); err != nil {
 		return model.Instance{}, err
 	}
+	if err := s.limitNesting(ctx, &a, s.clock.Now()); err != nil {
+		return model.Instance{}, err
+	}
 	inst, err := s.store.InstanceAdvance(ctx, a, s.clock.Now())
 	if err != nil {
 		return inst, fmt.Errorf("advance instance %d: %w", a.InstanceID, err)
@@ -125,8 +128,15 @@ func (s *Service) AdvanceMany(ctx context.Context, as []model.Advance) ([]store.
 	var idx []int
 	var batch []model.Advance
 	seen := make(map[int64]bool, len(as))
+	now := s.clock.Now()
 	for i, a := range as {
 		err := checkAdvance(a)
+		if err == nil {
+			err = s.limitNesting(ctx, &a, now)
+			if errors.Is(err, model.ErrUnavailable) {
+				return nil, err
+			}
+		}
 		if err == nil && seen[a.InstanceID] {
 			err = model.Invalid("advances["+strconv.Itoa(i)+"].instance_id", "instance %d appears twice in the batch", a.InstanceID)
 		}
@@ -141,7 +151,6 @@ func (s *Service) AdvanceMany(ctx context.Context, as []model.Advance) ([]store.
 	if len(batch) == 0 {
 		return out, nil
 	}
-	now := s.clock.Now()
 	res, err := s.store.InstanceAdvanceMany(ctx, batch, now)
 	if err != nil {
 		if errors.Is(err, model.ErrUnavailable) || ctx.Err() != nil {

@@ -19,7 +19,7 @@ var upQuota = map[string]int{
 	"noop": 8, "util.sync": 1, "util.copy": 2, "util.move": 2, "util.delete": 4,
 	"util.checksum": 2, "util.mkdir": 4, "exec": 2,
 	"audio.loudness": 2, "audio.normalize": 1, "audio.convert": 2,
-	"media.probe": 4, "media.transcode": 1, "media.thumbnail": 2,
+	"audio.waveform": 2, "media.probe": 4, "media.transcode": 1, "media.thumbnail": 2,
 }
 
 func runUp(ctx context.Context, e *env, args []string) error {

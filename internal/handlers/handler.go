@@ -98,6 +98,7 @@ func Builtins(cfg Config) map[string]Handler {
 	}
 	m[jobtype.AudioLoudness] = &loudnessHandler{cfg: cfg, spec: specs[jobtype.AudioLoudness]}
 	m[jobtype.AudioNormalize] = &normalizeHandler{cfg: cfg, spec: specs[jobtype.AudioNormalize]}
+	m[jobtype.AudioWaveform] = &waveformHandler{cfg: cfg, spec: specs[jobtype.AudioWaveform]}
 	if tools, err := findFFmpeg(cfg); err == nil {
 		m[jobtype.MediaProbe] = &probeHandler{cfg: cfg, spec: specs[jobtype.MediaProbe], tools: tools}
 		m[jobtype.MediaTranscode] = &transcodeHandler{cfg: cfg, spec: specs[jobtype.MediaTranscode], tools: tools}

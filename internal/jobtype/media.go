@@ -58,6 +58,19 @@ func mediaSpecs() []Spec {
 			},
 		},
 		{
+			Name: AudioWaveform,
+			Doc: "Writes a waveform of a WAV/BWF/RF64 file: a peak file (min/max per block at several zoom levels, " +
+				"format DPEPEAK1, see internal/waveform) and, when png is given, a PNG rendering. Streams the file in constant memory.",
+			Params: []Param{
+				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "WAV, BWF or RF64 file"},
+				{Name: "peaks", Kind: KindString, Path: true, Required: true, Doc: "peak file to write"},
+				{Name: "png", Kind: KindString, Path: true, Doc: "PNG image to write (empty: none)"},
+				{Name: "block", Kind: KindInt, Doc: "frames per peak of the finest level (64 to 65536, a power of two)", Default: 256},
+				{Name: "width", Kind: KindInt, Doc: "PNG width in pixels (16 to 8192)", Default: 1024},
+				{Name: "height", Kind: KindInt, Doc: "PNG height in pixels (16 to 4096)", Default: 256},
+			},
+		},
+		{
 			Name: MediaProbe,
 			Doc:  "Describes a media file with ffprobe: container, duration, bit rate and streams.",
 			Params: []Param{

@@ -155,7 +155,7 @@ type convertResult struct {
 	From        string  `json:"from"`
 	To          string  `json:"to"`
 	Container   string  `json:"container"`
-	Method      string  `json:"method"` // "native" (WAV to WAV) or "ffmpeg"
+	Method      string  `json:"method,omitempty"` // "native" (WAV to WAV) or "ffmpeg"; empty when already done
 	BextKept    bool    `json:"bext_kept"`
 	AlreadyDone bool    `json:"already_done"`
 	SampleRate  int     `json:"sample_rate,omitempty"`
@@ -187,7 +187,7 @@ func (h *convertHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err := p.check(); err != nil {
 		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
 	}
-	res := convertResult{From: from, To: to, Container: p.Container, Method: "ffmpeg"}
+	res := convertResult{From: from, To: to, Container: p.Container}
 	err = runMedia(ctx, h.cfg, t, name, p, from, to, &res.AlreadyDone, func(out string, report *ffProgress) error {
 		src, bext, err := openWAVInfo(ctx, from)
 		if err != nil {
@@ -200,6 +200,7 @@ func (h *convertHandler) Run(ctx context.Context, t Task) (any, error) {
 			res.BextKept = kept
 			return err
 		}
+		res.Method = "ffmpeg"
 		info, err := probe(ctx, h.tools, from)
 		if err != nil {
 			return err

@@ -45,7 +45,8 @@ func mediaSpecs() []Spec {
 			Name: AudioConvert,
 			Doc: "Converts an audio file's sample rate, bit depth, channel layout and container (WAV/BWF, FLAC, MP3, M4A/AAC): " +
 				"WAV to WAV natively when only the sample format changes, else through ffmpeg; a WAV target keeps the source's bext chunk, " +
-				"FLAC/MP3/M4A carry its text as tags. A target already converted from the same source with the same params is left alone.",
+				"FLAC/MP3/M4A carry its text as tags. A target already converted from the same source with the same params is left alone " +
+				"(a hidden sidecar .NAME.dpe-media.json records it); any other file at the target is replaced.",
 			Params: []Param{
 				{Name: "from", Kind: KindString, Path: true, Required: true, Doc: "source audio file"},
 				{Name: "to", Kind: KindString, Path: true, Required: true, Doc: "target file; missing directories are created"},
@@ -80,7 +81,8 @@ func mediaSpecs() []Spec {
 		{
 			Name: MediaTranscode,
 			Doc: "Transcodes a media file with ffmpeg into a container and codecs from fixed lists (a proxy, a mezzanine). " +
-				"Reports progress; a target already made from the same source with the same params is left alone.",
+				"Reports progress; a target already made from the same source with the same params is left alone " +
+				"(a hidden sidecar .NAME.dpe-media.json records it); any other file at the target is replaced.",
 			Params: []Param{
 				{Name: "from", Kind: KindString, Path: true, Required: true, Doc: "source media file"},
 				{Name: "to", Kind: KindString, Path: true, Required: true, Doc: "target file; missing directories are created"},
@@ -98,7 +100,8 @@ func mediaSpecs() []Spec {
 		},
 		{
 			Name: MediaThumbnail,
-			Doc:  "Writes one frame of a video as a PNG or JPEG image with ffmpeg.",
+			Doc: "Writes one frame of a video as a PNG or JPEG image with ffmpeg; like media.transcode, a thumbnail already made " +
+				"from the same source with the same params is left alone, any other file at the target replaced.",
 			Params: []Param{
 				{Name: "from", Kind: KindString, Path: true, Required: true, Doc: "source video file"},
 				{Name: "to", Kind: KindString, Path: true, Required: true, Doc: "image file; missing directories are created"},

@@ -268,10 +268,10 @@ func (h Header) ReadLevel(r io.ReaderAt, i int) ([]int16, error) {
 		return nil, fmt.Errorf("waveform: no level %d", i)
 	}
 	l := h.Levels[i]
-	n := l.Peaks * int64(2*h.Channels)
-	if n > 1<<28 {
+	if l.Peaks > 1<<24 || l.Peaks*int64(2*h.Channels) > 1<<24 {
 		return nil, fmt.Errorf("waveform: level %d too large to read at once", i)
 	}
+	n := l.Peaks * int64(2*h.Channels)
 	b := make([]byte, 2*n)
 	if _, err := r.ReadAt(b, l.Offset); err != nil {
 		return nil, fmt.Errorf("%w: level %d: %w", ErrFormat, i, err)

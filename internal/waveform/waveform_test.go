@@ -102,6 +102,16 @@ func TestPeakFile(t *testing.T) {
 }
 
 func TestReadHeaderRefuses(t *testing.T) {
+	// A header claiming a level of 2^62 peaks reads, but the level is
+	// refused rather than allocated.
+	huge := Header{Channels: 2, SampleRate: 48000, Frames: 1, Levels: []Level{{Block: 1, Peaks: 1 << 62, Offset: HeaderSize}}}
+	h, err := ReadHeader(bytes.NewReader(huge.marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ReadLevel(bytes.NewReader(huge.marshal()), 0); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("ReadLevel of 2^62 peaks: %v", err)
+	}
 	for _, b := range [][]byte{nil, []byte("RIFF0000WAVE"), append([]byte(Magic), make([]byte, HeaderSize)...)} {
 		if _, err := ReadHeader(bytes.NewReader(b)); !errors.Is(err, ErrFormat) {
 			t.Errorf("ReadHeader(%q...) = %v, want ErrFormat", b[:min(len(b), 8)], err)
@@ -194,4 +204,50 @@ func TestImage(t *testing.T) {
 	if _, err := NewImage(10, 1, 2, 100); err == nil || !strings.Contains(err.Error(), "bad picture") {
 		t.Errorf("NewImage with a lane under a pixel: %v", err)
 	}
+}
+
+// FuzzReadHeader: any bytes either read as a header whose levels read
+// back, or fail with ErrFormat; nothing panics.
+func FuzzReadHeader(f *testing.F) {
+	var good bytes.Buffer
+	{
+		path := filepath.Join(f.TempDir(), "p.peaks")
+		fh, err := os.Create(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		w, err := NewWriter(fh, 2, 48000, 4)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := w.Add([]float64{0.1, -0.1, 0.5, -0.5, 1, -1, 0, 0, 0.2, 0.3}); err != nil {
+			f.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			f.Fatal(err)
+		}
+		fh.Close()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		good.Write(b)
+	}
+	f.Add(good.Bytes())
+	f.Add([]byte(Magic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		h, err := ReadHeader(r)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("ReadHeader: %v, want ErrFormat", err)
+			}
+			return
+		}
+		for i := range h.Levels {
+			if _, err := h.ReadLevel(r, i); err != nil && !errors.Is(err, ErrFormat) && !strings.Contains(err.Error(), "too large") {
+				t.Fatalf("ReadLevel(%d): %v", i, err)
+			}
+		}
+	})
 }

@@ -78,14 +78,27 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 	if guard.Unconfined() {
 		log.Warn("no --allow-path given: file handlers accept any path (development set-up)")
 	}
-	hs := handlers.Builtins(handlers.Config{Guard: guard, Log: log, Exec: policy, Locations: set})
+	hcfg := handlers.Config{Guard: guard, Log: log, Exec: policy, Locations: set}
+	hs := handlers.Builtins(hcfg)
+	// Types this machine cannot run (no ffmpeg) get no quota: the
+	// processor announces them as unavailable instead of claiming them.
+	unavailable := handlers.Unavailable(hcfg)
+	for _, t := range sortedKeys(unavailable) {
+		if _, ok := quota[t]; ok {
+			log.Warn("job type unavailable here; not claiming it", "type", t, "reason", unavailable[t])
+			delete(quota, t)
+		}
+	}
+	if len(quota) == 0 {
+		return nil, usagef("--quota: every type given is unavailable here: %v", unavailable)
+	}
 	for t := range quota {
 		if _, ok := hs[t]; !ok {
 			return nil, usagef("--quota %s: no handler for this job type (built in: %v)", t, sortedKeys(hs))
 		}
 	}
 	proc, err := processor.New(processor.Config{
-		Client: c, ID: p.id, Quota: quota, Handlers: hs, Labels: p.labels.m,
+		Client: c, ID: p.id, Quota: quota, Handlers: hs, Labels: p.labels.m, Unavailable: unavailable,
 		LeaseTTL: p.leaseTTL, Grace: p.grace, Log: log,
 	})
 	if err != nil {

@@ -42,6 +42,11 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		t.row(p.ID, dash(p.Host), mapString(p.Quota), p.Running, dash(mapString(p.Labels)), s.Now.Sub(p.LastSeen).Round(time.Second).String()+" ago")
 	}
 	t.flush()
+	for _, p := range st.Processors {
+		for _, typ := range sortedKeys(p.Unavailable) {
+			fmt.Fprintf(e.stdout, "  %s: %s unavailable: %s\n", p.ID, typ, p.Unavailable[typ])
+		}
+	}
 	var limited []model.TypeLimit
 	for _, tl := range st.Types {
 		if tl.MaxRunning > 0 || tl.Rate > 0 {

@@ -18,7 +18,9 @@ import (
 // upQuota is the processor quota of `dpe up` for types not given by --quota.
 var upQuota = map[string]int{
 	"noop": 8, "util.sync": 1, "util.copy": 2, "util.move": 2, "util.delete": 4,
-	"util.checksum": 2, "util.mkdir": 4,
+	"util.checksum": 2, "util.mkdir": 4, "util.list": 2,
+	"audio.loudness": 2, "audio.normalize": 1, "audio.convert": 2,
+	"audio.waveform": 2, "media.probe": 4, "media.transcode": 1, "media.thumbnail": 2,
 }
 
 // upExecQuota is the exec quota of `dpe up` when programs are allowed

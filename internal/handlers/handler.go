@@ -62,6 +62,11 @@ type Config struct {
 	// locations configured". Loc: paths in params are read through
 	// Guard.Locations, which the processor sets to Locations.Resolve.
 	Locations *location.Set
+	// FFmpeg and FFprobe are the programs of the ffmpeg job types
+	// (jobtype.FFmpegTypes): a path, or a name looked up in PATH; empty:
+	// "ffmpeg" and "ffprobe". When either is missing those types have no
+	// handler, and Unavailable says why.
+	FFmpeg, FFprobe string
 }
 
 // withDefaults fills in the nil fields that have a default.
@@ -78,7 +83,8 @@ func (c Config) withDefaults() Config {
 // Builtins returns a handler for each built-in job type, keyed by the names
 // of jobtype.Builtins(). Without a program in cfg.Exec.Allow the map has no "exec"
 // entry, so a processor serving it does not claim exec jobs at all (another
-// processor that allows exec can run them).
+// processor that allows exec can run them). Likewise without ffmpeg and
+// ffprobe the map has no entry for jobtype.FFmpegTypes (see Unavailable).
 func Builtins(cfg Config) map[string]Handler {
 	cfg = cfg.withDefaults()
 	specs := jobtype.Builtins()
@@ -89,10 +95,18 @@ func Builtins(cfg Config) map[string]Handler {
 		jobtype.Delete:   &deleteHandler{cfg: cfg, spec: specs[jobtype.Delete]},
 		jobtype.Checksum: &checksumHandler{cfg: cfg, spec: specs[jobtype.Checksum]},
 		jobtype.Mkdir:    &mkdirHandler{cfg: cfg, spec: specs[jobtype.Mkdir]},
+		jobtype.List:     &listHandler{cfg: cfg, spec: specs[jobtype.List]},
 		jobtype.Sync:     &syncHandler{cfg: cfg, spec: specs[jobtype.Sync]},
 	}
 	m[jobtype.AudioLoudness] = &loudnessHandler{cfg: cfg, spec: specs[jobtype.AudioLoudness]}
 	m[jobtype.AudioNormalize] = &normalizeHandler{cfg: cfg, spec: specs[jobtype.AudioNormalize]}
+	m[jobtype.AudioWaveform] = &waveformHandler{cfg: cfg, spec: specs[jobtype.AudioWaveform]}
+	if tools, err := findFFmpeg(cfg); err == nil {
+		m[jobtype.MediaProbe] = &probeHandler{cfg: cfg, spec: specs[jobtype.MediaProbe], tools: tools}
+		m[jobtype.MediaTranscode] = &transcodeHandler{cfg: cfg, spec: specs[jobtype.MediaTranscode], tools: tools}
+		m[jobtype.MediaThumbnail] = &thumbnailHandler{cfg: cfg, spec: specs[jobtype.MediaThumbnail], tools: tools}
+		m[jobtype.AudioConvert] = &convertHandler{cfg: cfg, spec: specs[jobtype.AudioConvert], tools: tools}
+	}
 	if cfg.Exec.Enabled() {
 		m[jobtype.Exec] = &execHandler{cfg: cfg, spec: specs[jobtype.Exec]}
 	}

@@ -8,6 +8,7 @@ const (
 	Delete   = "util.delete"
 	Checksum = "util.checksum"
 	Mkdir    = "util.mkdir"
+	List     = "util.list"
 	Sync     = "util.sync"
 	Exec     = "exec"
 )
@@ -66,6 +67,16 @@ func Builtins() map[string]Spec {
 			Doc:  "Creates a directory and its missing parents.",
 			Params: []Param{
 				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "directory to create"},
+			},
+		},
+		{
+			Name: List,
+			Doc:  "Lists the files of a directory (sorted absolute paths), e.g. for a foreach over a folder.",
+			Params: []Param{
+				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "directory to list"},
+				{Name: "include", Kind: KindStrings, Doc: "glob patterns a file's name must match one of (e.g. [\"*.wav\"]); case-insensitive; none: every file"},
+				{Name: "recursive", Kind: KindBool, Doc: "also list the files of subdirectories", Default: false},
+				{Name: "limit", Kind: KindInt, Doc: "refuse a directory holding more matching files than this", Default: 10000},
 			},
 		},
 		{

@@ -22,6 +22,20 @@ func TestMediaSpecs(t *testing.T) {
 		{"normalize target string", b[AudioNormalize], `{"path":"/a","target_lufs":"-23"}`, "params.target_lufs: must be a number, got string"},
 		{"normalize mode", b[AudioNormalize], `{"path":"/a","mode":"louder"}`, "params.mode"},
 		{"normalize write", b[AudioNormalize], `{"path":"/a","mode":"write","to":"/b","limiter":false}`, ""},
+		{"convert", b[AudioConvert], `{"from":"/a.wav","to":"/b.flac","sample_rate":44100,"bits":16,"channels":"mono"}`, ""},
+		{"convert container", b[AudioConvert], `{"from":"/a","to":"/b","container":"ogg"}`, "params.container"},
+		{"convert layout", b[AudioConvert], `{"from":"/a","to":"/b","channels":"7.1"}`, "params.channels"},
+		{"convert no to", b[AudioConvert], `{"from":"/a"}`, "params.to"},
+		{"waveform", b[AudioWaveform], `{"path":"/a.wav","peaks":"/a.peaks","png":"/a.png","block":512}`, ""},
+		{"waveform block string", b[AudioWaveform], `{"path":"/a","peaks":"/p","block":"512"}`, "params.block"},
+		{"probe", b[MediaProbe], `{"path":"/a.mxf"}`, ""},
+		{"probe extra", b[MediaProbe], `{"path":"/a.mxf","args":"-v"}`, "args"},
+		{"transcode", b[MediaTranscode], `{"from":"/a","to":"/b.mp4","video_codec":"hevc","width":1280,"preset":"fast"}`, ""},
+		{"transcode codec", b[MediaTranscode], `{"from":"/a","to":"/b","video_codec":"libx264 -x"}`, "params.video_codec"},
+		{"transcode negative width", b[MediaTranscode], `{"from":"/a","to":"/b","width":-2}`, "params.width"},
+		{"thumbnail", b[MediaThumbnail], `{"from":"/a","to":"/t.jpg","at":"2.5s","width":160}`, ""},
+		{"thumbnail at", b[MediaThumbnail], `{"from":"/a","to":"/t.jpg","at":"-1s"}`, "params.at"},
+		{"thumbnail format", b[MediaThumbnail], `{"from":"/a","to":"/t","format":"gif"}`, "params.format"},
 	}
 	for _, tt := range tests {
 		err := tt.spec.Validate(json.RawMessage(tt.params))

@@ -71,14 +71,18 @@ type TypeLimit struct {
 
 // Processor is what the server knows of one job processor.
 type Processor struct {
-	ID       string            `json:"id"`
-	Host     string            `json:"host,omitempty"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Quota    map[string]int    `json:"quota,omitempty"`
-	Running  int               `json:"running"`
-	Draining bool              `json:"draining,omitempty"`
-	LastSeen time.Time         `json:"last_seen,omitzero"`
-	Started  time.Time         `json:"started_at,omitzero"`
+	ID     string            `json:"id"`
+	Host   string            `json:"host,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Quota  map[string]int    `json:"quota,omitempty"`
+	// Unavailable lists the job types this processor has a handler for
+	// but cannot run here, each with the reason (ffmpeg missing): it
+	// claims none of them.
+	Unavailable map[string]string `json:"unavailable,omitempty"`
+	Running     int               `json:"running"`
+	Draining    bool              `json:"draining,omitempty"`
+	LastSeen    time.Time         `json:"last_seen,omitzero"`
+	Started     time.Time         `json:"started_at,omitzero"`
 }
 
 // Lease is a named lease: leadership of a standby group, or ownership of a

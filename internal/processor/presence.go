@@ -34,13 +34,14 @@ func (p *Processor) announce(ctx context.Context) error {
 		running += n
 	}
 	info := model.Processor{
-		ID:       p.cfg.ID,
-		Host:     p.host,
-		Labels:   p.cfg.Labels,
-		Quota:    p.cfg.Quota,
-		Running:  running,
-		Draining: p.draining,
-		Started:  p.started,
+		ID:          p.cfg.ID,
+		Host:        p.host,
+		Labels:      p.cfg.Labels,
+		Quota:       p.cfg.Quota,
+		Unavailable: p.cfg.Unavailable,
+		Running:     running,
+		Draining:    p.draining,
+		Started:     p.started,
 	}
 	p.mu.Unlock()
 	actx, cancel := context.WithTimeout(ctx, p.cfg.PresenceEvery)

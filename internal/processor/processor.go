@@ -49,6 +49,10 @@ type Config struct {
 	Handlers map[string]handlers.Handler
 	// Labels are matched against jobs' selectors at claim time.
 	Labels map[string]string
+	// Unavailable names the job types this processor cannot run, with
+	// the reason (handlers.Unavailable): announced so that `dpe status`
+	// tells why nobody claims them. They must have no quota.
+	Unavailable map[string]string
 	// LeaseTTL is the lease asked for on claims and heartbeats; one
 	// heartbeat call every LeaseTTL/3 renews all held leases. Zero: 30s.
 	LeaseTTL time.Duration
@@ -145,6 +149,9 @@ func New(cfg Config) (*Processor, error) {
 		if n := cfg.Quota[typ]; n <= 0 {
 			return nil, fmt.Errorf("processor: quota %s=%d: must be at least 1", typ, n)
 		}
+		if reason, ok := cfg.Unavailable[typ]; ok {
+			return nil, fmt.Errorf("processor: quota for job type %q, which is unavailable here: %s", typ, reason)
+		}
 		if cfg.Handlers[typ] == nil {
 			return nil, fmt.Errorf("processor: quota for job type %q, which has no handler", typ)
 		}
@@ -188,6 +195,7 @@ func New(cfg Config) (*Processor, error) {
 		cfg.Clock = clock.Real{}
 	}
 	cfg.Quota = maps.Clone(cfg.Quota)
+	cfg.Unavailable = maps.Clone(cfg.Unavailable)
 	cfg.Labels = maps.Clone(cfg.Labels)
 	p := &Processor{
 		completer:    newCompleter(cfg.Client),

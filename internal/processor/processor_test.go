@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -142,6 +143,8 @@ func TestNewValidates(t *testing.T) {
 		{Config{Client: c, Quota: map[string]int{"a": 0}, Handlers: map[string]handlers.Handler{"a": noop}}, "quota a=0"},
 		{Config{Client: c, Quota: map[string]int{"a": 1, "audio.loudness": 2}, Handlers: map[string]handlers.Handler{"a": noop}},
 			`"audio.loudness", which has no handler`},
+		{Config{Client: c, Quota: map[string]int{"a": 1}, Handlers: map[string]handlers.Handler{"a": noop},
+			Unavailable: map[string]string{"a": "ffmpeg not found"}}, `"a", which is unavailable here: ffmpeg not found`},
 		{Config{Client: c, Quota: map[string]int{"a": 1}, Handlers: map[string]handlers.Handler{"a": noop}, PollWait: time.Hour}, "poll wait"},
 		{Config{Client: c, Quota: map[string]int{"a": 1}, Handlers: map[string]handlers.Handler{"a": noop}, Grace: -1}, "negative grace"},
 	}
@@ -648,4 +651,23 @@ func lastOf(t *testing.T, evs []event, kind string) event {
 	}
 	t.Fatalf("no %s event", kind)
 	return event{}
+}
+
+// TestAnnouncesUnavailable: the presence announcement carries the types
+// the processor cannot run, with their reasons, and no quota for them.
+func TestAnnouncesUnavailable(t *testing.T) {
+	fs := newFakeServer(t)
+	noop := handlers.HandlerFunc(func(context.Context, handlers.Task) (any, error) { return nil, nil })
+	un := map[string]string{"media.probe": "ffmpeg not found"}
+	p := setup(t, fs, Config{Quota: map[string]int{"a": 1}, Handlers: map[string]handlers.Handler{"a": noop}, Unavailable: un})
+	stop := start(t, p)
+	defer stop()
+	fs.waitFor(t, "an announcement with the unavailable types", func(evs []event) bool {
+		for _, e := range evs {
+			if e.kind == "presence" && maps.Equal(e.proc.Unavailable, un) && e.proc.Quota["media.probe"] == 0 {
+				return true
+			}
+		}
+		return false
+	})
 }

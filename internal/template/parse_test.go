@@ -14,6 +14,8 @@ import (
 var builtinJobTypes = map[string]bool{
 	"noop": true, "util.copy": true, "util.move": true, "util.delete": true,
 	"util.checksum": true, "util.mkdir": true, "exec": true, "util.sync": true,
+	"audio.loudness": true, "audio.normalize": true, "audio.convert": true, "audio.waveform": true,
+	"media.probe": true, "media.transcode": true, "media.thumbnail": true,
 }
 
 // testOptions knows the built-in job types and the templates "other-template"

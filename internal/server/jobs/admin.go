@@ -185,6 +185,14 @@ func (s *Service) ProcessorSeen(ctx context.Context, p model.Processor) error {
 			return model.Invalid("quota."+t, "must be at least 1, got %d", n)
 		}
 	}
+	for t, reason := range p.Unavailable {
+		if err := jobtype.ValidName(t); err != nil {
+			return model.Invalid("unavailable", "%v", err)
+		}
+		if len(reason) > 1000 {
+			return model.Invalid("unavailable."+t, "reason longer than 1000 bytes")
+		}
+	}
 	if err := s.store.ProcessorUpsert(ctx, p, s.clock.Now()); err != nil {
 		return fmt.Errorf("processor %s: %w", p.ID, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // ProcessorUpsert records a processor's presence (LastSeen = now), replacing
@@ -20,7 +21,7 @@ func (s *Store) ProcessorUpsert(ctx context.Context, p model.Processor, now time
 	if p.ID == "" {
 		return s.wrap("upsert processor", model.Invalid("id", "required"))
 	}
-	labels, err := json.Marshal(nonNil(p.Labels))
+	labels, err := json.Marshal(nonNil(store.ProcessorLabels(p)))
 	if err != nil {
 		return s.wrap("upsert processor", err)
 	}
@@ -96,9 +97,7 @@ func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model
 		if err := json.Unmarshal(quota, &q.Quota); err != nil {
 			return fmt.Errorf("processor %s: quota: %w", p.ID, err)
 		}
-		if len(q.Labels) == 0 {
-			q.Labels = nil
-		}
+		q.Labels, q.Unavailable = store.SplitProcessorLabels(q.Labels)
 		if len(q.Quota) == 0 {
 			q.Quota = nil
 		}

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // ProcessorUpsert records what a processor says about itself (replacing
 // what it said before) with LastSeen = now, and registers its quota types.
 func (s *Store) ProcessorUpsert(ctx context.Context, p model.Processor, now time.Time) error {
-	labels, err := encodeMap(p.Labels)
+	labels, err := encodeMap(store.ProcessorLabels(p))
 	if err != nil {
 		return s.fail("upsert processor", err)
 	}
@@ -64,6 +65,7 @@ func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model
 			if p.Labels, err = decodeMap[string](labels); err != nil {
 				return err
 			}
+			p.Labels, p.Unavailable = store.SplitProcessorLabels(p.Labels)
 			if p.Quota, err = decodeMap[int](quota); err != nil {
 				return err
 			}

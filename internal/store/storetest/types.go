@@ -77,6 +77,7 @@ func testProcessors(t *testing.T, open Opener) {
 	p2 := model.Processor{
 		ID: "p2", Host: "farm-2", Labels: map[string]string{"site": "berlin", "gpu": "yes"},
 		Quota: map[string]int{"q.x": 2, "q.y": 1}, Draining: true, Started: at(-time.Hour),
+		Unavailable: map[string]string{"q.z": "ffmpeg not found"},
 	}
 	p1 := model.Processor{ID: "p1", Host: "farm-1", Quota: map[string]int{"q.x": 4}}
 	upsert := func(p model.Processor, now time.Time) {
@@ -96,7 +97,8 @@ func testProcessors(t *testing.T, open Opener) {
 	same := func(what string, got, want model.Processor, lastSeen time.Time, running int) {
 		t.Helper()
 		if got.ID != want.ID || got.Host != want.Host || got.Draining != want.Draining ||
-			!maps.Equal(got.Labels, want.Labels) || !maps.Equal(got.Quota, want.Quota) {
+			!maps.Equal(got.Labels, want.Labels) || !maps.Equal(got.Quota, want.Quota) ||
+			!maps.Equal(got.Unavailable, want.Unavailable) {
 			t.Errorf("%s = %+v, want %+v", what, got, want)
 		}
 		sameTime(t, what+" LastSeen", got.LastSeen, lastSeen)

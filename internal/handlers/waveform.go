@@ -1,0 +1,216 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/wav"
+	"github.com/dpe-engine/dpe/internal/waveform"
+)
+
+// waveformHandler runs audio.waveform.
+type waveformHandler struct {
+	cfg  Config
+	spec jobtype.Spec
+}
+
+// waveformParams are audio.waveform's params, normalised by check.
+type waveformParams struct {
+	Path   string `json:"path"`
+	Peaks  string `json:"peaks"`
+	PNG    string `json:"png"`
+	Block  int    `json:"block"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// check fills in the defaults and refuses values out of range.
+func (p *waveformParams) check() error {
+	if p.Block == 0 {
+		p.Block = 256
+	}
+	if p.Width == 0 {
+		p.Width = 1024
+	}
+	if p.Height == 0 {
+		p.Height = 256
+	}
+	switch {
+	case p.Block < 64 || p.Block > 65536 || p.Block&(p.Block-1) != 0:
+		return model.Invalid("params.block", "%d: want a power of two from 64 to 65536", p.Block)
+	case p.Width < 16 || p.Width > 8192:
+		return model.Invalid("params.width", "%d: want 16 to 8192", p.Width)
+	case p.Height < 16 || p.Height > 4096:
+		return model.Invalid("params.height", "%d: want 16 to 4096", p.Height)
+	}
+	return nil
+}
+
+// waveformResult is the result of audio.waveform.
+type waveformResult struct {
+	Path        string           `json:"path"`
+	Peaks       string           `json:"peaks"`
+	PNG         string           `json:"png,omitempty"`
+	Header      *waveform.Header `json:"header,omitempty"`
+	DurationS   float64          `json:"duration_s"`
+	AlreadyDone bool             `json:"already_done"`
+}
+
+// Run writes the peak file and the picture unless both are already made
+// from this source with these params.
+func (h *waveformHandler) Run(ctx context.Context, t Task) (any, error) {
+	name := jobtype.AudioWaveform
+	var p waveformParams
+	if err := decode(h.spec, t.Params, &p); err != nil {
+		return nil, err
+	}
+	path, err := h.cfg.resolve("path", p.Path)
+	if err != nil {
+		return nil, err
+	}
+	if p.Peaks, err = h.cfg.resolveTarget("peaks", p.Peaks); err != nil {
+		return nil, err
+	}
+	if p.PNG != "" {
+		if p.PNG, err = h.cfg.resolveTarget("png", p.PNG); err != nil {
+			return nil, err
+		}
+	}
+	if p.Peaks == path || p.PNG == path || p.PNG == p.Peaks {
+		return nil, Permanent(fmt.Errorf("%s: path, peaks and png must be three different files", name))
+	}
+	p.Path = path
+	if err := p.check(); err != nil {
+		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
+	}
+	res := waveformResult{Path: path, Peaks: p.Peaks, PNG: p.PNG}
+	key, err := mediaKey(name, p, path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if alreadyMade(p.Peaks, key) && (p.PNG == "" || alreadyMade(p.PNG, key)) {
+		res.AlreadyDone = true
+		if f, err := os.Open(p.Peaks); err == nil {
+			if hd, err := waveform.ReadHeader(f); err == nil {
+				res.Header = &hd
+				res.DurationS = round3(float64(hd.Frames) / float64(hd.SampleRate))
+			}
+			f.Close()
+		}
+		return res, nil
+	}
+	hd, err := h.write(ctx, t, p, key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	res.Header = &hd
+	res.DurationS = round3(float64(hd.Frames) / float64(hd.SampleRate))
+	return res, nil
+}
+
+// write streams the WAV file once into the peak file and the picture,
+// each written to a temporary file and renamed.
+func (h *waveformHandler) write(ctx context.Context, t Task, p waveformParams, key string) (waveform.Header, error) {
+	in, err := os.Open(p.Path)
+	if err != nil {
+		return waveform.Header{}, fsErr(err)
+	}
+	defer in.Close()
+	r, err := wav.Open(ctx, in, nil)
+	if err != nil {
+		return waveform.Header{}, wavErr(ctx, p.Path, err)
+	}
+	wf := r.Format()
+	for _, target := range []string{p.Peaks, p.PNG} {
+		if target != "" {
+			if err := os.Remove(sidecarPath(target)); err != nil && !os.IsNotExist(err) {
+				return waveform.Header{}, fsErr(err)
+			}
+		}
+	}
+	peaksTmp, err := newTempTarget(h.cfg, p.Peaks)
+	if err != nil {
+		return waveform.Header{}, err
+	}
+	defer peaksTmp.abort()
+	pf, err := os.OpenFile(peaksTmp.path, os.O_RDWR, 0)
+	if err != nil {
+		return waveform.Header{}, fsErr(err)
+	}
+	defer pf.Close()
+	pw, err := waveform.NewWriter(pf, wf.Channels, wf.SampleRate, p.Block)
+	if err != nil {
+		return waveform.Header{}, Permanent(err)
+	}
+	var img *waveform.Image
+	if p.PNG != "" {
+		frames := r.DataSize() / int64(wf.BlockAlign)
+		if img, err = waveform.NewImage(p.Width, p.Height, wf.Channels, frames); err != nil {
+			return waveform.Header{}, Permanent(fmt.Errorf("params.height: %w", err))
+		}
+	}
+	prog := newMeter(t, h.cfg.Clock, "read", r.DataSize())
+	buf := make([]float64, 16384*wf.Channels)
+	for {
+		n, rerr := r.Read(ctx, buf)
+		if n > 0 {
+			if err := pw.Add(buf[:n]); err != nil {
+				return waveform.Header{}, fmt.Errorf("write %s: %w", peaksTmp.path, fsErr(err))
+			}
+			if img != nil {
+				img.Add(buf[:n])
+			}
+			prog.update(r.BytesRead())
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return waveform.Header{}, wavErr(ctx, p.Path, rerr)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		return waveform.Header{}, fmt.Errorf("write %s: %w", peaksTmp.path, fsErr(err))
+	}
+	if err := pf.Close(); err != nil {
+		return waveform.Header{}, fsErr(err)
+	}
+	if img != nil {
+		pngTmp, err := newTempTarget(h.cfg, p.PNG)
+		if err != nil {
+			return waveform.Header{}, err
+		}
+		defer pngTmp.abort()
+		if err := writePNG(pngTmp.path, img); err != nil {
+			return waveform.Header{}, err
+		}
+		if err := pngTmp.commit(); err != nil {
+			return waveform.Header{}, err
+		}
+		writeSidecar(h.cfg, p.PNG, key)
+	}
+	if err := peaksTmp.commit(); err != nil {
+		return waveform.Header{}, err
+	}
+	writeSidecar(h.cfg, p.Peaks, key)
+	prog.update(prog.total)
+	return pw.Header(), nil
+}
+
+// writePNG encodes img into the file at path.
+func writePNG(path string, img *waveform.Image) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return fsErr(err)
+	}
+	if err := img.WritePNG(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, fsErr(err))
+	}
+	return fsErr(f.Close())
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -151,6 +152,9 @@ func (a *API) routes() {
 
 // handle registers a /v1 route behind authentication and metrics.
 func (a *API) handle(pattern string, h http.HandlerFunc) {
+	if strings.HasPrefix(pattern, "GET ") {
+		h = withETag(h) // every GET is a prompt read (no GET long-polls)
+	}
 	a.mux.Handle(pattern, a.instrument(pattern, a.auth(h)))
 }
 

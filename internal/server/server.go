@@ -29,6 +29,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/wire"
+	"github.com/dpe-engine/dpe/web"
 )
 
 // Version is the server version reported by /v1/status.
@@ -143,8 +144,13 @@ func (s *Server) Run(ctx context.Context) error {
 		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
 		Info: s.info, Ready: s.checkReady, Registry: reg, Profiling: s.cfg.Profiling,
 	})
+	monitor, err := web.New(web.Config{API: s.api, Check: web.SharedToken(s.cfg.Token), Log: log.With("part", "monitor")})
+	if err != nil {
+		s.ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           s.api,
+		Handler:           monitor, // the web monitor at /, the API behind it
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -30,15 +30,15 @@ export function bins(jobs, now, windowMs, n) {
 /** throughputChart draws bars of finished jobs per bin (succeeded and
  * failed stacked) and the failure rate as a line. */
 export function throughputChart(data, { minutes }) {
-  const W = 900, H = 260, L = 48, R = 56, T = 16, B = 34;
+  const W = 900, H = 280, L = 56, R = 70, T = 20, B = 40;
   const iw = W - L - R, ih = H - T - B;
   const max = Math.max(1, ...data.map((d) => d.ok + d.bad));
   const bw = iw / data.length;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': 'Jobs finished per interval and failure rate' });
   svg.append(s('line', { x1: L, y1: T + ih, x2: L + iw, y2: T + ih, class: 'axis' }));
-  svg.append(s('text', { x: L - 8, y: T + 10, 'text-anchor': 'end' }, max));
+  svg.append(s('text', { x: L - 8, y: T + 14, 'text-anchor': 'end' }, max));
   svg.append(s('text', { x: L - 8, y: T + ih, 'text-anchor': 'end' }, 0));
-  svg.append(s('text', { x: L + iw + 8, y: T + 10 }, '100%'));
+  svg.append(s('text', { x: L + iw + 8, y: T + 14 }, '100%'));
   svg.append(s('text', { x: L + iw + 8, y: T + ih }, '0%'));
   const pts = [];
   data.forEach((d, i) => {
@@ -55,7 +55,7 @@ export function throughputChart(data, { minutes }) {
   for (let k = 0; k <= 4; k++) {
     const x = L + k * step * bw;
     const label = k === 4 ? 'now' : `−${Math.round(minutes - (k * minutes) / 4)}m`;
-    svg.append(s('text', { x, y: H - 10, 'text-anchor': k === 0 ? 'start' : k === 4 ? 'end' : 'middle' }, label));
+    svg.append(s('text', { x, y: H - 8, 'text-anchor': k === 0 ? 'start' : k === 4 ? 'end' : 'middle' }, label));
   }
   const legend = h('div', { class: 'legend' },
     h('span', {}, h('span', { class: 'sw ok' }), 'succeeded'),

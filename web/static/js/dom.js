@@ -103,7 +103,8 @@ export function progress(p) {
 export function table(heads, rows, rowClass) {
   return h('div', { class: 'wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, heads.map((x) => h('th', { class: x.startsWith('#') ? 'num' : undefined }, x.replace(/^#/, ''))))),
-    h('tbody', {}, rows.length ? rows.map((r, i) => h('tr', { class: rowClass ? rowClass(i) : undefined }, r.map((c) => h('td', {}, c))))
+    h('tbody', {}, rows.length ? rows.map((r, i) => h('tr', { class: rowClass ? rowClass(i) : undefined },
+      r.map((c, k) => h('td', { class: heads[k].startsWith('#') ? 'num' : /error|description/i.test(heads[k]) ? 'wide' : undefined }, c))))
       : h('tr', {}, h('td', { colspan: heads.length, class: 'muted' }, 'Nothing here.')))));
 }
 

@@ -49,7 +49,7 @@ export function overview(root) {
     const data = bins(list, now, 3600e3, 12);
     const ok = data.reduce((a, d) => a + d.ok, 0), bad = data.reduce((a, d) => a + d.bad, 0);
     replace(chart,
-      h('p', {}, h('strong', {}, `${ok + bad} finished`), ` (${((ok + bad) / 60).toFixed(1)}/min), `,
+      h('p', {}, h('strong', {}, `${ok + bad} finished`), ` (busiest 5 minutes: ${Math.max(...data.map((d) => d.ok + d.bad))}), `,
         h('strong', {}, `${bad} failed`), ` — failure rate ${ok + bad ? Math.round((100 * bad) / (ok + bad)) : 0}%`),
       throughputChart(data, { minutes: 60 }),
       h('p', { class: 'help' }, `Jobs created in the last hour, by the 5-minute interval they ended in${truncated ? `; the newest ${list.length} only` : ''}.`));
@@ -71,8 +71,10 @@ export function overview(root) {
       {
         const now = Date.parse(s.now) || Date.now();
         const idle = (leases.data.items || []).filter((l) => !l.holder || Date.parse(l.until) <= now);
+        const groups = (leases.data.items || []).length;
         replace(roles, idle.length === 0
-          ? h('p', { class: 'ok-box' }, badge('active', 'all active'), ` Every one of ${(leases.data.items || []).length} standby groups has an active copy.`)
+          ? h('p', { class: 'ok-box', id: 'roles-ok' }, badge('active', 'all active'), groups
+            ? ` Each of the ${groups} standby groups has an active copy.` : ' No standby groups are running.')
           : h('ul', {}, idle.map((l) => h('li', {}, badge('none', 'no active copy'), ' ', h('strong', {}, l.name),
             h('span', { class: 'muted' }, ` — last held by ${l.holder || 'nobody'}, lease ended ${ago(l.until, now)} (${time(l.until)})`)))));
         roles.append(h('p', { class: 'help' }, 'From the standby leases; see ', link('#/farm', 'Farm'), ' for every copy.'));

@@ -78,9 +78,24 @@ function pageHash(q, after) {
   return `#/workflows?${p}`;
 }
 
-/** runOrder sorts steps by when they started, then by path (a parent before its children). */
-export function runOrder(steps) {
-  return [...steps].sort((a, b) => (Date.parse(a.started_at) - Date.parse(b.started_at)) || a.path.localeCompare(b.path));
+/** stepPositions numbers the step ids of a canonical template in document
+ * order (depth first), wherever they nest (then, do, parallel, try, ...). */
+export function stepPositions(canonical) {
+  const pos = new Map();
+  (function walk(v) {
+    if (Array.isArray(v)) { v.forEach(walk); return; }
+    if (!v || typeof v !== 'object') return;
+    if (typeof v.id === 'string' && !pos.has(v.id)) pos.set(v.id, pos.size);
+    for (const [k, x] of Object.entries(v)) if (k !== 'args' && k !== 'params' && k !== 'output') walk(x);
+  })(canonical && canonical.steps);
+  return pos;
+}
+
+/** runOrder sorts steps by when they started; steps started by the same
+ * decision (equal times) keep the template's order, then their paths'. */
+export function runOrder(steps, positions = new Map()) {
+  const at = (st) => positions.has(st.id) ? positions.get(st.id) : Infinity;
+  return [...steps].sort((a, b) => (Date.parse(a.started_at) - Date.parse(b.started_at)) || (at(a) - at(b)) || a.path.localeCompare(b.path));
 }
 
 function depth(path) { return Math.min(4, (path.match(/\//g) || []).length); }
@@ -113,17 +128,23 @@ export function workflowDetail(root, ctx) {
 
   return {
     async refresh() {
-      const { data, changed } = await get(`/v1/workflows/${id}`);
+      const [{ data, changed }, jobs] = await Promise.all([get(`/v1/workflows/${id}`), get(`/v1/jobs?workflow=${id}&limit=1000`)]);
+      // The detail may leave the jobs out: the job list has them all.
+      const jobList = (data.jobs || []).length ? data.jobs : jobs.data.items;
       inst = data.instance;
       const running = !final(inst.state);
       cancel.disabled = !running || inst.cancel_requested;
       prio.disabled = !running;
-      if (!changed && body.dataset.ready && !running) return;
+      if (!changed && !jobs.changed && body.dataset.ready && !running) return;
       body.dataset.ready = '1';
       const now = Date.now();
       replace(title, `Workflow #${inst.id} ${inst.name}`, badge(inst.state), inst.cancel_requested && running ? badge('canceled', 'cancel asked') : null);
-      const jobsById = new Map((data.jobs || []).map((j) => [j.id, j]));
-      const steps = runOrder(data.steps || []);
+      const jobsById = new Map(jobList.map((j) => [j.id, j]));
+      let positions = new Map();
+      try {
+        positions = stepPositions((await getData(`/v1/templates/${encodeURIComponent(inst.template)}?version=${inst.version}`)).canonical);
+      } catch { /* deleted template: times and paths still order the steps */ }
+      const steps = runOrder(data.steps || [], positions);
       replace(body,
         inst.error ? h('div', { class: 'error-box', id: 'wf-error', role: 'alert' }, h('strong', {}, 'Error: '), inst.error) : null,
         facts([
@@ -151,8 +172,8 @@ export function workflowDetail(root, ctx) {
           h('section', {}, h('h2', {}, 'Variables'), json(inst.vars)),
           h('section', {}, h('h2', {}, 'Arguments'), json(inst.args)),
           h('section', {}, h('h2', {}, 'Output'), json(inst.output))),
-        (data.jobs || []).length ? [h('h2', {}, 'Jobs'), table(['#Job', 'Type', 'Step', 'State', 'Attempt', 'Processor', 'Progress', 'Error'],
-          data.jobs.map((j) => [link(`#/jobs/${j.id}`, `#${j.id}`), j.type, j.step || '—', badge(j.state), `${j.attempt}/${j.max_attempts}`,
+        jobList.length ? [h('h2', {}, 'Jobs'), table(['#Job', 'Type', 'Step', 'State', 'Attempt', 'Processor', 'Progress', 'Error'],
+          jobList.map((j) => [link(`#/jobs/${j.id}`, `#${j.id}`), j.type, j.step || '—', badge(j.state), `${j.attempt}/${j.max_attempts}`,
             j.processor || '—', progress(j.progress), errorText(j.error)]))] : null,
         (data.children || []).length ? [h('h2', {}, 'Sub-workflows'), table(['#Id', 'Name', 'State', 'Error'],
           data.children.map((c) => [link(`#/workflows/${c.id}`, `#${c.id}`), c.name, badge(c.state), errorText(c.error)]))] : null);

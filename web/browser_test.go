@@ -48,6 +48,10 @@ steps:
   - {id: prepare, set: {stage: one}}
   - {id: fetch, job: noop, params: {fail: true}, retry: {max_attempts: 1}}
 ---
+name: tick
+steps:
+  - {id: mark, set: {marked: true}}
+---
 name: slow
 args:
   wait: {type: duration, default: 10m}
@@ -402,6 +406,27 @@ func TestBrowser(t *testing.T) {
 		}
 		b.shot("workflow-detail")
 	})
+}
+
+// TestBrowserPaging: the workflow list pages on the server with the next
+// cursor, filtered by template.
+func TestBrowserPaging(t *testing.T) {
+	base, c := stack(t, "")
+	specs := make([]model.InstanceSpec, 55)
+	for i := range specs {
+		specs[i] = model.InstanceSpec{Template: "tick"}
+	}
+	if _, err := c.StartWorkflows(context.Background(), specs); err != nil {
+		t.Fatal(err)
+	}
+	startWorkflow(t, c, "greet") // not a tick: filtered out
+	b := browser(t, base)
+	b.open("#/workflows?template=tick")
+	b.waitFor(`document.querySelector('#wf-list')?.innerText.includes('50 shown of 55 matching')`, "the first page")
+	b.waitFor(`document.querySelector('#f-template')?.value === 'tick'`, "the filter kept in the form")
+	b.click("#older")
+	b.waitFor(`document.querySelector('#wf-list')?.innerText.includes('5 shown of 55 matching')`, "the second page")
+	b.waitFor(`[...document.querySelectorAll('#wf-list tbody tr')].every(r => r.innerText.includes('tick v1'))`, "only ticks")
 }
 
 // TestBrowserLogin: with a token set the monitor asks for it, refuses a

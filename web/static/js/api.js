@@ -94,3 +94,18 @@ export function idempotencyKey() {
   crypto.getRandomValues(b);
   return 'web-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
+
+const routeCache = new Map();
+/**
+ * hasPostRoute reports whether the server serves POST at path, without
+ * calling it: the API's router answers a GET on a POST-only route with 405
+ * and an unknown path with 404. The monitor offers an action (retry) only
+ * when the server it talks to has it.
+ */
+export function hasPostRoute(path) {
+  if (!routeCache.has(path)) {
+    routeCache.set(path, fetch(path, { credentials: 'same-origin', cache: 'no-store' })
+      .then((r) => r.status === 405 && (r.headers.get('Allow') || '').includes('POST')).catch(() => false));
+  }
+  return routeCache.get(path);
+}

@@ -131,6 +131,7 @@ async function whoami() {
   try {
     const s = (await get('/v1/session')).data;
     who.textContent = s.required ? `role: ${s.role}` : '';
+    document.body.dataset.role = s.required ? s.role : '';
     out.hidden = !(s.required && hasSession());
   } catch {
     who.textContent = '';

@@ -1,6 +1,6 @@
 // jobs: the paged, filtered list and a job's detail (params, result,
 // attempts, lease holder, progress, output); cancel and priority.
-import { get, send } from '../api.js';
+import { get, send, hasPostRoute } from '../api.js';
 import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
 import { changePriority } from './workflows.js';
@@ -50,11 +50,19 @@ export function jobList(root, ctx) {
 export function jobDetail(root, ctx) {
   const id = ctx.params[0];
   const title = h('h1', {}, `Job #${id}`);
-  const cancel = h('button', { class: 'danger', id: 'cancel', disabled: true }, 'Cancel…');
-  const prio = h('button', { class: 'ghost', id: 'priority', disabled: true }, 'Priority…');
+  const cancel = h('button', { class: 'danger act', id: 'cancel', disabled: true }, 'Cancel…');
+  const prio = h('button', { class: 'ghost act', id: 'priority', disabled: true }, 'Priority…');
+  const retry = h('button', { class: 'act', id: 'retry', hidden: true }, 'Retry…');
   const body = h('div', { id: 'job-detail' }, h('p', { class: 'muted' }, 'Loading…'));
-  root.append(title, h('div', { class: 'actions' }, cancel, prio), body);
+  root.append(title, h('div', { class: 'actions' }, cancel, prio, retry), body);
   let job = null;
+  let canRetry = false;
+  hasPostRoute(`/v1/jobs/${id}/retry`).then((ok) => { canRetry = ok; });
+  retry.addEventListener('click', async () => {
+    if (!job) return;
+    const ok = await confirmDialog({ title: `Retry job #${job.id}?`, text: `The ${job.type} job is queued again.`, confirm: 'Retry', keep: 'Keep as is', danger: false });
+    if (ok && await act(() => send('POST', `/v1/jobs/${job.id}/retry`))) ctx.refreshNow();
+  });
   cancel.addEventListener('click', async () => {
     if (!job) return;
     const ok = await confirmDialog({ title: `Cancel job #${job.id}?`, text: `The ${job.type} job stops: a running attempt is asked to stop.`, confirm: 'Cancel job', keep: 'Keep running' });
@@ -68,6 +76,7 @@ export function jobDetail(root, ctx) {
       const final = ['succeeded', 'failed', 'canceled'].includes(j.state);
       cancel.disabled = final || j.cancel_requested;
       prio.disabled = final;
+      retry.hidden = !(canRetry && (j.state === 'failed' || j.state === 'canceled'));
       if (!changed && body.dataset.ready && final) return;
       body.dataset.ready = '1';
       const now = Date.now();

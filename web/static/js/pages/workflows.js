@@ -1,6 +1,6 @@
 // workflows: the paged, filtered list; an instance's detail with its steps
 // in run order; cancel and priority; starting one from a template's form.
-import { get, getData, send, idempotencyKey } from '../api.js';
+import { get, getData, send, idempotencyKey, hasPostRoute } from '../api.js';
 import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
 
@@ -113,11 +113,24 @@ export async function changePriority(what, url, current, after) {
 export function workflowDetail(root, ctx) {
   const id = ctx.params[0];
   const title = h('h1', {}, `Workflow #${id}`);
-  const cancel = h('button', { class: 'danger', id: 'cancel', disabled: true }, 'Cancel…');
-  const prio = h('button', { class: 'ghost', id: 'priority', disabled: true }, 'Priority…');
+  const cancel = h('button', { class: 'danger act', id: 'cancel', disabled: true }, 'Cancel…');
+  const prio = h('button', { class: 'ghost act', id: 'priority', disabled: true }, 'Priority…');
+  const retry = h('button', { class: 'act', id: 'retry', hidden: true }, 'Retry…');
   const body = h('div', { id: 'wf-detail' }, h('p', { class: 'muted' }, 'Loading…'));
-  root.append(title, h('div', { class: 'actions' }, cancel, prio), body);
+  root.append(title, h('div', { class: 'actions' }, cancel, prio, retry), body);
   let inst = null;
+  let canRetry = false;
+  hasPostRoute(`/v1/workflows/${id}/retry`).then((ok) => { canRetry = ok; });
+  retry.addEventListener('click', async () => {
+    if (!inst) return;
+    const ok = await confirmDialog({ title: `Retry workflow #${inst.id}?`, text: `“${inst.name}” runs again from its failed step.`, confirm: 'Retry', keep: 'Keep as is', danger: false });
+    if (!ok) return;
+    let ans = null;
+    if (await act(async () => { ans = await send('POST', `/v1/workflows/${inst.id}/retry`); })) {
+      const next = ans && (ans.id || (ans.instance && ans.instance.id));
+      if (next && String(next) !== String(inst.id)) ctx.navigate(`#/workflows/${next}`); else ctx.refreshNow();
+    }
+  });
   cancel.addEventListener('click', async () => {
     if (!inst) return;
     const ok = await confirmDialog({ title: `Cancel workflow #${inst.id}?`, text: `“${inst.name}” (${inst.template}) stops: its running jobs are asked to stop and no further step starts.`,
@@ -135,6 +148,7 @@ export function workflowDetail(root, ctx) {
       const running = !final(inst.state);
       cancel.disabled = !running || inst.cancel_requested;
       prio.disabled = !running;
+      retry.hidden = !(canRetry && (inst.state === 'failed' || inst.state === 'canceled'));
       if (!changed && !jobs.changed && body.dataset.ready && !running) return;
       body.dataset.ready = '1';
       const now = Date.now();

@@ -43,12 +43,15 @@ export function badge(state, label) {
 
 function pad(n) { return String(n).padStart(2, '0'); }
 
-/** time formats an ISO time as local "YYYY-MM-DD HH:MM:SS" ("—" when absent). */
+/** time formats an ISO time in local time: "HH:MM:SS" today, else
+ * "YYYY-MM-DD HH:MM:SS" ("—" when absent). */
 export function time(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (isNaN(d) || d.getFullYear() < 1971) return '—';
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const clock = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  if (d.toDateString() === new Date().toDateString()) return clock;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock}`;
 }
 
 /** duration formats milliseconds as "1h 02m", "3m 04s", "5.2s" or "120ms". */

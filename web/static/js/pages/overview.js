@@ -51,7 +51,7 @@ export function overview(root) {
     const ok = data.reduce((a, d) => a + d.ok, 0), bad = data.reduce((a, d) => a + d.bad, 0);
     replace(chart,
       h('p', {}, h('strong', {}, `${ok + bad} finished`), ` (busiest 5 minutes: ${Math.max(...data.map((d) => d.ok + d.bad))}), `,
-        h('strong', {}, `${bad} failed`), ` — failure rate ${ok + bad ? Math.round((100 * bad) / (ok + bad)) : 0}%`),
+        h('strong', {}, `${bad} failed`), ` — failure rate ${ok + bad ? ((100 * bad) / (ok + bad)).toFixed(1) : '0.0'}%`),
       throughputChart(data, { minutes: 60 }),
       h('p', { class: 'help' }, `Jobs created in the last hour, by the 5-minute interval they ended in${truncated ? `; the newest ${list.length} only` : ''}.`));
   }
@@ -75,7 +75,7 @@ export function overview(root) {
         const groups = (leases.data.items || []).length;
         replace(roles, idle.length === 0
           ? h('p', { class: 'ok-box', id: 'roles-ok' }, badge('active', 'all active'), groups
-            ? ` Each of the ${groups} standby groups has an active copy.` : ' No standby groups are running.')
+            ? (groups === 1 ? ' The one standby group has an active copy.' : ` Each of the ${groups} standby groups has an active copy.`) : ' No standby groups are running.')
           : h('ul', {}, idle.map((l) => h('li', {}, badge('none', 'no active copy'), ' ', h('strong', {}, l.name),
             h('span', { class: 'muted' }, ` — last held by ${l.holder || 'nobody'}, lease ended ${ago(l.until, now)} (${time(l.until)})`)))));
         const silent = (st.processors || []).filter((p) => now - Date.parse(p.last_seen) > staleAfter);

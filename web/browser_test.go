@@ -358,6 +358,7 @@ func TestBrowser(t *testing.T) {
 		b.do(chromedp.SetValue(chromedp.CSS("#template-source"), "name: wrong\nsteps:\n  - id: a\n    job: noop\n    colour: red\n"))
 		b.click("#import-submit")
 		b.waitFor(`document.querySelector('#import-error')?.textContent.includes('line 5: step "a": colour: unknown field')`, "the line error")
+		b.shot("template-error")
 	})
 
 	t.Run("every page shows its data", func(t *testing.T) {

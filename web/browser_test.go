@@ -56,6 +56,7 @@ name: slow
 args:
   wait: {type: duration, default: 10m}
 steps:
+  - {id: begin, set: {began: true}}
   - {id: hold, job: noop, params: {sleep: "${{ args.wait }}"}}
 `
 
@@ -292,7 +293,7 @@ func TestBrowser(t *testing.T) {
 		}
 		b.waitFor(`document.querySelector('#job-counts [data-state=failed] .n')?.textContent === '1'`, "one failed job")
 		b.waitFor(`document.querySelector('#chart svg rect.bad') && document.querySelector('#chart svg rect.ok')`, "the chart's bars")
-		b.waitFor(`document.querySelector('#live').textContent.startsWith('LIVE')`, "the live mark")
+		b.waitFor(`document.querySelector('#live')?.textContent.startsWith('LIVE')`, "the live mark")
 		if s := b.text("#chart p"); !strings.Contains(s, "1 failed") {
 			t.Errorf("chart summary %q lacks the failed job", s)
 		}
@@ -314,15 +315,15 @@ func TestBrowser(t *testing.T) {
 	t.Run("cancel a running workflow through the confirmation", func(t *testing.T) {
 		b.t = t
 		b.open(fmt.Sprintf("#/workflows/%d", slow.ID))
-		b.waitFor(`!document.querySelector('#cancel').disabled`, "the cancel button")
+		b.waitFor(`document.querySelector('#cancel')?.disabled === false`, "the cancel button")
 		b.click("#cancel")
-		b.waitFor(`document.querySelector('#dialog').open`, "the confirmation")
+		b.waitFor(`document.querySelector('#dialog')?.open`, "the confirmation")
 		if s := b.text("#dialog-title"); !strings.Contains(s, strconv.FormatInt(slow.ID, 10)) {
 			t.Errorf("dialog title %q does not name the workflow", s)
 		}
 		b.click("#dialog-yes")
 		waitState(t, c, slow.ID, model.InstanceCanceled)
-		b.waitFor(`document.querySelector('h1').innerText.includes('CANCELED')`, "the canceled state on the page")
+		b.waitFor(`document.querySelector('h1')?.innerText.includes('CANCELED')`, "the canceled state on the page")
 	})
 
 	t.Run("keep: the confirmation's no does nothing", func(t *testing.T) {
@@ -330,11 +331,11 @@ func TestBrowser(t *testing.T) {
 		other := startWorkflow(t, c, "slow")
 		waitState(t, c, other.ID, model.InstanceRunning)
 		b.open(fmt.Sprintf("#/workflows/%d", other.ID))
-		b.waitFor(`!document.querySelector('#cancel').disabled`, "the cancel button")
+		b.waitFor(`document.querySelector('#cancel')?.disabled === false`, "the cancel button")
 		b.click("#cancel")
-		b.waitFor(`document.querySelector('#dialog').open`, "the confirmation")
+		b.waitFor(`document.querySelector('#dialog')?.open`, "the confirmation")
 		b.click("#dialog-no")
-		b.waitFor(`!document.querySelector('#dialog').open`, "the dialog to close")
+		b.waitFor(`document.querySelector('#dialog')?.open === false`, "the dialog to close")
 		d, err := c.GetWorkflow(context.Background(), other.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -342,9 +343,15 @@ func TestBrowser(t *testing.T) {
 		if d.Instance.State != model.InstanceRunning || d.Instance.CancelAsked {
 			t.Errorf("after Keep: state %s cancel asked %v", d.Instance.State, d.Instance.CancelAsked)
 		}
+		// A result the operator opened stays open across live re-renders.
+		b.click(`#wf-detail details[data-key="result:begin"] summary`)
+		b.waitFor(`document.querySelector('#wf-detail details[data-key="result:begin"]')?.open`, "the opened result")
+		b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#wf-detail h2').dataset.old = '1'`))
+		b.waitFor(`document.querySelector('#wf-detail h2') && !document.querySelector('#wf-detail h2').dataset.old`, "a live re-render")
+		b.waitFor(`document.querySelector('#wf-detail details[data-key="result:begin"]')?.open`, "the result still open after the re-render")
 		b.waitFor(`document.querySelector('#priority') && !document.querySelector('#priority').disabled`, "the priority button")
 		b.click("#priority")
-		b.waitFor(`document.querySelector('#dialog').open`, "the priority dialog")
+		b.waitFor(`document.querySelector('#dialog')?.open`, "the priority dialog")
 		b.do(chromedp.SetValue(chromedp.CSS("#priority-input"), "7"))
 		b.click("#dialog-yes")
 		eventually.Value(t, 10*time.Second, func() (*model.InstanceDetail, error) { return c.GetWorkflow(context.Background(), other.ID) },
@@ -398,7 +405,7 @@ func TestBrowser(t *testing.T) {
 		b.do(chromedp.SetValue(chromedp.CSS("#arg-who"), "operator"))
 		b.click("#start-submit")
 		b.waitFor(`/^#\/workflows\/\d+$/.test(location.hash)`, "the new workflow's page")
-		b.waitFor(`document.querySelector('h1').innerText.includes('SUCCEEDED')`, "the workflow to finish live")
+		b.waitFor(`document.querySelector('h1')?.innerText.includes('SUCCEEDED')`, "the workflow to finish live")
 		id, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.hash.split('/').pop()`))
 		n, _ := strconv.ParseInt(id, 10, 64)
 		d := waitState(t, c, n, model.InstanceSucceeded)
@@ -450,12 +457,12 @@ func TestBrowserLogin(t *testing.T) {
 	if !strings.Contains(cookies, "dpe_csrf=") || strings.Contains(cookies, "dpe_session") || strings.Contains(cookies, "s3cret") {
 		t.Errorf("script sees cookies %q: want the CSRF one only", cookies)
 	}
-	b.waitFor(`!document.querySelector('#logout').hidden && document.querySelector('#who').textContent.includes('admin')`, "the role and the logout button")
+	b.waitFor(`document.querySelector('#logout')?.hidden === false && document.querySelector('#who').textContent.includes('admin')`, "the role and the logout button")
 
 	b.open(fmt.Sprintf("#/workflows/%d", slow.ID))
-	b.waitFor(`!document.querySelector('#cancel').disabled`, "the cancel button")
+	b.waitFor(`document.querySelector('#cancel')?.disabled === false`, "the cancel button")
 	b.click("#cancel")
-	b.waitFor(`document.querySelector('#dialog').open`, "the confirmation")
+	b.waitFor(`document.querySelector('#dialog')?.open`, "the confirmation")
 	b.click("#dialog-yes")
 	waitState(t, c, slow.ID, model.InstanceCanceled)
 

@@ -24,10 +24,14 @@ function append(el, children) {
   }
 }
 
-/** replace swaps el's children for the given ones. */
+/** replace swaps el's children for the given ones. A <details> the user
+ * opened stays open when the new content has one with the same data-key:
+ * a live re-render must not fold what the operator is reading. */
 export function replace(el, ...children) {
+  const open = new Set([...el.querySelectorAll('details[open][data-key]')].map((d) => d.dataset.key));
   el.replaceChildren();
   append(el, children);
+  if (open.size) for (const d of el.querySelectorAll('details[data-key]')) if (open.has(d.dataset.key)) d.open = true;
 }
 
 const symbols = {

@@ -179,7 +179,7 @@ export function workflowDetail(root, ctx) {
               st.kind, badge(st.state), time(st.started_at), time(st.finished_at), span(st.started_at, st.finished_at, now),
               [st.job_id ? link(`#/jobs/${st.job_id}`, `job #${st.job_id}${j ? ` (${j.type}, attempt ${j.attempt}/${j.max_attempts})` : ''}`) : null,
                 st.child_id ? link(`#/workflows/${st.child_id}`, `workflow #${st.child_id}`) : null],
-              st.error ? errorText(st.error) : (st.result && Object.keys(st.result).length ? h('details', {}, h('summary', {}, 'result'), json(st.result)) : ''),
+              st.error ? errorText(st.error) : (st.result && Object.keys(st.result).length ? h('details', { 'data-key': `result:${st.path}` }, h('summary', {}, 'result'), json(st.result)) : ''),
             ];
           }), (k) => `row-${steps[k].state}`),
         h('div', { class: 'grid' },

@@ -376,13 +376,30 @@ func TestBrowser(t *testing.T) {
 				failedJob = st.JobID
 			}
 		}
+		ctx := context.Background()
+		if _, err := c.Fire(ctx, "nightly", model.FireRequest{Kind: model.TriggerSchedule, State: []byte(`{"last":"2026-12-06T02:00:00Z"}`),
+			Fires: []model.Start{{Key: "2026-12-06T02:00:00Z", Instance: model.InstanceSpec{Template: "tick", Name: "nightly-2026-12-06"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ReportTriggerError(ctx, "nightly", model.TriggerSchedule, "cannot reach the template"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.LeaseAcquire(ctx, "trigger/nightly", "scheduler@copy-a", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		// A group whose copy is gone: its lease has run out.
+		if _, err := c.LeaseAcquire(ctx, "trigger/inbox", "folderwatcher@copy-b", time.Second); err != nil {
+			t.Fatal(err)
+		}
 		cases := []struct{ hash, ready, shot string }{
 			{"#/workflows", `document.querySelectorAll('#wf-list tbody tr').length >= 4`, "workflows"},
 			{"#/workflows?state=failed", `document.querySelector('#wf-list')?.innerText.includes('1 shown of 1 matching')`, ""},
 			{"#/jobs", `document.querySelectorAll('#job-list tbody tr').length >= 4`, "jobs"},
 			{fmt.Sprintf("#/jobs/%d", failedJob), `document.querySelector('#job-detail .error-box')?.innerText.includes('asked to fail') && document.querySelector('#job-detail').innerText.includes('1 of 1')`, "job-failed"},
 			{"#/farm", `document.querySelector('#processors')?.innerText.includes('LIVE') && document.querySelector('#processors').innerText.includes('noop: ')`, "farm"},
-			{"#/triggers", `document.querySelector('#trigger-list table')`, ""},
+			{"#/triggers", `[...document.querySelectorAll('#trigger-list tbody tr')].some(r => r.innerText.includes('nightly') && r.innerText.includes('scheduler@copy-a') && r.innerText.includes('cannot reach the template'))`, "triggers"},
+			{"#/farm", `document.querySelector('#leases')?.innerText.includes('trigger/inbox') && document.querySelector('#leases').innerText.includes('NO ACTIVE COPY')`, ""},
+			{"#/", `document.querySelector('#roles')?.innerText.includes('trigger/inbox') && !document.querySelector('#roles').innerText.includes('trigger/nightly')`, ""},
 			{"#/templates", `document.querySelector('#template-list')?.innerText.includes('broken')`, "templates"},
 			{"#/templates/greet", `document.querySelector('#template-yaml')?.textContent.includes('Whom to greet')`, ""},
 		}

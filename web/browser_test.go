@@ -444,7 +444,10 @@ func TestBrowserPaging(t *testing.T) {
 	if _, err := c.StartWorkflows(context.Background(), specs); err != nil {
 		t.Fatal(err)
 	}
-	startWorkflow(t, c, "greet") // not a tick: filtered out
+	// Not a tick: filtered out; its name has what URLs escape.
+	if _, err := c.StartWorkflow(context.Background(), model.InstanceSpec{Template: "greet", Name: "night & day 100% #1", Args: []byte(`{"who":"x"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	b := browser(t, base)
 	b.open("#/workflows?template=tick")
 	b.waitFor(`document.querySelector('#wf-list')?.innerText.includes('50 shown of 55 matching')`, "the first page")
@@ -452,6 +455,13 @@ func TestBrowserPaging(t *testing.T) {
 	b.click("#older")
 	b.waitFor(`document.querySelector('#wf-list')?.innerText.includes('5 shown of 55 matching')`, "the second page")
 	b.waitFor(`[...document.querySelectorAll('#wf-list tbody tr')].every(r => r.innerText.includes('tick v1'))`, "only ticks")
+
+	b.open("#/workflows")
+	b.waitFor(`document.querySelector('#wf-list')?.innerText.includes('50 shown of 56 matching')`, "the unfiltered list")
+	b.do(chromedp.SetValue(chromedp.CSS("#f-name"), "night & day 100% #1"))
+	b.click(`#wf-filters button[type=submit]`)
+	b.waitFor(`document.querySelector('#wf-list')?.innerText.includes('1 shown of 1 matching') && document.querySelector('#wf-list').innerText.includes('night & day 100% #1')`, "the one named workflow")
+	b.waitFor(`document.querySelector('#f-name')?.value === 'night & day 100% #1'`, "the name kept in the form")
 }
 
 // TestBrowserLogin: with a token set the monitor asks for it, refuses a

@@ -37,9 +37,14 @@ let loggingIn = false;
 export function navigate(hash) { location.hash = hash; }
 
 function parseHash() {
-  const raw = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
-  const [path, q] = raw.split('?');
-  return { path: path.replace(/\/$/, ''), query: new URLSearchParams(q || '') };
+  const raw = location.hash.replace(/^#\/?/, '');
+  const i = raw.indexOf('?');
+  const path = i < 0 ? raw : raw.slice(0, i);
+  // Decode the path only: the query is URLSearchParams' own encoding, and
+  // decoding it twice would turn an escaped & or % in a name into syntax.
+  let decoded = path;
+  try { decoded = decodeURIComponent(path); } catch { /* keep it as typed */ }
+  return { path: decoded.replace(/\/$/, ''), query: new URLSearchParams(i < 0 ? '' : raw.slice(i + 1)) };
 }
 
 function mount() {

@@ -16,7 +16,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/wire"
 )
 
-// Session cookies. The session cookie holds the token itself: any server
+// Session cookies. The session cookie holds the token itself (base64url): any server
 // behind a load balancer accepts it without a shared session store, and
 // revoking the token ends every session made from it. It is HttpOnly (no
 // script reads it) and SameSite=Strict (no other site's page sends it).
@@ -56,9 +56,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 		}
 		tok := bearer(r)
 		if tok == "" {
-			if c, err := r.Cookie(SessionCookie); err == nil {
-				tok = c.Value
-			}
+			tok, _ = sessionToken(r)
 		}
 		role, err := h.check(r.Context(), tok)
 		if err != nil {
@@ -114,7 +112,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secure, age := isTLS(r), int(sessionMaxAge/time.Second)
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: in.Token, Path: "/", MaxAge: age, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(in.Token)), Path: "/", MaxAge: age, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: base64.RawURLEncoding.EncodeToString(b[:]), Path: "/", MaxAge: age, Secure: secure, SameSite: http.SameSiteStrictMode})
 	h.log.InfoContext(r.Context(), "monitor login", slog.String("role", role), slog.String("remote", r.RemoteAddr))
 	writeJSON(w, http.StatusOK, Session{Required: true, Role: role})
@@ -138,8 +136,8 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 // Requests with their own Authorization header (the CLI, processors) are
 // passed unchanged: a cookie cannot speak for them.
 func (h *Handler) toAPI(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(SessionCookie)
-	if r.Header.Get("Authorization") != "" || err != nil || c.Value == "" {
+	tok, ok := sessionToken(r)
+	if r.Header.Get("Authorization") != "" || !ok {
 		h.api.ServeHTTP(w, r)
 		return
 	}
@@ -148,8 +146,22 @@ func (h *Handler) toAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+c.Value)
+	r.Header.Set("Authorization", "Bearer "+tok)
 	h.api.ServeHTTP(w, r)
+}
+
+// sessionToken reads the token of the session cookie. The cookie holds it
+// base64url-encoded: a cookie value cannot carry every byte a token may.
+func sessionToken(r *http.Request) (string, bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(b) == 0 {
+		return "", false
+	}
+	return string(b), true
 }
 
 // csrfOK reports whether the request's CSRF header equals its CSRF cookie

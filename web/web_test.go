@@ -177,17 +177,21 @@ func TestLogin(t *testing.T) {
 // token; a cookie-authenticated mutating call needs the CSRF header equal
 // to the CSRF cookie; a request with its own Authorization is untouched.
 func TestSessionRequests(t *testing.T) {
-	h, api := newMonitor(t, web.SharedToken("s3cret"))
-	ck := cookies(login(t, h, "/v1/session", "s3cret"))
+	const token = `s3cret; "with" what cookies cannot hold`
+	h, api := newMonitor(t, web.SharedToken(token))
+	ck := cookies(login(t, h, "/v1/session", strings.ReplaceAll(token, `"`, `\"`)))
 	sess, csrf := ck[web.SessionCookie], ck[web.CSRFCookie]
+	if sess == nil || csrf == nil {
+		t.Fatal("no session")
+	}
 	cases := []struct {
 		name, method, csrf, auth string
 		withCSRFCookie           bool
 		status                   int
 		bearer                   string // the Authorization the API sees
 	}{
-		{"read", "GET", "", "", true, 418, "Bearer s3cret"},
-		{"cancel with CSRF", "POST", csrf.Value, "", true, 418, "Bearer s3cret"},
+		{"read", "GET", "", "", true, 418, "Bearer " + token},
+		{"cancel with CSRF", "POST", csrf.Value, "", true, 418, "Bearer " + token},
 		{"cancel without CSRF", "POST", "", "", true, 403, ""},
 		{"cancel with a wrong CSRF", "POST", "forged", "", true, 403, ""},
 		{"cancel without the CSRF cookie", "POST", csrf.Value, "", false, 403, ""},

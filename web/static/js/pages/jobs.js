@@ -85,11 +85,11 @@ export function jobDetail(root, ctx) {
         j.error ? h('div', { class: 'error-box', role: 'alert' }, h('strong', {}, 'Error: '), j.error) : null,
         facts([
           ['State', badge(j.state)], ['Progress', progress(j.progress)], ['Priority', String(j.priority)],
-          ['Attempts', `${j.attempt} of ${j.max_attempts}`], ['Lease holder', j.processor || '—'],
+          ['Attempts', `${j.attempt} of ${j.max_attempts}`], [final ? 'Last processor' : 'Lease holder', j.processor || '—'],
           ['Lease until', time(j.lease_until)], ['Epoch', String(j.epoch)],
           ['Workflow', j.instance_id ? link(`#/workflows/${j.instance_id}`, `#${j.instance_id} step ${j.step || ''}`) : '—'],
           ['Created', time(j.created_at)], ['Run after', time(j.run_after)], ['Started', time(j.started_at)], ['Finished', time(j.finished_at)],
-          ['Duration', span(j.started_at, j.finished_at, now)], ['Timeout', j.timeout || '—'],
+          ['Duration', span(j.started_at, j.finished_at, now)], ['Timeout', j.timeout && j.timeout !== '0s' ? j.timeout : 'none'],
           j.selector ? ['Selector', Object.entries(j.selector).map(([k, v]) => `${k}=${v}`).join(', ')] : null,
         ]),
         h('h2', {}, 'Output'), j.message ? h('pre', { id: 'job-output' }, j.message) : h('p', { class: 'muted' }, 'No message reported.'),

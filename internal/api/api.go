@@ -181,6 +181,9 @@ func (a *API) routes() {
 // guard and metrics.
 func (a *API) handle(pattern string, h http.HandlerFunc) {
 	a.registered = append(a.registered, pattern)
+	if strings.HasPrefix(pattern, "GET ") {
+		h = withETag(h) // every GET is a prompt read (no GET long-polls)
+	}
 	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, keyLimit(h)))))
 }
 

@@ -216,7 +216,15 @@ var errNoToken = errors.New("unauthorized")
 func (a *authenticator) principal(ctx context.Context, r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	scheme, secret, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > 256 {
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return Principal{}, errNoToken
+	}
+	return a.principalOf(ctx, secret)
+}
+
+// principalOf returns the holder of the bearer token secret.
+func (a *authenticator) principalOf(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" || len(secret) > 256 {
 		return Principal{}, errNoToken
 	}
 	sum := sha256.Sum256([]byte(secret))
@@ -253,6 +261,30 @@ func (a *authenticator) principal(ctx context.Context, r *http.Request) (Princip
 	a.cache[sum] = cachedToken{p: p, until: now.Add(tokenCacheTTL)}
 	a.mu.Unlock()
 	return p, nil
+}
+
+// ErrAuthOff: the server requires no token (it has no credential at all).
+var ErrAuthOff = errors.New("the server requires no token")
+
+// ErrBadToken: an unknown or revoked token.
+var ErrBadToken = errNoToken
+
+// TokenRole names the role of a bearer token, for a login (the web
+// monitor's session): ErrAuthOff when the server requires no token,
+// ErrBadToken for an unknown or revoked one.
+func (a *API) TokenRole(ctx context.Context, secret string) (model.Role, error) {
+	on, err := a.authn.enabled(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !on {
+		return "", ErrAuthOff
+	}
+	p, err := a.authn.principalOf(ctx, secret)
+	if err != nil {
+		return "", err
+	}
+	return p.Role, nil
 }
 
 // forget drops the cache (a token was revoked here).

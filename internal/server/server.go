@@ -31,6 +31,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/wire"
+	"github.com/dpe-engine/dpe/web"
 )
 
 // Version is the server version reported by /v1/status.
@@ -189,8 +190,13 @@ func (s *Server) Run(ctx context.Context) error {
 		Info: s.info, Ready: s.checkReady, Registry: reg, Profiling: s.cfg.Profiling,
 		CheckHost: s.loopback(), Hosts: s.cfg.Hosts, ClientCertRoles: s.clientCertRoles(),
 	})
+	monitor, err := web.New(web.Config{API: s.api, Check: s.monitorLogin, Log: log.With("part", "monitor")})
+	if err != nil {
+		s.ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           s.api,
+		Handler:           monitor, // the web monitor at /, the API behind it
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
@@ -311,4 +317,19 @@ func (s *Server) purgeLoop(ctx context.Context) {
 			s.cfg.Log.Warn("idempotency purge failed", "err", err)
 		}
 	}
+}
+
+// monitorLogin checks a token for the web monitor's login with the API's
+// own authentication (the shared --token and the tokens of the core DB).
+func (s *Server) monitorLogin(ctx context.Context, secret string) (string, error) {
+	role, err := s.api.TokenRole(ctx, secret)
+	switch {
+	case errors.Is(err, api.ErrAuthOff):
+		return "", web.ErrNoLogin
+	case errors.Is(err, api.ErrBadToken):
+		return "", fmt.Errorf("%w", web.ErrBadToken)
+	case err != nil:
+		return "", err
+	}
+	return string(role), nil
 }

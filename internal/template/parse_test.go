@@ -13,7 +13,7 @@ import (
 // builtinJobTypes are the job types every dpe processor serves.
 var builtinJobTypes = map[string]bool{
 	"noop": true, "util.copy": true, "util.move": true, "util.delete": true,
-	"util.checksum": true, "util.mkdir": true, "exec": true, "util.sync": true,
+	"util.checksum": true, "util.mkdir": true, "util.list": true, "exec": true, "util.sync": true,
 	"audio.loudness": true, "audio.normalize": true, "audio.convert": true, "audio.waveform": true,
 	"media.probe": true, "media.transcode": true, "media.thumbnail": true,
 }

@@ -306,7 +306,7 @@ func limitedPass(ctx context.Context, from string, gainDB float64, ceiling *floa
 		if err := emit(lim.Flush(out[:0])); err != nil {
 			return lr, err
 		}
-		lr.out, lr.minGainDB = m.Result(), lim.MinGainDB
+		lr.out, lr.minGainDB = m.Result(), lim.MinGainDB()
 	}
 	return lr, nil
 }

@@ -39,7 +39,11 @@ type Limiter struct {
 
 	hist [][]float64 // per channel, a doubled ring of the last tpTaps samples
 	hpos int         // next write position in hist rings
-	in   int64       // frames taken in (real and flushed zeros)
+	// loudAt is the last frame with a sample over thr/tpGain: a window
+	// without one cannot interpolate over thr, so it is not interpolated.
+	loudAt int64
+	quiet  float64 // thr / tpGain
+	in     int64   // frames taken in (real and flushed zeros)
 
 	dq             []limEntry // ring: monotone deque of required gains
 	dqHead, dqSize int
@@ -55,9 +59,12 @@ type Limiter struct {
 
 	// Reduced counts frames whose gain was lowered below the make-up gain.
 	Reduced int64
-	// MinGainDB is the lowest gain reduction applied, in dB (0 when none).
-	MinGainDB float64
+	minGain float64 // the lowest gain reduction, linear
 }
+
+// MinGainDB is the deepest gain reduction applied so far, in dB (0 when
+// none, negative otherwise).
+func (l *Limiter) MinGainDB() float64 { return 20 * math.Log10(l.minGain) }
 
 type limEntry struct {
 	at int64
@@ -84,12 +91,14 @@ func NewLimiter(sampleRate, channels int, gainDB, ceilingDBTP float64) (*Limiter
 		look:     look,
 		release:  1 - math.Exp(-1/(LimiterRelease*float64(sampleRate))),
 		rel:      1,
+		minGain:  1,
 		hist:     make([][]float64, channels),
 		dq:       make([]limEntry, look+2*limiterHold+2),
 		box:      make([]float64, look),
 		boxS:     float64(look),
 	}
 	l.thr = math.Pow(10, (ceilingDBTP-limiterMarginDB)/20) / l.gain
+	l.quiet, l.loudAt = l.thr/tpGain, -tpTaps
 	for i := range l.box {
 		l.box[i] = 1
 	}
@@ -144,13 +153,20 @@ func (l *Limiter) step(dst, frame []float64, real bool) []float64 {
 	// The peak of frame j = i - tpTaps/2: its sample and the in-between
 	// points to the next sample, which the window ending at i yields.
 	pos := l.hpos
-	var e float64
 	for c, v := range frame {
 		h := l.hist[c]
 		h[pos], h[pos+tpTaps] = v, v
-		w := (*[tpTaps]float64)(h[pos+1 : pos+1+tpTaps])
-		y1, y2, y3 := interpolate(w)
-		e = max(e, math.Abs(w[tpTaps/2-1]), math.Abs(y1), math.Abs(y2), math.Abs(y3))
+		if math.Abs(v) > l.quiet {
+			l.loudAt = i
+		}
+	}
+	var e float64
+	if i-l.loudAt < tpTaps {
+		for c := range frame {
+			w := (*[tpTaps]float64)(l.hist[c][pos+1 : pos+1+tpTaps])
+			y1, y2, y3 := interpolate(w)
+			e = max(e, math.Abs(w[tpTaps/2-1]), math.Abs(y1), math.Abs(y2), math.Abs(y3))
+		}
 	}
 	l.hpos = (pos + 1) % tpTaps
 	j := i - tpTaps/2
@@ -201,7 +217,7 @@ func (l *Limiter) step(dst, frame []float64, real bool) []float64 {
 	k := l.gain
 	if gm < 1 {
 		l.Reduced++
-		l.MinGainDB = min(l.MinGainDB, 20*math.Log10(gm))
+		l.minGain = min(l.minGain, gm)
 		k *= gm
 	}
 	slot = int(m % int64(l.delay+1))

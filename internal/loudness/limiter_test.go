@@ -84,8 +84,8 @@ func TestLimiterReachesTargetUnderCeiling(t *testing.T) {
 		if math.Abs(got.Integrated-target) > 0.5 {
 			t.Errorf("%d Hz: integrated %.3f LUFS (first pass %.3f), want %.1f ±0.5", rate, got.Integrated, first.Integrated, target)
 		}
-		if l.Reduced == 0 || l.MinGainDB >= -3 {
-			t.Errorf("%d Hz: limiter reduced %d frames, at most %.2f dB", rate, l.Reduced, l.MinGainDB)
+		if l.Reduced == 0 || l.MinGainDB() >= -3 {
+			t.Errorf("%d Hz: limiter reduced %d frames, at most %.2f dB", rate, l.Reduced, l.MinGainDB())
 		}
 	}
 }

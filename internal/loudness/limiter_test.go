@@ -33,13 +33,19 @@ func transients(rate int, seconds float64) []float64 {
 // limit runs samples through a limiter in chunks of chunk frames.
 func limit(t *testing.T, rate int, gainDB, ceiling float64, samples []float64, chunk int) ([]float64, *Limiter) {
 	t.Helper()
-	l, err := NewLimiter(rate, 2, gainDB, ceiling)
+	return limitN(t, rate, 2, gainDB, ceiling, samples, chunk)
+}
+
+// limitN is limit for nc channels.
+func limitN(t *testing.T, rate, nc int, gainDB, ceiling float64, samples []float64, chunk int) ([]float64, *Limiter) {
+	t.Helper()
+	l, err := NewLimiter(rate, nc, gainDB, ceiling)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []float64
 	for len(samples) > 0 {
-		n := min(len(samples), 2*chunk)
+		n := min(len(samples), nc*chunk)
 		if out, err = l.Process(out, samples[:n]); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +56,12 @@ func limit(t *testing.T, rate int, gainDB, ceiling float64, samples []float64, c
 
 func meterOf(t *testing.T, rate int, samples []float64) Result {
 	t.Helper()
-	m, err := New(rate, Weights(2, 0), Options{TruePeak: true})
+	return meterOfN(t, rate, 2, samples)
+}
+
+func meterOfN(t *testing.T, rate, nc int, samples []float64) Result {
+	t.Helper()
+	m, err := New(rate, Weights(nc, 0), Options{TruePeak: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +97,37 @@ func TestLimiterReachesTargetUnderCeiling(t *testing.T) {
 		}
 		if l.Reduced == 0 || l.MinGainDB() >= -3 {
 			t.Errorf("%d Hz: limiter reduced %d frames, at most %.2f dB", rate, l.Reduced, l.MinGainDB())
+		}
+	}
+}
+
+// Every channel is watched, the LFE too, though it does not count for
+// loudness.
+func TestLimiterLayouts(t *testing.T) {
+	const rate, target, ceiling = 48000, -23.0, -1.0
+	st := transients(rate, 5)
+	tests := []struct {
+		name  string
+		nc    int
+		frame func(l, r float64) []float64
+	}{
+		{"mono", 1, func(l, _ float64) []float64 { return []float64{l} }},
+		{"5.1", 6, func(l, r float64) []float64 { return []float64{l, r, 0.7 * l, 1.2 * r, 0.5 * l, 0.5 * r} }},
+	}
+	for _, tt := range tests {
+		in := make([]float64, 0, len(st)/2*tt.nc)
+		for i := 0; i < len(st); i += 2 {
+			in = append(in, tt.frame(st[i], st[i+1])...)
+		}
+		src := meterOfN(t, rate, tt.nc, in)
+		gain := target - src.Integrated
+		out, l := limitN(t, rate, tt.nc, gain, ceiling, in, 999)
+		got := meterOfN(t, rate, tt.nc, out)
+		if len(out) != len(in) || l.Reduced == 0 || src.TruePeak+gain <= ceiling {
+			t.Errorf("%s: %d samples of %d, %d frames reduced, plain gain peak %.2f", tt.name, len(out), len(in), l.Reduced, src.TruePeak+gain)
+		}
+		if got.TruePeak > ceiling {
+			t.Errorf("%s: true peak %.3f dBTP over the %.1f ceiling", tt.name, got.TruePeak, ceiling)
 		}
 	}
 }

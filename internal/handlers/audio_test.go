@@ -303,7 +303,7 @@ func TestAudioNormalizeRefusals(t *testing.T) {
 		params map[string]any
 		want   string
 	}{
-		{"limiter", map[string]any{"path": src, "limiter": true}, "limiter is not implemented"},
+		{"limiter without write", map[string]any{"path": src, "limiter": true}, "params.limiter"},
 		{"write without to", map[string]any{"path": src, "mode": "write"}, "params.to"},
 		{"to outside", map[string]any{"path": src, "mode": "write", "to": filepath.Join(b.outside, "x.wav")}, "params.to"},
 		{"bad mode", map[string]any{"path": src, "mode": "louder"}, "params.mode"},

@@ -11,12 +11,27 @@ import (
 	"path/filepath"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/loudness"
 	"github.com/dpe-engine/dpe/internal/wav"
 )
 
 // matchTolerance is how close (LU) an existing copy must be to the wanted
 // loudness for audio.normalize to leave it alone.
 const matchTolerance = 0.1
+
+// limitedTolerance is how close (LU) a limited copy must come to the
+// target: limiting takes loudness off the peaks, which one correction
+// pass adds back to the gain, and an existing copy this close to the
+// target and under the ceiling is left alone.
+const limitedTolerance = 0.5
+
+// limiterPasses is the most dry passes through the limiter that audio.normalize
+// makes to find the gain that reaches the target; limiterMaxExtraDB is the
+// most they add to the gain the source's loudness asks for.
+const (
+	limiterPasses     = 3
+	limiterMaxExtraDB = 12
+)
 
 // normalizeHandler runs audio.normalize.
 type normalizeHandler struct {
@@ -50,6 +65,13 @@ type normalizeResult struct {
 	Written         bool        `json:"written"`
 	// AlreadyMatched: mode write found a copy that already has the gain.
 	AlreadyMatched bool `json:"already_matched,omitempty"`
+	// Limited: params.limiter was set and the full gain would have put the
+	// true peak over the ceiling, so the copy went through the true-peak
+	// limiter; ExpectedLUFS and ExpectedTPDBTP are then measured on the
+	// limiter's output (or on the copy found in place).
+	Limited bool `json:"limited,omitempty"`
+	// LimiterMaxReductionDB is the deepest gain reduction of the limiter.
+	LimiterMaxReductionDB float64 `json:"limiter_max_reduction_db,omitempty"`
 }
 
 // Run measures the source, computes the gain and, in mode write, writes
@@ -60,12 +82,11 @@ func (h *normalizeHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err := decode(h.spec, t.Params, &p); err != nil {
 		return nil, err
 	}
-	if p.Limiter {
-		return nil, Permanent(fmt.Errorf("%s: params.limiter: the true-peak limiter is not implemented; "+
-			"without it the gain is lowered to keep the true peak under true_peak_max_dbtp", name))
-	}
 	if p.Mode == "" {
 		p.Mode = "gain"
+	}
+	if p.Limiter && p.Mode != "write" {
+		return nil, Permanent(fmt.Errorf("%s: params.limiter: needs mode write (a playout gain cannot limit peaks)", name))
 	}
 	res := normalizeResult{Mode: p.Mode, TargetLUFS: -23, TruePeakMaxDBTP: -1}
 	if p.TargetLUFS != nil {
@@ -100,7 +121,10 @@ func (h *normalizeHandler) Run(ctx context.Context, t Task) (any, error) {
 	prog := newMeter(t, h.cfg.Clock, "processed", 0)
 	src, err := measureFile(ctx, path, nil, true, func(done, total int64) {
 		prog.total = total
-		if p.Mode == "write" {
+		switch {
+		case p.Limiter: // measure, up to limiterPasses dry passes, write
+			prog.total *= 2 + limiterPasses
+		case p.Mode == "write":
 			prog.total *= 2
 		}
 		prog.update(done)
@@ -115,13 +139,20 @@ func (h *normalizeHandler) Run(ctx context.Context, t Task) (any, error) {
 	}
 	gain := res.TargetLUFS - integrated
 	if !math.IsInf(tp, -1) && tp+gain > res.TruePeakMaxDBTP {
-		gain, res.ClippedByPeak = res.TruePeakMaxDBTP-tp, true
+		if p.Limiter {
+			res.Limited = true
+		} else {
+			gain, res.ClippedByPeak = res.TruePeakMaxDBTP-tp, true
+		}
 	}
 	res.GainDB = round2(gain)
 	res.ExpectedLUFS = round2(integrated + gain)
 	res.ExpectedTPDBTP = finite(tp + gain)
 	if p.Mode != "write" {
 		return res, nil
+	}
+	if res.Limited {
+		return h.writeLimited(ctx, res, src, gain, prog)
 	}
 	// A copy with the source's format and length that measures the
 	// source's loudness plus this gain is the copy this job would write.
@@ -135,34 +166,173 @@ func (h *normalizeHandler) Run(ctx context.Context, t Task) (any, error) {
 	} else if ctx.Err() != nil {
 		return nil, ctxErr(ctx)
 	}
-	if err := writeGained(ctx, h.cfg, path, to, gain, prog); err != nil {
+	if _, err := writeGained(ctx, h.cfg, path, to, gain, nil, prog, src.raw.Frames); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	res.Written = true
 	return res, nil
 }
 
-// writeGained writes the samples of the WAV file from, multiplied by
-// gain dB, to a temporary file next to to in the same format with the same
-// bext chunk, then renames it over to. prog, set up for two passes over
-// the data, is past the first.
-func writeGained(ctx context.Context, cfg Config, from, to string, gainDB float64, prog *meter) (err error) {
+// writeLimited is mode write when the limiter is needed: a copy in place
+// that measures the target within limitedTolerance and stays under the
+// ceiling is kept; otherwise dry passes through the limiter measure the
+// loudness it takes off and raise the gain to make up for it, and the copy
+// is written through the limiter at that gain.
+func (h *normalizeHandler) writeLimited(ctx context.Context, res normalizeResult, src measurement, gain float64, prog *meter) (any, error) {
+	name := jobtype.AudioNormalize
+	ceiling := res.TruePeakMaxDBTP
+	if have, err := measureFile(ctx, res.To, nil, true, nil); err == nil {
+		if have.IntegratedLUFS != nil && have.frames == src.frames && string(have.fmt.Raw) == string(src.fmt.Raw) &&
+			math.Abs(have.raw.Integrated-res.TargetLUFS) <= limitedTolerance && have.raw.TruePeak <= ceiling {
+			res.AlreadyMatched = true
+			res.ExpectedLUFS, res.ExpectedTPDBTP = round2(have.raw.Integrated), finite(have.raw.TruePeak)
+			prog.update(prog.total)
+			return res, nil
+		}
+	} else if ctx.Err() != nil {
+		return nil, ctxErr(ctx)
+	}
+	// Each dry pass measures how far under the target the limiter leaves
+	// the copy; the gain rises by that much times the slope the passes
+	// show (loudness gained per dB, under 1 once the limiter works).
+	var prevGain, prevLUFS float64
+	g0 := gain
+	for pass := range limiterPasses {
+		dry, err := limitedPass(ctx, res.Path, gain, &ceiling, nil, prog, int64(1+pass)*src.raw.Frames)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		short := res.TargetLUFS - dry.out.Integrated
+		if math.IsInf(short, 0) || math.Abs(short) <= matchTolerance/2 {
+			break
+		}
+		step := short
+		if pass > 0 && dry.out.Integrated != prevLUFS {
+			step *= min(max((gain-prevGain)/(dry.out.Integrated-prevLUFS), 1), 4)
+		}
+		prevGain, prevLUFS = gain, dry.out.Integrated
+		gain = min(gain+step, g0+limiterMaxExtraDB)
+	}
+	out, err := writeGained(ctx, h.cfg, res.Path, res.To, gain, &ceiling, prog, (1+limiterPasses)*src.raw.Frames)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	res.GainDB = round2(gain)
+	res.ExpectedLUFS, res.ExpectedTPDBTP = round2(out.out.Integrated), finite(out.out.TruePeak)
+	res.LimiterMaxReductionDB = round2(-out.minGainDB)
+	if out.out.TruePeak > ceiling {
+		h.cfg.Log.Warn("limited copy over the true-peak ceiling", "path", res.To, "true_peak_dbtp", out.out.TruePeak, "ceiling_dbtp", ceiling)
+	}
+	res.Written = true
+	return res, nil
+}
+
+// limitedResult is the measurement of a pass's output.
+type limitedResult struct {
+	out       loudness.Result
+	minGainDB float64
+}
+
+// limitedPass streams the samples of the WAV file from through gain dB and,
+// when ceiling is not nil, the true-peak limiter, handing each chunk of
+// output to sink (when not nil) and measuring it (with true peak when
+// limiting). before is the frames of the passes before this one, for
+// progress in frames of three passes.
+func limitedPass(ctx context.Context, from string, gainDB float64, ceiling *float64, sink func([]float64) error,
+	prog *meter, before int64) (limitedResult, error) {
+	var lr limitedResult
 	in, err := os.Open(from)
 	if err != nil {
-		return fsErr(err)
+		return lr, fsErr(err)
 	}
 	defer in.Close()
 	r, err := wav.Open(ctx, in, nil)
 	if err != nil {
-		return wavErr(ctx, from, err)
+		return lr, wavErr(ctx, from, err)
+	}
+	f := r.Format()
+	var lim *loudness.Limiter
+	var m *loudness.Meter
+	if ceiling != nil {
+		if lim, err = loudness.NewLimiter(f.SampleRate, f.Channels, gainDB, *ceiling); err != nil {
+			return lr, Permanent(fmt.Errorf("%s: %w", from, err))
+		}
+		if m, err = loudness.New(f.SampleRate, loudness.Weights(f.Channels, f.ChannelMask), loudness.Options{TruePeak: true}); err != nil {
+			return lr, Permanent(fmt.Errorf("%s: %w", from, err))
+		}
+	}
+	k := math.Pow(10, gainDB/20)
+	buf := make([]float64, 16384*f.Channels)
+	var out []float64
+	emit := func(s []float64) error {
+		if m != nil {
+			if err := m.Add(s); err != nil {
+				return err
+			}
+		}
+		if sink != nil {
+			return sink(s)
+		}
+		return nil
+	}
+	frameBytes := int64(f.BlockAlign)
+	for {
+		n, rerr := r.Read(ctx, buf)
+		if n > 0 {
+			s := buf[:n]
+			if lim != nil {
+				if out, err = lim.Process(out[:0], s); err != nil {
+					return lr, err
+				}
+				s = out
+			} else {
+				for i := range s {
+					s[i] *= k
+				}
+			}
+			if err := emit(s); err != nil {
+				return lr, err
+			}
+			prog.update((before + r.Frames()) * frameBytes)
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return lr, wavErr(ctx, from, rerr)
+		}
+	}
+	if lim != nil {
+		if err := emit(lim.Flush(out[:0])); err != nil {
+			return lr, err
+		}
+		lr.out, lr.minGainDB = m.Result(), lim.MinGainDB()
+	}
+	return lr, nil
+}
+
+// writeGained writes the samples of the WAV file from, multiplied by
+// gain dB and, when ceiling is not nil, limited to it, to a temporary file
+// next to to in the same format with the same bext chunk, then renames it
+// over to. before is the frames of the passes before this one, for
+// progress.
+func writeGained(ctx context.Context, cfg Config, from, to string, gainDB float64, ceiling *float64, prog *meter, before int64) (lr limitedResult, err error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return lr, fsErr(err)
+	}
+	r, err := wav.Open(ctx, in, nil)
+	in.Close()
+	if err != nil {
+		return lr, wavErr(ctx, from, err)
 	}
 	dir := filepath.Dir(to)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fsErr(err)
+		return lr, fsErr(err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(to)+".dpe-tmp-*")
 	if err != nil {
-		return fsErr(err)
+		return lr, fsErr(err)
 	}
 	defer func() {
 		if err != nil {
@@ -172,56 +342,43 @@ func writeGained(ctx context.Context, cfg Config, from, to string, gainDB float6
 			}
 		}
 	}()
-	if fi, err := in.Stat(); err == nil {
+	if fi, err := os.Stat(from); err == nil {
 		if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-			return fsErr(err)
+			return lr, fsErr(err)
 		}
 	}
 	var bext []byte
 	if b := r.Bext(); b != nil {
 		bext = b.Raw
 	}
-	f := r.Format()
-	w, err := wav.Create(tmp, f, bext)
+	w, err := wav.Create(tmp, r.Format(), bext)
 	if err != nil {
-		return err
+		return lr, err
 	}
-	k := math.Pow(10, gainDB/20)
-	buf := make([]float64, 16384*f.Channels)
-	for {
-		n, rerr := r.Read(ctx, buf)
-		if n > 0 {
-			s := buf[:n]
-			for i := range s {
-				s[i] *= k
-			}
-			if err := w.Write(s); err != nil {
-				return fmt.Errorf("write %s: %w", tmp.Name(), fsErr(err))
-			}
-			prog.update(r.DataSize() + r.BytesRead())
+	lr, err = limitedPass(ctx, from, gainDB, ceiling, func(s []float64) error {
+		if err := w.Write(s); err != nil {
+			return fmt.Errorf("write %s: %w", tmp.Name(), fsErr(err))
 		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			return wavErr(ctx, from, rerr)
-		}
+		return nil
+	}, prog, before)
+	if err != nil {
+		return lr, err
 	}
 	if w.Clipped > 0 {
 		cfg.Log.Warn("normalised copy clipped", "path", to, "samples", w.Clipped)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), fsErr(err))
+		return lr, fmt.Errorf("write %s: %w", tmp.Name(), fsErr(err))
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+		return lr, fmt.Errorf("sync %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+		return lr, fmt.Errorf("close %s: %w", tmp.Name(), err)
 	}
 	if err := os.Rename(tmp.Name(), to); err != nil {
-		return fsErr(err)
+		return lr, fsErr(err)
 	}
 	syncDir(cfg, dir)
-	return nil
+	return lr, nil
 }

@@ -1,0 +1,21 @@
+//go:build unix
+
+package loudness_test
+
+import (
+	"os"
+	"runtime"
+	"syscall"
+)
+
+// maxRSS returns the peak RSS in bytes of a finished child process.
+func maxRSS(ps *os.ProcessState) int64 {
+	u, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	if runtime.GOOS == "darwin" {
+		return u.Maxrss // bytes there
+	}
+	return u.Maxrss << 10 // KiB on Linux and the BSDs
+}

@@ -107,12 +107,12 @@ func (s *Service) Advance(ctx context.Context, a model.Advance) (model.Instance,
 	if err := s.limitNesting(ctx, &a, s.clock.Now()); err != nil {
 		return model.Instance{}, err
 	}
+	s.logSteps(ctx, a)
 	inst, err := s.store.InstanceAdvance(ctx, a, s.clock.Now())
 	if err != nil {
 		return inst, fmt.Errorf("advance instance %d: %w", a.InstanceID, err)
 	}
 	s.signalAdvanced(a, inst)
-	s.logSteps(ctx, a)
 	return inst, nil
 }
 
@@ -154,6 +154,9 @@ func (s *Service) AdvanceMany(ctx context.Context, as []model.Advance) ([]store.
 	if len(batch) == 0 {
 		return out, nil
 	}
+	for _, a := range batch {
+		s.logSteps(ctx, a)
+	}
 	res, err := s.store.InstanceAdvanceMany(ctx, batch, now)
 	if err != nil {
 		if errors.Is(err, model.ErrUnavailable) || ctx.Err() != nil {
@@ -175,7 +178,6 @@ func (s *Service) AdvanceMany(ctx context.Context, as []model.Advance) ([]store.
 		}
 		out[i] = r
 		s.signalAdvanced(batch[k], r.Instance)
-		s.logSteps(ctx, batch[k])
 	}
 	return out, nil
 }
@@ -214,10 +216,14 @@ func (s *Service) signalAdvanced(a model.Advance, inst model.Instance) {
 	}
 }
 
-// logSteps stores the messages of the `log` steps an applied advance
-// ended in its instance's log. Each such step is reported once, by the
-// advance that ran it (a worker reports only changed steps). A failure to
-// store them is logged, not returned: the advance took effect.
+// logSteps stores the messages of the `log` steps an advance ends in its
+// instance's log. Each such step is reported once, by the advance that
+// ran it (a worker reports only changed steps). They are stored before
+// the advance is applied, so that whoever sees the instance final finds
+// every line of it (dpe workflow logs --follow); the price is a line
+// written twice when the advance is then refused (the worker lost its
+// lease, or the database failed) and the step runs again. A failure to
+// store them is logged, not returned: the lines are not worth the run.
 func (s *Service) logSteps(ctx context.Context, a model.Advance) {
 	var lines []model.LogEntry
 	for _, st := range a.Steps {

@@ -46,7 +46,8 @@ name: broken
 description: A job that always fails
 steps:
   - {id: prepare, set: {stage: one}}
-  - {id: fetch, job: noop, params: {fail: true}, retry: {max_attempts: 1}}
+  - {id: note, log: "fetching now"}
+  - {id: fetch, job: noop, params: {fail: true, log: "fetch says no"}, retry: {max_attempts: 1}}
 ---
 name: tick
 steps:
@@ -309,6 +310,8 @@ func TestBrowser(t *testing.T) {
 		if strings.Index(order, "prepare") > strings.Index(order, "fetch") {
 			t.Errorf("steps not in run order:\n%s", order)
 		}
+		// The log: the log step's line, then the job's, naming the job.
+		b.waitFor(`(s => s && s.indexOf('fetching now') >= 0 && s.indexOf('fetching now') < s.indexOf('fetch says no') && /job #\d+: fetch says no/.test(s))(document.querySelector('#log-lines')?.innerText)`, "the log lines, the job's named")
 		b.shot("workflow-failed")
 	})
 
@@ -395,7 +398,7 @@ func TestBrowser(t *testing.T) {
 			{"#/workflows", `document.querySelectorAll('#wf-list tbody tr').length >= 4`, "workflows"},
 			{"#/workflows?state=failed", `document.querySelector('#wf-list')?.innerText.includes('1 shown of 1 matching')`, ""},
 			{"#/jobs", `document.querySelectorAll('#job-list tbody tr').length >= 4`, "jobs"},
-			{fmt.Sprintf("#/jobs/%d", failedJob), `document.querySelector('#job-detail .error-box')?.innerText.includes('asked to fail') && document.querySelector('#job-detail').innerText.includes('1 of 1')`, "job-failed"},
+			{fmt.Sprintf("#/jobs/%d", failedJob), `document.querySelector('#job-detail .error-box')?.innerText.includes('asked to fail') && document.querySelector('#job-detail').innerText.includes('1 of 1') && document.querySelector('#log-lines')?.innerText.includes('fetch says no')`, "job-failed"},
 			{"#/farm", `document.querySelector('#processors')?.innerText.includes('LIVE') && document.querySelector('#processors').innerText.includes('noop: ')`, "farm"},
 			{"#/triggers", `[...document.querySelectorAll('#trigger-list tbody tr')].some(r => r.innerText.includes('nightly') && r.innerText.includes('scheduler@copy-a') && r.innerText.includes('cannot reach the template'))`, "triggers"},
 			{"#/farm", `document.querySelector('#leases')?.innerText.includes('trigger/inbox') && document.querySelector('#leases').innerText.includes('NO ACTIVE COPY')`, ""},

@@ -332,6 +332,11 @@ func jobAction(ctx context.Context, e *env, verb string, args []string) error {
 		return printJSON(e.stdout, j)
 	}
 	printJob(e, *j)
+	if verb == "show" {
+		if lines, _, err := readLog(ctx, jobLogPager(c, id), 0); err == nil {
+			writeLogSection(e.stdout, lines, false)
+		}
+	}
 	return nil
 }
 

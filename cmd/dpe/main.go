@@ -44,7 +44,7 @@ var commands = map[string]command{
 	"processor":     {"run a job processor", runProcessor},
 	"worker":        {"run a workflow worker (standby or concurrent)", runWorker},
 	"template":      {"import, export, list and delete workflow templates", runTemplate},
-	"workflow":      {"start, list, show, cancel, re-prioritise, retry and wait for workflow instances", runWorkflow},
+	"workflow":      {"start, list, show, follow the logs of, cancel, re-prioritise, retry and wait for workflow instances", runWorkflow},
 	"scheduler":     {"run the schedules of a config file (standby or concurrent)", runScheduler},
 	"folderwatcher": {"run the folder watchers of a config file (standby or concurrent)", runFolderWatcher},
 	"tablewatcher":  {"run the table watchers of a config file (standby or concurrent)", runTableWatcher},

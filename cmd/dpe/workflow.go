@@ -14,7 +14,7 @@ import (
 
 func runWorkflow(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("want a subcommand: start, list, show, cancel, priority, retry or wait")
+		return usagef("want a subcommand: start, list, show, logs, cancel, priority, retry or wait")
 	}
 	verb := args[0]
 	if verb == "retry" {
@@ -32,6 +32,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 	tpl := fs.String("template", "", "list: only these templates (comma-separated)")
 	limit := fs.Int("limit", 50, "list: page size")
 	after := fs.String("after", "", "list: cursor (the 'next' of the previous page)")
+	follow := fs.Bool("follow", false, "logs: keep printing new lines until the instance ends; exit 3 unless it succeeded")
 	pos, err := g.parse(args[1:])
 	if err != nil {
 		return err
@@ -91,7 +92,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintln(e.stdout)
 		return nil
-	case "show", "cancel", "priority", "wait":
+	case "show", "logs", "cancel", "priority", "wait":
 		want := 1
 		if verb == "priority" {
 			want = 2
@@ -109,6 +110,8 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		switch verb {
 		case "wait":
 			return waitInstance(ctx, e, g, c, id)
+		case "logs":
+			return workflowLogs(ctx, e, g, c, id, *follow)
 		case "cancel":
 			inst, err := c.CancelWorkflow(ctx, id)
 			if err != nil {
@@ -141,10 +144,19 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		if g.json() {
 			return printJSON(e.stdout, d)
 		}
-		printInstance(ctx, e, c, *d)
+		// The log section holds the log steps' lines (and the jobs'):
+		// the tree then leaves them out. An older server without the
+		// log route: the tree keeps them.
+		view := *d
+		lines, _, err := readLog(ctx, workflowLogPager(c, id), 0)
+		if err == nil {
+			view = withoutLogNotes(view)
+		}
+		printInstance(ctx, e, c, view)
+		writeLogSection(e.stdout, lines, true)
 		return nil
 	}
-	return usagef("unknown subcommand %q: want start, list, show, cancel, priority, retry or wait", verb)
+	return usagef("unknown subcommand %q: want start, list, show, logs, cancel, priority, retry or wait", verb)
 }
 
 // instanceID resolves an id or an instance name.

@@ -175,6 +175,7 @@ func (a *API) routes() {
 	if a.triggers != nil {
 		a.triggerRoutes()
 	}
+	a.logRoutes()
 }
 
 // handle registers a /v1 route behind authentication, the cross-site

@@ -184,6 +184,18 @@ func jobRoutes(t *testing.T, c *client.Client) {
 	if _, err := c.GetJob(ctx, 99999); !errors.Is(err, model.ErrNotFound) {
 		t.Fatalf("get of a missing job: %v, want ErrNotFound", err)
 	}
+	ok(t, c.AppendJobLog(ctx, j.ID, wire.LogAppend{Lines: []model.LogEntry{{Message: "one"}, {Level: model.LogWarn, Message: "two"}}}))
+	if err := c.AppendJobLog(ctx, j.ID, wire.LogAppend{Lines: []model.LogEntry{{Level: "loud", Message: "x"}}}); !errors.Is(err, model.ErrInvalid) {
+		t.Fatalf("log line of an unknown level: %v, want ErrInvalid", err)
+	}
+	if lp := must(c.JobLog(ctx, j.ID, client.LogQuery{Limit: 1}))(t); len(lp.Lines) != 1 || lp.Lines[0].Message != "one" || lp.Next != lp.Lines[0].Seq {
+		t.Fatalf("job log, limit 1: %+v", lp)
+	} else if rest := must(c.JobLog(ctx, j.ID, client.LogQuery{After: lp.Next}))(t); len(rest.Lines) != 1 || rest.Lines[0].Level != model.LogWarn {
+		t.Fatalf("job log after %d: %+v", lp.Next, rest)
+	}
+	if _, err := c.JobLog(ctx, 99999, client.LogQuery{}); !errors.Is(err, model.ErrNotFound) {
+		t.Fatalf("log of a missing job: %v, want ErrNotFound", err)
+	}
 	if got := must(c.SetJobPriority(ctx, j.ID, 900))(t); got.Priority != 900 {
 		t.Fatalf("priority: %d, want 900", got.Priority)
 	}
@@ -338,6 +350,9 @@ func workflowRoutes(t *testing.T, c *client.Client) {
 	}
 	if again := must(c.StartWorkflow(ctx, model.InstanceSpec{Template: "two", Name: "w1"}, client.WithStatus(&status)))(t); status != http.StatusOK || again.ID != inst.ID {
 		t.Fatalf("start of the same name: status %d, instance %d", status, again.ID)
+	}
+	if lp := must(c.WorkflowLog(ctx, inst.ID, client.LogQuery{After: 7}))(t); len(lp.Lines) != 0 || lp.Next != 7 {
+		t.Fatalf("log of a new instance: %+v, want none and the cursor kept", lp)
 	}
 	starts := must(c.StartWorkflows(ctx, []model.InstanceSpec{{Template: "two", Name: "w2"}, {Template: "two", Name: "w1"}, {Template: "nope"}}))(t)
 	if starts[0].Status != http.StatusCreated || starts[1].Status != http.StatusOK || starts[1].Instance.ID != inst.ID || starts[2].Status != http.StatusUnprocessableEntity {

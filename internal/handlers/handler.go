@@ -9,6 +9,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 
 	"github.com/dpe-engine/dpe/internal/clock"
@@ -27,6 +28,19 @@ type Task struct {
 	// sets it; it is cheap and safe to call from any goroutine. Handlers
 	// also accept a nil Progress (tests), which drops the reports.
 	Progress func(percent int, message string)
+	// Log writes a line to the job's log (level: model.LogDebug, LogInfo,
+	// LogWarn or LogError), kept by the server with the job and shown
+	// with it and its workflow. The processor sets it and batches the
+	// lines with its heartbeats; it never blocks. Handlers call Logf,
+	// which accepts a nil Log (tests) and drops the lines.
+	Log func(level, message string)
+}
+
+// Logf writes a formatted line to the job's log when the task has a Log.
+func (t Task) Logf(level, format string, args ...any) {
+	if t.Log != nil {
+		t.Log(level, fmt.Sprintf(format, args...))
+	}
 }
 
 // Handler runs one job. It must stop promptly when ctx is cancelled

@@ -21,6 +21,7 @@ type noopParams struct {
 	Sleep  model.Duration  `json:"sleep"`
 	Fail   bool            `json:"fail"`
 	Result json.RawMessage `json:"result"`
+	Log    string          `json:"log"`
 }
 
 // errNoopFail is the retryable failure noop gives when asked to.
@@ -29,12 +30,15 @@ var errNoopFail = errors.New("noop: asked to fail")
 // noopTicks is how many progress reports a noop sleep makes at most.
 const noopTicks = 10
 
-// Run sleeps (reporting progress, stopping early when ctx ends), then
+// Run writes the log param to the job's log, sleeps (reporting progress, stopping early when ctx ends), then
 // fails when asked to, else returns the result param or {"slept": SLEEP}.
 func (h *noopHandler) Run(ctx context.Context, t Task) (any, error) {
 	var p noopParams
 	if err := decode(h.spec, t.Params, &p); err != nil {
 		return nil, err
+	}
+	if p.Log != "" {
+		t.Logf(model.LogInfo, "%s", p.Log)
 	}
 	if err := sleep(ctx, t, p.Sleep.D()); err != nil {
 		return nil, fmt.Errorf("noop: %w", err)

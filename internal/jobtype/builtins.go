@@ -24,6 +24,7 @@ func Builtins() map[string]Spec {
 				{Name: "sleep", Kind: KindDuration, Doc: "how long to wait before finishing", Default: "0s"},
 				{Name: "fail", Kind: KindBool, Doc: "fail (retryably) after the sleep"},
 				{Name: "result", Kind: KindObject, Doc: "the result to return; default {\"slept\": SLEEP}"},
+				{Name: "log", Kind: KindString, Doc: "a line to write to the job's log when it starts"},
 			},
 		},
 		{

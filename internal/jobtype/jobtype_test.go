@@ -106,7 +106,7 @@ func TestValidate(t *testing.T) {
 		{"bad json", b[Noop], `{"sleep":`, "params", "bad JSON: unexpected end of JSON input"},
 		{"trailing data", b[Noop], `{} {}`, "params", "bad JSON"},
 		{"duplicate", b[Noop], `{"fail":true,"fail":false}`, "params.fail", "duplicate parameter"},
-		{"unknown", b[Noop], `{"slep":"1s"}`, "params.slep", "unknown parameter (noop takes sleep, fail, result)"},
+		{"unknown", b[Noop], `{"slep":"1s"}`, "params.slep", "unknown parameter (noop takes sleep, fail, result, log)"},
 		{"open allows unknown", open, `{"anything":[1,2]}`, "", ""},
 		{"open still checks known", open, `{"n":"1"}`, "params.n", "must be an integer, got string"},
 		{"bad duration", b[Noop], `{"sleep":"abc"}`, "params.sleep", `bad duration "abc": want e.g. "250ms" or "1m30s"`},

@@ -45,7 +45,7 @@ type fakeJob struct {
 
 // event is something the processor did to the server.
 type event struct {
-	kind     string // claim, complete, release, progress, presence
+	kind     string // claim, complete, release, progress, presence, log
 	id       int64
 	slots    map[string]int // a claim's
 	key      string         // Idempotency-Key
@@ -69,6 +69,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.HandleFunc("POST /v1/jobs/{id}/complete", fs.complete)
 	mux.HandleFunc("POST /v1/completions", fs.completeMany)
 	mux.HandleFunc("POST /v1/jobs/{id}/release", fs.release)
+	mux.HandleFunc("POST /v1/jobs/{id}/logs", fs.logs)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	fs.url = srv.URL
@@ -292,6 +293,20 @@ func (fs *fakeServer) progress(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, model.HeartbeatResult{ID: pathID(r), Status: st})
+}
+
+// logs records each log line as an event (message: level and text).
+func (fs *fakeServer) logs(w http.ResponseWriter, r *http.Request) {
+	var b wire.LogAppend
+	if !decode(w, r, &b) {
+		return
+	}
+	fs.mu.Lock()
+	for _, l := range b.Lines {
+		fs.record(event{kind: "log", id: pathID(r), message: l.Level + " " + l.Message})
+	}
+	fs.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (fs *fakeServer) complete(w http.ResponseWriter, r *http.Request) {

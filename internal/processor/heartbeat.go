@@ -22,6 +22,7 @@ func (p *Processor) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			p.heartbeat(ctx)
+			p.flushLogs(ctx)
 		}
 	}
 }

@@ -48,6 +48,10 @@ type heldJob struct {
 	// the job is dropped), so the jobs the server sees running for this
 	// processor never exceed its quota.
 	slot bool
+	// logs are the handler's log lines not sent yet; logsDropped counts
+	// those that did not fit.
+	logs        []model.LogEntry
+	logsDropped int
 }
 
 // progressMark is what a progress call last carried, and when.
@@ -128,12 +132,14 @@ func (p *Processor) start(j model.Job) {
 	task := handlers.Task{
 		ID: j.ID, Type: j.Type, Params: j.Params, Attempt: j.Attempt,
 		Progress: func(pct int, msg string) { p.setProgress(hj, pct, msg) },
+		Log:      func(level, msg string) { p.addLog(hj, level, msg) },
 	}
 	go func() {
 		result, err := p.runHandler(ctx, h, task)
 		rep := p.finish(ctx, hj, result, err)
 		p.handlers.Done()
 		if rep != nil {
+			p.sendLogs(p.ioCtx, hj) // before the outcome: a reader who sees the job end sees its lines
 			p.deliver(rep)
 			p.reports.Done()
 		}

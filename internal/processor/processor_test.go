@@ -403,6 +403,38 @@ func TestProgressReachesServer(t *testing.T) {
 	}
 }
 
+// TestLogLinesSentBeforeOutcome: a handler's log lines reach the server,
+// in order, before its completion does.
+func TestLogLinesSentBeforeOutcome(t *testing.T) {
+	fs := newFakeServer(t)
+	id := fs.add("work", 0)
+	h := handlers.HandlerFunc(func(ctx context.Context, task handlers.Task) (any, error) {
+		task.Logf(model.LogInfo, "reading %s", "a.wav")
+		task.Logf(model.LogWarn, "clipped")
+		return nil, nil
+	})
+	p := setup(t, fs, Config{Quota: map[string]int{"work": 1}, Handlers: map[string]handlers.Handler{"work": h}})
+	stop := start(t, p)
+	fs.waitFor(t, "completion", count("complete", id, 1))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	fs.mu.Lock()
+	for _, e := range fs.events {
+		switch {
+		case e.kind == "log" && e.id == id:
+			got = append(got, e.message)
+		case e.kind == "complete" && e.id == id:
+			got = append(got, "complete")
+		}
+	}
+	fs.mu.Unlock()
+	if want := []string{"info reading a.wav", "warn clipped", "complete"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
 func TestOutcomeKeptThroughOutage(t *testing.T) {
 	fs := newFakeServer(t)
 	id := fs.add("work", 0)

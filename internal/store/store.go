@@ -44,6 +44,7 @@ type Store interface {
 	LeaseStore
 	TemplateStore
 	InstanceStore
+	LogStore
 }
 
 // Capabilities describes optional engine features.

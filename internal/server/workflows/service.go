@@ -34,6 +34,7 @@ type Store interface {
 	store.TemplateStore
 	store.InstanceStore
 	store.JobStore
+	store.LogStore
 }
 
 // Limits.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/template"
 )
 
 // Claim hands a worker the instances that need its attention: those it
@@ -105,6 +107,7 @@ func (s *Service) Advance(ctx context.Context, a model.Advance) (model.Instance,
 	if err := s.limitNesting(ctx, &a, s.clock.Now()); err != nil {
 		return model.Instance{}, err
 	}
+	s.logSteps(ctx, a)
 	inst, err := s.store.InstanceAdvance(ctx, a, s.clock.Now())
 	if err != nil {
 		return inst, fmt.Errorf("advance instance %d: %w", a.InstanceID, err)
@@ -150,6 +153,9 @@ func (s *Service) AdvanceMany(ctx context.Context, as []model.Advance) ([]store.
 	}
 	if len(batch) == 0 {
 		return out, nil
+	}
+	for _, a := range batch {
+		s.logSteps(ctx, a)
 	}
 	res, err := s.store.InstanceAdvanceMany(ctx, batch, now)
 	if err != nil {
@@ -207,6 +213,38 @@ func (s *Service) signalAdvanced(a model.Advance, inst model.Instance) {
 	}
 	if len(a.Children) > 0 || inst.State.Final() {
 		s.wake.Signal(wake.Instances)
+	}
+}
+
+// logSteps stores the messages of the `log` steps an advance ends in its
+// instance's log. Each such step is reported once, by the advance that
+// ran it (a worker reports only changed steps). They are stored before
+// the advance is applied, so that whoever sees the instance final finds
+// every line of it (dpe workflow logs --follow); the price is a line
+// written twice when the advance is then refused (the worker lost its
+// lease, or the database failed) and the step runs again. A failure to
+// store them is logged, not returned: the lines are not worth the run.
+func (s *Service) logSteps(ctx context.Context, a model.Advance) {
+	var lines []model.LogEntry
+	for _, st := range a.Steps {
+		if st.Kind != string(template.KindLog) || st.State != model.StepSucceeded {
+			continue
+		}
+		var r struct{ Message string }
+		if json.Unmarshal(st.Result, &r) != nil {
+			continue
+		}
+		l := model.LogEntry{Level: model.LogInfo, Message: r.Message}
+		if st.FinishedAt != nil {
+			l.At = *st.FinishedAt
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) == 0 {
+		return
+	}
+	if err := s.store.LogAppend(ctx, a.InstanceID, 0, lines, s.clock.Now()); err != nil {
+		s.log.WarnContext(ctx, "log lines of a workflow not stored", "instance", a.InstanceID, "lines", len(lines), "err", err)
 	}
 }
 

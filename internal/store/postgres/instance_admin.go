@@ -103,6 +103,8 @@ WITH gone AS (
 	RETURNING id
 ), jobs_gone AS (
 	DELETE FROM jobs WHERE instance_id IN (SELECT id FROM gone)
+), logs_gone AS (
+	DELETE FROM log_lines WHERE instance_id IN (SELECT id FROM gone)
 )
 SELECT count(*) FROM gone`
 

@@ -237,11 +237,18 @@ func (s *Store) JobCounts(ctx context.Context) (map[model.JobState]int, error) {
 // JobPurge deletes final jobs that finished before the time.
 func (s *Store) JobPurge(ctx context.Context, finishedBefore time.Time) (int, error) {
 	const op = "purge jobs"
-	tag, err := s.pool.Exec(ctx, `
-		DELETE FROM jobs
-		WHERE finished_at < $1 AND state IN ('succeeded', 'failed', 'canceled')`, finishedBefore)
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		WITH gone AS (
+			DELETE FROM jobs
+			WHERE finished_at < $1 AND state IN ('succeeded', 'failed', 'canceled')
+			RETURNING id
+		), logs_gone AS (
+			DELETE FROM log_lines WHERE job_id IN (SELECT id FROM gone)
+		)
+		SELECT count(*) FROM gone`, finishedBefore).Scan(&n)
 	if err != nil {
 		return 0, s.wrap(op, err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }

@@ -129,6 +129,10 @@ func (s *Store) JobCounts(ctx context.Context) (map[model.JobState]int, error) {
 func (s *Store) JobPurge(ctx context.Context, finishedBefore time.Time) (int, error) {
 	var n int
 	err := s.write(ctx, "purge jobs", func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM log_lines WHERE job_id IN (SELECT id FROM jobs
+			WHERE finished_at < ? AND state IN ('succeeded', 'failed', 'canceled'))`, ms(finishedBefore)); err != nil {
+			return fmt.Errorf("log lines: %w", err)
+		}
 		var err error
 		n, err = execCount(ctx, tx, `
 			DELETE FROM jobs

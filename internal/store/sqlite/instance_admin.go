@@ -95,6 +95,10 @@ func (s *Store) InstancePurge(ctx context.Context, finishedBefore time.Time) (in
 			ms(finishedBefore)); err != nil {
 			return fmt.Errorf("jobs: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM log_lines WHERE instance_id <> 0 AND instance_id IN (`+old+`)`,
+			ms(finishedBefore)); err != nil {
+			return fmt.Errorf("log lines: %w", err)
+		}
 		var err error
 		n, err = execCount(ctx, tx, `DELETE FROM instances WHERE id IN (`+old+`)`, ms(finishedBefore))
 		return err

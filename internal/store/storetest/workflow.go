@@ -57,6 +57,9 @@ type WorkflowOpener func(t *testing.T) store.WorkflowStore
 //   - InstanceList: newest first, Limit 0 means 100.
 //   - InstancePurge deletes final instances with FinishedAt < before, with
 //     their steps and every job of theirs.
+//   - Log lines: an instance's log holds its own lines and its jobs', in
+//     Seq order; each owner keeps MaxLogLines and one marker counting the
+//     dropped ones; they are purged with their instance or job.
 func RunWorkflow(t *testing.T, open func(t *testing.T) store.WorkflowStore) {
 	t.Helper()
 	groups := []struct {
@@ -85,6 +88,7 @@ func RunWorkflow(t *testing.T, open func(t *testing.T) store.WorkflowStore) {
 		{"InstanceRetry", testInstanceRetry},
 		{"InstanceSetPriority", testInstanceSetPriority},
 		{"InstancePurge", testInstancePurge},
+		{"Logs", testLogs},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

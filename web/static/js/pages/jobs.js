@@ -1,9 +1,10 @@
 // jobs: the paged, filtered list and a job's detail (params, result,
-// attempts, lease holder, progress, output); cancel and priority.
+// attempts, lease holder, progress, output, log lines); cancel and priority.
 import { get, send, hasPostRoute } from '../api.js';
 import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
 import { changePriority } from './workflows.js';
+import { logURL, logSection } from '../logs.js';
 
 const jobStates = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 
@@ -71,13 +72,13 @@ export function jobDetail(root, ctx) {
   prio.addEventListener('click', () => job && changePriority(`job #${job.id}`, `/v1/jobs/${job.id}/priority`, job.priority, ctx.refreshNow));
   return {
     async refresh() {
-      const { data: j, changed } = await get(`/v1/jobs/${id}`);
+      const [{ data: j, changed }, log] = await Promise.all([get(`/v1/jobs/${id}`), get(logURL('jobs', id))]);
       job = j;
       const final = ['succeeded', 'failed', 'canceled'].includes(j.state);
       cancel.disabled = final || j.cancel_requested;
       prio.disabled = final;
       retry.hidden = !(canRetry && (j.state === 'failed' || j.state === 'canceled'));
-      if (!changed && body.dataset.ready && final) return;
+      if (!changed && !log.changed && body.dataset.ready && final) return;
       body.dataset.ready = '1';
       const now = Date.now();
       replace(title, `Job #${j.id} ${j.type}`, badge(j.state), j.cancel_requested && !final ? badge('canceled', 'cancel asked') : null);
@@ -93,6 +94,7 @@ export function jobDetail(root, ctx) {
           j.selector ? ['Selector', Object.entries(j.selector).map(([k, v]) => `${k}=${v}`).join(', ')] : null,
         ]),
         h('h2', {}, 'Output'), j.message ? h('pre', { id: 'job-output' }, j.message) : h('p', { class: 'muted' }, 'No message reported.'),
+        logSection(log.data, false),
         h('div', { class: 'grid' },
           h('section', {}, h('h2', {}, 'Params'), json(j.params)),
           h('section', {}, h('h2', {}, 'Result'), json(j.result))));

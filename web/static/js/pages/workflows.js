@@ -3,6 +3,7 @@
 import { get, getData, send, idempotencyKey, hasPostRoute } from '../api.js';
 import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
+import { logURL, logSection } from '../logs.js';
 
 export const instanceStates = ['pending', 'running', 'succeeded', 'failed', 'canceled'];
 const pageSize = 50;
@@ -141,7 +142,7 @@ export function workflowDetail(root, ctx) {
 
   return {
     async refresh() {
-      const [{ data, changed }, jobs] = await Promise.all([get(`/v1/workflows/${id}`), get(`/v1/jobs?workflow=${id}&limit=1000`)]);
+      const [{ data, changed }, jobs, log] = await Promise.all([get(`/v1/workflows/${id}`), get(`/v1/jobs?workflow=${id}&limit=1000`), get(logURL('workflows', id))]);
       // The detail may leave the jobs out: the job list has them all.
       const jobList = (data.jobs || []).length ? data.jobs : jobs.data.items;
       inst = data.instance;
@@ -149,7 +150,7 @@ export function workflowDetail(root, ctx) {
       cancel.disabled = !running || inst.cancel_requested;
       prio.disabled = !running;
       retry.hidden = !(canRetry && (inst.state === 'failed' || inst.state === 'canceled'));
-      if (!changed && !jobs.changed && body.dataset.ready && !running) return;
+      if (!changed && !jobs.changed && !log.changed && body.dataset.ready && !running) return;
       body.dataset.ready = '1';
       const now = Date.now();
       replace(title, `Workflow #${inst.id} ${inst.name}`, badge(inst.state), inst.cancel_requested && running ? badge('canceled', 'cancel asked') : null);
@@ -182,6 +183,7 @@ export function workflowDetail(root, ctx) {
               st.error ? errorText(st.error) : (st.result && Object.keys(st.result).length ? h('details', { 'data-key': `result:${st.path}` }, h('summary', {}, 'result'), json(st.result)) : ''),
             ];
           }), (k) => `row-${steps[k].state}`),
+        logSection(log.data, true),
         h('div', { class: 'grid' },
           h('section', {}, h('h2', {}, 'Variables'), json(inst.vars)),
           h('section', {}, h('h2', {}, 'Arguments'), json(inst.args)),

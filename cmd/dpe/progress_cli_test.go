@@ -201,6 +201,12 @@ func TestProgressAndShowCLI(t *testing.T) {
 		t.Fatalf("show: exit %d\n%s%s", code, out, errOut)
 	}
 	steps := out[strings.Index(out, "\nsteps\n")+len("\nsteps\n"):]
+	// The instance's stored log follows the tree; its lines are not
+	// repeated as notes in the tree.
+	logSection := ""
+	if i := strings.Index(steps, "\n\nlog\n"); i >= 0 {
+		steps, logSection = steps[:i+1], steps[i+len("\n\nlog\n"):]
+	}
 	var rows []string // the step column of each row, tree lines kept
 	for _, l := range strings.Split(strings.TrimRight(steps, "\n"), "\n")[1:] {
 		cells := regexp.MustCompile(`^([│├└─ ]*)(\S+(?: \S+\.wav)?)\s+(job|log|if|foreach|item|parallel|sequence|try|fail|workflow)\s+(\S+)\s+((?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3})\s+(\S+)\s+(-|\d+)$`).FindStringSubmatch(l)
@@ -227,9 +233,12 @@ func TestProgressAndShowCLI(t *testing.T) {
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("steps not in run order as a tree:\ngot\n%s\nwant\n%s\n\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"), out)
 	}
+	for _, w := range []string{"starting bad", "then branch taken", "did a.wav", "did b.wav", "left side", "caught boom"} {
+		if !strings.Contains(logSection, "INFO  "+w+"\n") || strings.Count(out, w) != 1 {
+			t.Fatalf("show: %q not once, in the log section:\n%s", w, out)
+		}
+	}
 	for _, w := range []string{
-		"   log: starting bad\n", "      log: then branch taken\n", "log: did a.wav\n", "log: did b.wav\n",
-		"log: left side\n", "      log: caught boom\n",
 		"│  runs: workflow ", "      log: from the child\n",
 		"│     error: first line of the failure\n│            second line of the failure",
 		"      error: asked to fail:\n             line two of the reason\n",

@@ -9,6 +9,7 @@
 package metrics
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,4 +124,20 @@ func (m *Workflows) Ended(inst model.Instance) {
 		return
 	}
 	m.outcomes.WithLabelValues(inst.Template, string(inst.State)).Inc()
+}
+
+// NameReady is the readiness gauge: 1 when the server answers /readyz.
+const NameReady = "dpe_ready"
+
+// RegisterReady registers dpe_ready, which asks ready at each scrape (a
+// ping of the core database: cheap).
+func RegisterReady(reg prometheus.Registerer, ready func(ctx context.Context) error) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: NameReady, Help: "1 when the server is ready (its core database answers and it is not shutting down), else 0.",
+	}, func() float64 {
+		if ready(context.Background()) != nil {
+			return 0
+		}
+		return 1
+	}))
 }

@@ -1,8 +1,10 @@
 package metrics_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -99,16 +101,28 @@ func stack(t *testing.T, dsn string) (string, *client.Client, func()) {
 // scrape reads url's /metrics and parses the text exposition.
 func scrape(t testing.TB, url string) (map[string]*dto.MetricFamily, error) {
 	t.Helper()
+	_, fams, err := scrapeRaw(t, url)
+	return fams, err
+}
+
+// scrapeRaw is scrape that also returns the text as served.
+func scrapeRaw(t testing.TB, url string) ([]byte, map[string]*dto.MetricFamily, error) {
+	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	p := expfmt.NewTextParser(pmodel.UTF8Validation)
-	return p.TextToMetricFamilies(resp.Body)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	return raw, fams, err
 }
 
 // value is the value of the series of name with exactly the given labels
@@ -200,9 +214,12 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 			{"dpe_group_active_copies", []string{"group=worker/default"}, 1},
 			{"dpe_metrics_scrape_errors_total", nil, 0},
 		}
-		var fams map[string]*dto.MetricFamily
+		var (
+			raw  []byte
+			fams map[string]*dto.MetricFamily
+		)
 		eventually.Within(30*time.Second, func() bool {
-			fams, err = scrape(t, url)
+			raw, fams, err = scrapeRaw(t, url)
 			if err != nil {
 				return false
 			}
@@ -234,6 +251,11 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 		if value(fams, "dpe_http_request_seconds", "route=GET /v1/workflows/{id}") <= 0 {
 			t.Errorf("no HTTP latency for GET /v1/workflows/{id}: %v", fams["dpe_http_request_seconds"])
 		}
+
+		if value(fams, "dpe_ready") != 1 {
+			t.Errorf("dpe_ready = %v, want 1", value(fams, "dpe_ready"))
+		}
+		checkDeploy(t, raw, fams)
 
 		// A standby group whose only copy stopped has no active copy.
 		stopWorker()

@@ -185,6 +185,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.wake = wake.NewHub()
 	s.jobs = jobs.New(jobs.Config{Store: st, Clock: s.cfg.Clock, Log: log, Tick: s.cfg.Tick, RescueEvery: s.cfg.RescueEvery, Wake: s.wake, Metrics: metrics.NewJobs(reg)})
 	flows := workflows.New(workflows.Config{Store: st, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType, Metrics: metrics.NewWorkflows(reg)})
+	metrics.RegisterReady(reg, s.checkReady)
 	reg.MustRegister(metrics.NewState(metrics.StateConfig{Source: st, Now: s.cfg.Clock.Now, Log: log, CacheFor: s.cfg.MetricsCache}))
 	var trig *triggers.Service
 	if ts, ok := st.(store.TriggerStore); ok {

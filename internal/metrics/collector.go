@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // Source is what the state collector reads at scrape time: cheap
@@ -46,6 +47,8 @@ type State struct {
 	jobs, slots, slotUse, procs, active *prometheus.Desc
 	errors                              prometheus.Counter
 
+	conns, connsMax, waits, waitTime, commit *prometheus.Desc
+
 	mu   sync.Mutex
 	at   time.Time
 	last []prometheus.Metric
@@ -69,13 +72,18 @@ func NewState(cfg StateConfig) *State {
 		cfg.Timeout = 5 * time.Second
 	}
 	return &State{
-		cfg:     cfg,
-		jobs:    prometheus.NewDesc(NameJobs, "Jobs in the core database by state (queued and running: the queue's depth).", []string{"state"}, nil),
-		slots:   prometheus.NewDesc(NameSlots, "Slots (quota) of live processors by job type.", []string{"type"}, nil),
-		slotUse: prometheus.NewDesc(NameSlotUse, "Slots of live processors used (jobs running) and free.", []string{"use"}, nil),
-		procs:   prometheus.NewDesc(NameProcessors, "Processors by whether they heartbeated within the window.", []string{"status"}, nil),
-		active:  prometheus.NewDesc(NameActiveCopies, "Copies holding the lease of a standby group (1 or 0).", []string{"group"}, nil),
-		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: NameScrapeErrors, Help: "Failed readings of the store's state for a scrape."}),
+		cfg:      cfg,
+		jobs:     prometheus.NewDesc(NameJobs, "Jobs in the core database by state (queued and running: the queue's depth).", []string{"state"}, nil),
+		slots:    prometheus.NewDesc(NameSlots, "Slots (quota) of live processors by job type.", []string{"type"}, nil),
+		slotUse:  prometheus.NewDesc(NameSlotUse, "Slots of live processors used (jobs running) and free.", []string{"use"}, nil),
+		procs:    prometheus.NewDesc(NameProcessors, "Processors by whether they heartbeated within the window.", []string{"status"}, nil),
+		active:   prometheus.NewDesc(NameActiveCopies, "Copies holding the lease of a standby group (1 or 0).", []string{"group"}, nil),
+		conns:    prometheus.NewDesc(NameDBConns, "Connections of a core database pool, in use or idle.", []string{"pool", "state"}, nil),
+		connsMax: prometheus.NewDesc(NameDBConnsMax, "Connections a core database pool allows (0: no limit).", []string{"pool"}, nil),
+		waits:    prometheus.NewDesc(NameDBWaits, "Acquisitions of a connection that waited for one.", []string{"pool"}, nil),
+		waitTime: prometheus.NewDesc(NameDBWaitSeconds, "Total time waited for a connection.", []string{"pool"}, nil),
+		commit:   prometheus.NewDesc(NameDBCommitSeconds, "Time of the commits of write transactions.", nil, nil),
+		errors:   prometheus.NewCounter(prometheus.CounterOpts{Name: NameScrapeErrors, Help: "Failed readings of the store's state for a scrape."}),
 	}
 }
 
@@ -86,6 +94,11 @@ func (s *State) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.slotUse
 	ch <- s.procs
 	ch <- s.active
+	ch <- s.conns
+	ch <- s.connsMax
+	ch <- s.waits
+	ch <- s.waitTime
+	ch <- s.commit
 	s.errors.Describe(ch)
 }
 
@@ -109,6 +122,25 @@ func (s *State) Collect(ch chan<- prometheus.Metric) {
 		ch <- m
 	}
 	s.errors.Collect(ch)
+	if st, ok := s.cfg.Source.(store.Statser); ok {
+		s.collectPools(ch, st.Stats()) // in memory: read at every scrape
+	}
+}
+
+// collectPools reports an engine's connection pools and commit latency.
+func (s *State) collectPools(ch chan<- prometheus.Metric, st store.Stats) {
+	for _, p := range st.Pools {
+		ch <- prometheus.MustNewConstMetric(s.conns, prometheus.GaugeValue, float64(p.InUse), p.Name, "in_use")
+		ch <- prometheus.MustNewConstMetric(s.conns, prometheus.GaugeValue, float64(p.Idle), p.Name, "idle")
+		ch <- prometheus.MustNewConstMetric(s.connsMax, prometheus.GaugeValue, float64(p.Max), p.Name)
+		ch <- prometheus.MustNewConstMetric(s.waits, prometheus.CounterValue, float64(p.Waits), p.Name)
+		ch <- prometheus.MustNewConstMetric(s.waitTime, prometheus.CounterValue, p.WaitTime.Seconds(), p.Name)
+	}
+	buckets := make(map[float64]uint64, len(store.CommitBuckets))
+	for i, b := range store.CommitBuckets {
+		buckets[b.Seconds()] = st.Commits.Cumulative[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(s.commit, st.Commits.Count, st.Commits.Sum.Seconds(), buckets)
 }
 
 func (s *State) read(now time.Time) ([]prometheus.Metric, error) {

@@ -30,6 +30,11 @@ const (
 	NameProcessors       = "dpe_processors"
 	NameActiveCopies     = "dpe_group_active_copies"
 	NameScrapeErrors     = "dpe_metrics_scrape_errors_total"
+	NameDBConns          = "dpe_db_connections"
+	NameDBConnsMax       = "dpe_db_connections_max"
+	NameDBWaits          = "dpe_db_connection_waits_total"
+	NameDBWaitSeconds    = "dpe_db_connection_wait_seconds_total"
+	NameDBCommitSeconds  = "dpe_db_commit_seconds"
 )
 
 // Jobs is what the job service reports. A nil *Jobs reports nothing, so a

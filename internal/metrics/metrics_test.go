@@ -252,6 +252,12 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 			t.Errorf("no HTTP latency for GET /v1/workflows/{id}: %v", fams["dpe_http_request_seconds"])
 		}
 
+		if n := value(fams, "dpe_db_commit_seconds"); n < 6 {
+			t.Errorf("%v commits timed, want at least one per claim", n)
+		}
+		if n := len(fams["dpe_db_connections_max"].GetMetric()); n == 0 {
+			t.Error("no connection pool reported")
+		}
 		if value(fams, "dpe_ready") != 1 {
 			t.Errorf("dpe_ready = %v, want 1", value(fams, "dpe_ready"))
 		}

@@ -146,3 +146,35 @@ func RegisterReady(reg prometheus.Registerer, ready func(ctx context.Context) er
 		return 1
 	}))
 }
+
+// NameTriggerEvents counts trigger events.
+const NameTriggerEvents = "dpe_trigger_events_total"
+
+// Triggers is what the trigger service reports; nil reports nothing.
+type Triggers struct {
+	events *prometheus.CounterVec
+}
+
+// NewTriggers registers the trigger series on reg.
+func NewTriggers(reg prometheus.Registerer) *Triggers {
+	m := &Triggers{events: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameTriggerEvents,
+		Help: "Trigger events recorded, by trigger kind, event (fire, created, updated, deleted) and what was done (started, skipped, throttled, baseline, failed).",
+	}, []string{"kind", "event", "action"})}
+	reg.MustRegister(m.events)
+	return m
+}
+
+// Recorded counts the records of one fire or observation of a trigger of kind.
+func (m *Triggers) Recorded(kind string, recs []model.TriggerRecord) {
+	if m == nil {
+		return
+	}
+	for _, r := range recs {
+		ev := r.Event
+		if ev == "" {
+			ev = "fire"
+		}
+		m.events.WithLabelValues(kind, ev, r.Action).Inc()
+	}
+}

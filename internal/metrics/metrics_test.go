@@ -186,23 +186,34 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A schedule fires twice: one instance started, one fire skipped.
+		fired, err := c.Fire(ctx, "nightly", model.FireRequest{Fires: []model.Start{
+			{Key: "k1", Instance: model.InstanceSpec{Template: "metered", Name: "schedule/nightly/k1"}},
+			{Key: "k2", Instance: model.InstanceSpec{Template: "metered", Name: "schedule/nightly/k2"}, Skip: true, Reason: "test"},
+		}})
+		if err != nil || len(fired.Records) != 2 {
+			t.Fatalf("fire: %+v %v", fired, err)
+		}
 		eventually.True(t, 30*time.Second, func() bool {
 			d, err := c.GetWorkflow(ctx, inst.ID)
 			return err == nil && d.Instance.State.Final()
 		}, "the workflow to end")
 
-		// 4 jobs succeed (2 submitted, 2 steps), one fails after 2 attempts.
+		// 6 jobs succeed (2 submitted, 2 steps of each of 2 instances), one
+		// fails after 2 attempts.
 		want := []struct {
 			name   string
 			labels []string
 			value  float64
 		}{
-			{"dpe_job_outcomes_total", []string{"type=noop", "state=succeeded"}, 4},
+			{"dpe_job_outcomes_total", []string{"type=noop", "state=succeeded"}, 6},
 			{"dpe_job_outcomes_total", []string{"type=noop", "state=failed"}, 1},
-			{"dpe_job_attempts_total", []string{"type=noop"}, 6},
-			{"dpe_job_dispatch_seconds", []string{"type=noop"}, 6},
-			{"dpe_workflow_outcomes_total", []string{"template=metered", "state=succeeded"}, 1},
-			{"dpe_jobs", []string{"state=succeeded"}, 4},
+			{"dpe_job_attempts_total", []string{"type=noop"}, 8},
+			{"dpe_job_dispatch_seconds", []string{"type=noop"}, 8},
+			{"dpe_workflow_outcomes_total", []string{"template=metered", "state=succeeded"}, 2},
+			{"dpe_trigger_events_total", []string{"kind=schedule", "event=fire", "action=started"}, 1},
+			{"dpe_trigger_events_total", []string{"kind=schedule", "event=fire", "action=skipped"}, 1},
+			{"dpe_jobs", []string{"state=succeeded"}, 6},
 			{"dpe_jobs", []string{"state=failed"}, 1},
 			{"dpe_jobs", []string{"state=queued"}, 0},
 			{"dpe_jobs", []string{"state=running"}, 0},
@@ -252,7 +263,7 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 			t.Errorf("no HTTP latency for GET /v1/workflows/{id}: %v", fams["dpe_http_request_seconds"])
 		}
 
-		if n := value(fams, "dpe_db_commit_seconds"); n < 6 {
+		if n := value(fams, "dpe_db_commit_seconds"); n < 8 {
 			t.Errorf("%v commits timed, want at least one per claim", n)
 		}
 		if n := len(fams["dpe_db_connections_max"].GetMetric()); n == 0 {

@@ -189,7 +189,7 @@ func (s *Server) Run(ctx context.Context) error {
 	reg.MustRegister(metrics.NewState(metrics.StateConfig{Source: st, Now: s.cfg.Clock.Now, Log: log, CacheFor: s.cfg.MetricsCache}))
 	var trig *triggers.Service
 	if ts, ok := st.(store.TriggerStore); ok {
-		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log})
+		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log, Metrics: metrics.NewTriggers(reg)})
 	}
 	s.api = api.New(api.Config{
 		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,

@@ -48,6 +48,7 @@ type State struct {
 	errors                              prometheus.Counter
 
 	conns, connsMax, waits, waitTime, commit *prometheus.Desc
+	queue                                    *prometheus.Desc
 
 	mu   sync.Mutex
 	at   time.Time
@@ -78,6 +79,7 @@ func NewState(cfg StateConfig) *State {
 		slotUse:  prometheus.NewDesc(NameSlotUse, "Slots of live processors used (jobs running) and free.", []string{"use"}, nil),
 		procs:    prometheus.NewDesc(NameProcessors, "Processors by whether they heartbeated within the window.", []string{"status"}, nil),
 		active:   prometheus.NewDesc(NameActiveCopies, "Copies holding the lease of a standby group (1 or 0).", []string{"group"}, nil),
+		queue:    prometheus.NewDesc(NameQueue, "Unfinished jobs by type and state (queued, running); types without any are absent.", []string{"type", "state"}, nil),
 		conns:    prometheus.NewDesc(NameDBConns, "Connections of a core database pool, in use or idle.", []string{"pool", "state"}, nil),
 		connsMax: prometheus.NewDesc(NameDBConnsMax, "Connections a core database pool allows (0: no limit).", []string{"pool"}, nil),
 		waits:    prometheus.NewDesc(NameDBWaits, "Acquisitions of a connection that waited for one.", []string{"pool"}, nil),
@@ -94,6 +96,7 @@ func (s *State) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.slotUse
 	ch <- s.procs
 	ch <- s.active
+	ch <- s.queue
 	ch <- s.conns
 	ch <- s.connsMax
 	ch <- s.waits
@@ -157,6 +160,12 @@ func (s *State) read(now time.Time) ([]prometheus.Metric, error) {
 	for _, st := range []model.JobState{model.JobQueued, model.JobRunning, model.JobSucceeded, model.JobFailed, model.JobCanceled} {
 		gauge(s.jobs, float64(counts[st]), string(st))
 	}
+	var byType map[string]map[model.JobState]int
+	if qc, ok := s.cfg.Source.(store.QueueCounter); ok {
+		if byType, err = qc.JobQueueCounts(ctx); err != nil {
+			return nil, err
+		}
+	}
 	all, err := s.cfg.Source.ProcessorList(ctx, time.Time{})
 	if err != nil {
 		return nil, err
@@ -179,6 +188,13 @@ func (s *State) read(now time.Time) ([]prometheus.Metric, error) {
 	}
 	for t, q := range capacity {
 		gauge(s.slots, float64(q), t)
+		if _, ok := byType[t]; !ok && byType != nil {
+			byType[t] = nil // a served type's empty queue shows as 0
+		}
+	}
+	for t, c := range byType {
+		gauge(s.queue, float64(c[model.JobQueued]), t, string(model.JobQueued))
+		gauge(s.queue, float64(c[model.JobRunning]), t, string(model.JobRunning))
 	}
 	gauge(s.slotUse, float64(running), "used")
 	gauge(s.slotUse, float64(max(total-running, 0)), "free")

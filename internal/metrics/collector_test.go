@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,10 @@ func (f *fakeSource) JobCounts(context.Context) (map[model.JobState]int, error) 
 	return f.counts, f.fail
 }
 
+func (f *fakeSource) JobQueueCounts(context.Context) (map[string]map[model.JobState]int, error) {
+	return map[string]map[model.JobState]int{"noop": {model.JobQueued: 2}, "ffmpeg": {model.JobRunning: 1}}, nil
+}
+
 func (f *fakeSource) ProcessorList(context.Context, time.Time) ([]model.Processor, error) {
 	return f.procs, nil
 }
@@ -54,7 +59,8 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 func TestStateCachesReadings(t *testing.T) {
 	src := &fakeSource{counts: map[model.JobState]int{model.JobQueued: 3}}
 	clk := clock.NewFake(t0)
-	st := metrics.NewState(metrics.StateConfig{Source: src, Now: clk.Now, CacheFor: 5 * time.Second})
+	st := metrics.NewState(metrics.StateConfig{Source: src, Now: clk.Now, CacheFor: 5 * time.Second,
+		Log: slog.New(slog.DiscardHandler)})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(st)
 	for range 50 {
@@ -123,6 +129,9 @@ func TestStateReadsPlant(t *testing.T) {
 		{"dpe_group_active_copies", "group=trigger/nightly", 0}, // lease ran out
 		{"dpe_group_active_copies", "group=server/cleaner", 0},  // released
 		{"dpe_group_active_copies", "group=inst/42", -1},        // not a group
+		{"dpe_job_queue", "type=noop,state=queued", 2},
+		{"dpe_job_queue", "type=noop,state=running", 0},
+		{"dpe_job_queue", "type=ffmpeg,state=running", 1},
 		{"dpe_processor_slots", "type=noop", 6},
 		{"dpe_processor_slots", "type=ffmpeg", 2},
 		{"dpe_processor_slots_use", "use=used", 6},
@@ -130,7 +139,7 @@ func TestStateReadsPlant(t *testing.T) {
 		{"dpe_processors", "status=live", 2},
 		{"dpe_processors", "status=stale", 1},
 	} {
-		if got := value(fams, tc.name, tc.label); got != tc.want {
+		if got := value(fams, tc.name, strings.Split(tc.label, ",")...); got != tc.want {
 			t.Errorf("%s{%s} = %v, want %v", tc.name, tc.label, got, tc.want)
 		}
 	}

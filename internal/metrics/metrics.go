@@ -20,6 +20,7 @@ import (
 // Names of the series, shared with the dashboard and alert rules in deploy/.
 const (
 	NameJobs             = "dpe_jobs"
+	NameQueue            = "dpe_job_queue"
 	NameDispatchSeconds  = "dpe_job_dispatch_seconds"
 	NameJobOutcomes      = "dpe_job_outcomes_total"
 	NameJobAttempts      = "dpe_job_attempts_total"

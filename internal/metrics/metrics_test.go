@@ -217,6 +217,7 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 			{"dpe_jobs", []string{"state=failed"}, 1},
 			{"dpe_jobs", []string{"state=queued"}, 0},
 			{"dpe_jobs", []string{"state=running"}, 0},
+			{"dpe_job_queue", []string{"type=noop", "state=queued"}, 0},
 			{"dpe_job_lease_expired_total", []string{"result=requeued"}, 0},
 			{"dpe_processor_slots", []string{"type=noop"}, 4},
 			{"dpe_processor_slots_use", []string{"use=used"}, 0},

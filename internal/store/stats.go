@@ -1,8 +1,11 @@
 package store
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/dpe-engine/dpe/internal/model"
 )
 
 // Statser is implemented by engines that report their connection pools
@@ -73,3 +76,15 @@ func (l *Latency) Snapshot() LatencySnapshot {
 	}
 	return s
 }
+
+// QueueCounter is implemented by engines that count the unfinished jobs
+// per type (both do) from their partial indexes; the server's metrics
+// read it for the queue depth by type.
+type QueueCounter interface {
+	// JobQueueCounts counts queued and running jobs per type and state;
+	// types without such jobs are absent.
+	JobQueueCounts(ctx context.Context) (map[string]map[model.JobState]int, error)
+}
+
+// QueueCountsSQL is the engines' query for JobQueueCounts.
+const QueueCountsSQL = `SELECT type, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') GROUP BY type, state`

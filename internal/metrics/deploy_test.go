@@ -34,12 +34,18 @@ func requirePromtool(t *testing.T) string {
 	return p
 }
 
-// TestAlertRules checks deploy/prometheus/alerts.yml with promtool.
+// TestAlertRules checks deploy/prometheus/alerts.yml with promtool and
+// runs its unit tests (alerts_test.yml: which alert fires when, with what).
 func TestAlertRules(t *testing.T) {
 	promtool := requirePromtool(t)
-	out, err := exec.CommandContext(t.Context(), promtool, "check", "rules", alertsPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	for _, args := range [][]string{
+		{"check", "rules", alertsPath},
+		{"test", "rules", filepath.Join(filepath.Dir(alertsPath), "alerts_test.yml")},
+	} {
+		out, err := exec.CommandContext(t.Context(), promtool, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("promtool %v: %v\n%s", args, err, out)
+		}
 	}
 }
 

@@ -179,6 +179,16 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 		if _, err := c.SubmitJobs(ctx, specs); err != nil {
 			t.Fatal(err)
 		}
+		// A job canceled while queued (twice: the second changes nothing).
+		later, err := c.SubmitJob(ctx, model.JobSpec{Type: "noop", RunAfter: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := c.CancelJob(ctx, later.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if _, err := c.ImportTemplate(ctx, []byte(flowTemplate), "application/yaml"); err != nil {
 			t.Fatal(err)
 		}
@@ -208,6 +218,7 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 		}{
 			{"dpe_job_outcomes_total", []string{"type=noop", "state=succeeded"}, 6},
 			{"dpe_job_outcomes_total", []string{"type=noop", "state=failed"}, 1},
+			{"dpe_job_outcomes_total", []string{"type=noop", "state=canceled"}, 1},
 			{"dpe_job_attempts_total", []string{"type=noop"}, 8},
 			{"dpe_job_dispatch_seconds", []string{"type=noop"}, 8},
 			{"dpe_workflow_outcomes_total", []string{"template=metered", "state=succeeded"}, 2},
@@ -215,6 +226,7 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 			{"dpe_trigger_events_total", []string{"kind=schedule", "event=fire", "action=skipped"}, 1},
 			{"dpe_jobs", []string{"state=succeeded"}, 6},
 			{"dpe_jobs", []string{"state=failed"}, 1},
+			{"dpe_jobs", []string{"state=canceled"}, 1},
 			{"dpe_jobs", []string{"state=queued"}, 0},
 			{"dpe_jobs", []string{"state=running"}, 0},
 			{"dpe_job_queue", []string{"type=noop", "state=queued"}, 0},
@@ -251,7 +263,7 @@ func TestScrapeAfterKnownRun(t *testing.T) {
 			}
 		}
 		// The database agrees with the counters.
-		for _, st := range []model.JobState{model.JobSucceeded, model.JobFailed} {
+		for _, st := range []model.JobState{model.JobSucceeded, model.JobFailed, model.JobCanceled} {
 			page, err := c.ListJobs(ctx, client.JobQuery{States: []model.JobState{st}, Limit: 1})
 			if err != nil {
 				t.Fatal(err)

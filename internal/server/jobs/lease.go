@@ -232,6 +232,7 @@ func (s *Service) Release(ctx context.Context, id, epoch int64) (model.Job, erro
 	if err != nil {
 		return j, fmt.Errorf("release job %d: %w", id, err)
 	}
+	s.metrics.Ended(j) // canceled when a cancel had been asked
 	s.wake.Signal(j.Type)
 	s.wakeInstance(j)
 	return j, nil

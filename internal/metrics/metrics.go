@@ -100,6 +100,15 @@ func (m *Jobs) Ended(j model.Job) {
 	m.outcomes.WithLabelValues(j.Type, string(j.State)).Inc()
 }
 
+// EndedN counts n jobs of typ that reached final state st at once (a
+// rescue of expired leases).
+func (m *Jobs) EndedN(typ string, st model.JobState, n int) {
+	if m == nil || !st.Final() {
+		return
+	}
+	m.outcomes.WithLabelValues(typ, string(st)).Add(float64(n))
+}
+
 // Rescued counts the jobs a rescue of expired leases dealt with.
 func (m *Jobs) Rescued(requeued, failed, canceled int) {
 	if m == nil {

@@ -132,6 +132,11 @@ func (s *Service) Rescue(ctx context.Context) (store.RescueResult, error) {
 		return r, fmt.Errorf("rescue: %w", err)
 	}
 	s.metrics.Rescued(r.Requeued, r.Failed, r.Canceled)
+	for typ, states := range r.Ended {
+		for st, n := range states {
+			s.metrics.EndedN(typ, st, n)
+		}
+	}
 	if r.Requeued+r.Failed+r.Canceled > 0 {
 		s.log.Info("rescued jobs with expired leases", "requeued", r.Requeued, "failed", r.Failed, "canceled", r.Canceled)
 	}

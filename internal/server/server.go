@@ -24,6 +24,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/coredb"
 	"github.com/dpe-engine/dpe/internal/holder"
+	"github.com/dpe-engine/dpe/internal/metrics"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/jobs"
 	"github.com/dpe-engine/dpe/internal/server/triggers"
@@ -55,6 +56,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Tick bounds long-poll re-checks; RescueEvery paces lease rescue.
 	Tick, RescueEvery time.Duration
+	// MetricsCache is how long one reading of the store's state answers
+	// /metrics scrapes (default 5s; tests shorten it).
+	MetricsCache time.Duration
 	// Retention: finished jobs and instances are purged this long after
 	// they end (0: kept forever). CleanEvery paces the purge (default 10m).
 	Retention, CleanEvery time.Duration
@@ -179,11 +183,13 @@ func (s *Server) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.wake = wake.NewHub()
-	s.jobs = jobs.New(jobs.Config{Store: st, Clock: s.cfg.Clock, Log: log, Tick: s.cfg.Tick, RescueEvery: s.cfg.RescueEvery, Wake: s.wake})
-	flows := workflows.New(workflows.Config{Store: st, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType})
+	s.jobs = jobs.New(jobs.Config{Store: st, Clock: s.cfg.Clock, Log: log, Tick: s.cfg.Tick, RescueEvery: s.cfg.RescueEvery, Wake: s.wake, Metrics: metrics.NewJobs(reg)})
+	flows := workflows.New(workflows.Config{Store: st, Clock: s.cfg.Clock, Log: log, Wake: s.wake, Tick: s.cfg.Tick, KnownJobType: s.jobs.KnownType, Metrics: metrics.NewWorkflows(reg)})
+	metrics.RegisterReady(reg, s.checkReady)
+	reg.MustRegister(metrics.NewState(metrics.StateConfig{Source: st, Now: s.cfg.Clock.Now, Log: log, CacheFor: s.cfg.MetricsCache}))
 	var trig *triggers.Service
 	if ts, ok := st.(store.TriggerStore); ok {
-		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log})
+		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log, Metrics: metrics.NewTriggers(reg)})
 	}
 	s.api = api.New(api.Config{
 		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,

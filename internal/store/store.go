@@ -89,6 +89,20 @@ type RescueResult struct {
 	Failed   int      // attempts exhausted
 	Canceled int      // cancel had been asked
 	Types    []string // types that got claimable jobs back
+	// Ended counts the jobs the rescue left final (failed, canceled) per
+	// type, for the outcome metrics.
+	Ended map[string]map[model.JobState]int
+}
+
+// AddEnded counts n jobs of typ that a rescue left in state st.
+func (r *RescueResult) AddEnded(typ string, st model.JobState, n int) {
+	if r.Ended == nil {
+		r.Ended = map[string]map[model.JobState]int{}
+	}
+	if r.Ended[typ] == nil {
+		r.Ended[typ] = map[model.JobState]int{}
+	}
+	r.Ended[typ][st] += n
 }
 
 // JobStore holds jobs and their leases.

@@ -54,9 +54,15 @@ func (s *Service) List(ctx context.Context, f model.JobFilter) (model.Page[model
 
 // Cancel cancels a job (see store.JobStore.JobCancel).
 func (s *Service) Cancel(ctx context.Context, id int64) (model.Job, error) {
-	j, err := s.store.JobCancel(ctx, id, s.clock.Now())
+	now := s.clock.Now()
+	j, err := s.store.JobCancel(ctx, id, now)
 	if err != nil {
 		return j, fmt.Errorf("cancel job %d: %w", id, err)
+	}
+	// A queued job ended now; a canceled one comes back unchanged, with its
+	// earlier finish time, and is not counted again.
+	if j.FinishedAt != nil && now.Sub(*j.FinishedAt).Abs() < time.Millisecond {
+		s.metrics.Ended(j)
 	}
 	s.wakeInstance(j)
 	return j, nil

@@ -37,6 +37,7 @@ func (s *Service) Claim(ctx context.Context, req model.ClaimRequest, key string)
 		if err != nil {
 			return false, fmt.Errorf("claim: %w", err)
 		}
+		s.metrics.Claimed(p.Now, jobs)
 		return len(jobs) > 0, nil
 	})
 	if err != nil {
@@ -165,6 +166,7 @@ func (s *Service) Complete(ctx context.Context, c model.Completion) (model.Job, 
 	if err != nil {
 		return j, fmt.Errorf("complete job %d: %w", c.ID, err)
 	}
+	s.metrics.Ended(j)
 	// A freed slot may unblock a type capped cluster-wide; a retry may be
 	// claimable after its back-off (the tick covers that).
 	s.wake.Signal(j.Type)
@@ -214,6 +216,7 @@ func (s *Service) CompleteMany(ctx context.Context, cs []model.Completion) ([]st
 			s.wake.Signal(r.Job.Type)
 		}
 		if r.Err == nil {
+			s.metrics.Ended(r.Job)
 			s.wakeInstance(r.Job)
 		}
 	}
@@ -229,6 +232,7 @@ func (s *Service) Release(ctx context.Context, id, epoch int64) (model.Job, erro
 	if err != nil {
 		return j, fmt.Errorf("release job %d: %w", id, err)
 	}
+	s.metrics.Ended(j) // canceled when a cancel had been asked
 	s.wake.Signal(j.Type)
 	s.wakeInstance(j)
 	return j, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/metrics"
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/wire"
@@ -41,6 +42,8 @@ type Config struct {
 	RescueEvery time.Duration
 	// Wake is the server's wake-up hub (default: a private one).
 	Wake *wake.Hub
+	// Metrics receives dispatch latency, outcomes and rescues (nil: none).
+	Metrics *metrics.Jobs
 }
 
 // Service is the job service.
@@ -53,6 +56,7 @@ type Service struct {
 
 	builtins map[string]jobtype.Spec
 	wake     *wake.Hub
+	metrics  *metrics.Jobs
 
 	typesMu sync.Mutex
 	types   map[string]bool // registered types, refreshed on a miss
@@ -84,6 +88,7 @@ func New(cfg Config) *Service {
 		rescueEvery: cfg.RescueEvery,
 		builtins:    jobtype.Builtins(),
 		wake:        cfg.Wake,
+		metrics:     cfg.Metrics,
 	}
 }
 
@@ -125,6 +130,12 @@ func (s *Service) Rescue(ctx context.Context) (store.RescueResult, error) {
 	r, err := s.store.JobRescue(ctx, s.clock.Now())
 	if err != nil {
 		return r, fmt.Errorf("rescue: %w", err)
+	}
+	s.metrics.Rescued(r.Requeued, r.Failed, r.Canceled)
+	for typ, states := range r.Ended {
+		for st, n := range states {
+			s.metrics.EndedN(typ, st, n)
+		}
 	}
 	if r.Requeued+r.Failed+r.Canceled > 0 {
 		s.log.Info("rescued jobs with expired leases", "requeued", r.Requeued, "failed", r.Failed, "canceled", r.Canceled)

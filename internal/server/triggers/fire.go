@@ -166,6 +166,9 @@ func (s *Service) Fire(ctx context.Context, name string, req model.FireRequest) 
 	if started {
 		s.flows.Created()
 	}
+	if err == nil { // not a dry run, whose records were rolled back
+		s.metrics.Recorded(req.Kind, recs)
+	}
 	return s.result(ctx, name, recs)
 }
 

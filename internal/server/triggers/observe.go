@@ -147,6 +147,9 @@ func (s *Service) Observe(ctx context.Context, name string, o model.Observation)
 	if started {
 		s.flows.Created()
 	}
+	if err == nil { // not a dry run, whose records were rolled back
+		s.metrics.Recorded(o.Kind, recs)
+	}
 	return s.result(ctx, name, recs)
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/clock"
+	"github.com/dpe-engine/dpe/internal/metrics"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
@@ -38,6 +39,8 @@ type Config struct {
 	Flows *workflows.Service
 	Clock clock.Clock
 	Log   *slog.Logger
+	// Metrics counts trigger events (nil: none).
+	Metrics *metrics.Triggers
 }
 
 // Service is the trigger service.
@@ -46,6 +49,8 @@ type Service struct {
 	flows *workflows.Service
 	clock clock.Clock
 	log   *slog.Logger
+
+	metrics *metrics.Triggers
 }
 
 // New returns a Service.
@@ -56,7 +61,7 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{store: cfg.Store, flows: cfg.Flows, clock: cfg.Clock, log: cfg.Log}
+	return &Service{store: cfg.Store, flows: cfg.Flows, clock: cfg.Clock, log: cfg.Log, metrics: cfg.Metrics}
 }
 
 // Get returns one trigger.

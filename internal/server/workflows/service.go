@@ -22,6 +22,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/jobtype"
+	"github.com/dpe-engine/dpe/internal/metrics"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
@@ -73,6 +74,8 @@ type Config struct {
 	Tick  time.Duration
 	// KnownJobType reports whether jobs of a type may be submitted.
 	KnownJobType func(ctx context.Context, name string) (bool, error)
+	// Metrics receives the outcomes of instances (nil: none).
+	Metrics *metrics.Workflows
 }
 
 // Service is the workflow service.
@@ -83,6 +86,7 @@ type Service struct {
 	wake     *wake.Hub
 	tick     time.Duration
 	knownJob func(ctx context.Context, name string) (bool, error)
+	metrics  *metrics.Workflows
 	builtins map[string]jobtype.Spec
 
 	mu     sync.Mutex
@@ -116,7 +120,7 @@ func New(cfg Config) *Service {
 		cfg.Tick = time.Second
 	}
 	return &Service{
-		store: cfg.Store, clock: cfg.Clock, log: cfg.Log, wake: cfg.Wake, tick: cfg.Tick,
+		store: cfg.Store, clock: cfg.Clock, log: cfg.Log, wake: cfg.Wake, tick: cfg.Tick, metrics: cfg.Metrics,
 		knownJob: cfg.KnownJobType, builtins: jobtype.Builtins(), cache: make(map[string]*template.Template),
 		latest: make(map[string]latestTemplate),
 	}

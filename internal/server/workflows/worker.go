@@ -208,6 +208,7 @@ func checkAdvance(a model.Advance) error {
 // claims of its jobs' types, and workers when it created children or
 // ended (a parent or a queued instance to wake).
 func (s *Service) signalAdvanced(a model.Advance, inst model.Instance) {
+	s.metrics.Ended(inst)
 	for _, j := range a.Jobs {
 		s.wake.Signal(j.Type)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
 )
 
@@ -78,8 +79,10 @@ func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResul
 				res.Types = append(res.Types, typ)
 			case "failed":
 				res.Failed += count
+				res.AddEnded(typ, model.JobFailed, count)
 			case "canceled":
 				res.Canceled += count
+				res.AddEnded(typ, model.JobCanceled, count)
 			}
 			return nil
 		})

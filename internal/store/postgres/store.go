@@ -52,11 +52,14 @@ type Store struct {
 	retries atomic.Int64
 	// done is closed by Close; it ends running WatchJobs calls.
 	done chan struct{}
+	// commits times the commits of write transactions.
+	commits store.Latency
 }
 
 var (
 	_ store.Store         = (*Store)(nil)
 	_ store.WorkflowStore = (*Store)(nil)
+	_ store.Statser       = (*Store)(nil)
 )
 
 // Open connects to the database named by dsn (a postgres:// URL or a
@@ -149,8 +152,44 @@ func (s *Store) tx(ctx context.Context, op string, fn func(tx pgx.Tx) error) err
 // timing. fn must therefore be safe to run more than once.
 func (s *Store) txOpts(ctx context.Context, op string, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
 	return s.wrap(op, s.retry(ctx, func() error {
-		return pgx.BeginTxFunc(ctx, s.pool, opts, fn)
+		return s.runTx(ctx, opts, fn)
 	}))
+}
+
+// runTx runs fn in a transaction and commits it when fn returns nil,
+// timing the commit (see Stats).
+func (s *Store) runTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	// Rollback after Commit does nothing; on every other path it ends
+	// the transaction and gives the connection back to the pool.
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return s.commit(ctx, tx)
+}
+
+// commit commits tx and records how long it took.
+func (s *Store) commit(ctx context.Context, tx pgx.Tx) error {
+	start := time.Now()
+	err := tx.Commit(ctx)
+	s.commits.Observe(time.Since(start))
+	return err
+}
+
+// Stats reports the connection pool and the commit latency.
+func (s *Store) Stats() store.Stats {
+	st := s.pool.Stat()
+	return store.Stats{
+		Pools: []store.PoolStats{{
+			Name: "main", Max: int(st.MaxConns()), Open: int(st.TotalConns()), InUse: int(st.AcquiredConns()),
+			Idle: int(st.IdleConns()), Waits: st.EmptyAcquireCount(), WaitTime: st.EmptyAcquireWaitTime(),
+		}},
+		Commits: s.commits.Snapshot(),
+	}
 }
 
 // retry runs fn, one transaction (or one statement outside a transaction,

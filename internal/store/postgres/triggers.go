@@ -52,7 +52,7 @@ func (s *Store) TriggerDo(ctx context.Context, name, kind string, now time.Time,
 	var fnErr error // fn's error in the last attempt, returned unwrapped
 	err := s.retry(ctx, func() error {
 		fnErr = nil
-		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		return s.runTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 			t, err := lockTrigger(ctx, tx, name, kind, now)
 			if err != nil {
 				return err

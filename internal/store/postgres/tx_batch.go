@@ -30,6 +30,6 @@ func (s *Store) txBatch(ctx context.Context, op string, first func(b *pgx.Batch)
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return tx.Commit(ctx)
+		return s.commit(ctx, tx)
 	}))
 }

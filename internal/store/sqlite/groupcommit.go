@@ -116,7 +116,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 		}
 		applied = append(applied, r)
 	}
-	err = tx.Commit()
+	err = s.commit(tx)
 	for _, a := range applied {
 		a.done <- s.fail(a.op, err)
 	}
@@ -138,7 +138,7 @@ func (s *Store) runAlone(r *writeReq) error {
 	if err := safely(r.fn, tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return s.commit(tx)
 }
 
 // safely runs fn, turning a panic into an error: fn runs on the writer's

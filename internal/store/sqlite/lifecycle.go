@@ -126,8 +126,10 @@ func (s *Store) JobRescue(ctx context.Context, now time.Time) (store.RescueResul
 				}
 			case model.JobFailed:
 				res.Failed++
+				res.AddEnded(next.Type, next.State, 1)
 			case model.JobCanceled:
 				res.Canceled++
+				res.AddEnded(next.Type, next.State, 1)
 			}
 			if store.Ended(next) && !slices.Contains(woken, next.InstanceID) {
 				woken = append(woken, next.InstanceID)

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
@@ -49,13 +50,36 @@ type Store struct {
 	stopped  chan struct{}  // closed by Close
 	loopDone chan struct{}  // closed when writeLoop returned
 	queued   atomic.Int32   // writes waiting for the writer loop to take them
+	commits  store.Latency  // times of the writer's commits
 
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Statser = (*Store)(nil)
+)
+
+// Stats reports the writer connection, the reader pool and the commit
+// latency.
+func (s *Store) Stats() store.Stats {
+	pool := func(name string, db *sql.DB) store.PoolStats {
+		st := db.Stats()
+		return store.PoolStats{Name: name, Max: st.MaxOpenConnections, Open: st.OpenConnections, InUse: st.InUse,
+			Idle: st.Idle, Waits: st.WaitCount, WaitTime: st.WaitDuration}
+	}
+	return store.Stats{Pools: []store.PoolStats{pool("writer", s.w), pool("reader", s.r)}, Commits: s.commits.Snapshot()}
+}
+
+// commit commits tx and records how long it took.
+func (s *Store) commit(tx interface{ Commit() error }) error {
+	start := time.Now()
+	err := tx.Commit()
+	s.commits.Observe(time.Since(start))
+	return err
+}
 
 // Open opens (creating it if needed) the database file at path, applies the
 // pending migrations and returns the store. path is a file path; ":memory:"

@@ -97,7 +97,7 @@ func (s *Store) TriggerDo(ctx context.Context, name, kind string, now time.Time,
 	if _, err := tx.ExecContext(ctx, `UPDATE triggers SET updated_at = ? WHERE name = ?`, ms(now), name); err != nil {
 		return s.fail("trigger", fmt.Errorf("%s: %w", name, err))
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		return s.fail("trigger", fmt.Errorf("%s: commit: %w", name, err))
 	}
 	return nil

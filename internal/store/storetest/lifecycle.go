@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -371,6 +372,10 @@ func testJobRescue(t *testing.T, open Opener) {
 		}
 		if res.Requeued != 1 || res.Failed != 1 || res.Canceled != 1 || !slices.Equal(res.Types, []string{"x.requeue"}) {
 			t.Errorf("rescue result %+v, want 1 requeued (x.requeue), 1 failed, 1 canceled", res)
+		}
+		wantEnded := map[string]map[model.JobState]int{"x.fail": {model.JobFailed: 1}, "x.cancel": {model.JobCanceled: 1}}
+		if fmt.Sprint(res.Ended) != fmt.Sprint(wantEnded) {
+			t.Errorf("rescue ended %v, want %v", res.Ended, wantEnded)
 		}
 
 		g := get(t, s, requeue.ID)

@@ -21,7 +21,7 @@ lint:
 # FUZZTIME each, one `go test -fuzz` per target (the go command fuzzes one
 # target of one package at a time). Their seeds and the committed corpora
 # under testdata/fuzz/ also run in the plain `go test` of `make test`.
-FUZZTIME ?= 2s
+FUZZTIME ?= 1s
 fuzz:
 	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
 		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \

@@ -40,9 +40,11 @@ func FuzzParse(f *testing.F) {
 		if expanded(data) > fuzzNodes {
 			// A few aliases expand a tiny input to the parser's whole
 			// node budget (maxNodes), whose tens of thousands of
-			// expressions take about a second to compile: the fuzzer
-			// found such inputs at once and spent its time there (~290
-			// execs in 20 s). The budget itself is TestAliasBudget's.
+			// expressions take about a second to compile (1.2 s for
+			// testdata/fuzz/FuzzParse/alias_bomb). The budget itself is
+			// TestAliasBudget's. The rest of the "~290 execs in 20 s" was
+			// minimizing (60 s per new input by default, not counted as
+			// execs): make fuzz bounds it with -fuzzminimizetime.
 			return
 		}
 		tp, err := Parse(data, opts)

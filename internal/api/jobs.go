@@ -131,7 +131,9 @@ func queryTime(s, field string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	// A time whose UTC is outside years 0–9999 (0000-01-01T00:00:00+01:00)
+	// has no RFC 3339 form, so no client could send it back.
+	if y := t.UTC().Year(); err != nil || y < 0 || y > 9999 {
 		return t, model.Invalid(field, "must be an RFC 3339 time such as 2026-11-25T02:00:00Z, got %q", s)
 	}
 	return t, nil

@@ -234,11 +234,13 @@ func jsonNormalize(v any) (any, error) {
 	return intsFromFloats(n), nil
 }
 
-// intsFromFloats replaces integral float64s (within ±2^53) by ints.
+// intsFromFloats replaces integral float64s that fit an int64 by ints:
+// JSON writes such a float as its digits, which read back as an int, so a
+// smaller bound (±2^53) let 1.00001e16 change type on its round trip.
 func intsFromFloats(v any) any {
 	switch x := v.(type) {
 	case float64:
-		if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+		if x == math.Trunc(x) && math.Abs(x) < 1<<63 {
 			return int(x)
 		}
 	case []any:

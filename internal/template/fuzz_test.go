@@ -2,6 +2,7 @@ package template
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -36,6 +37,16 @@ func FuzzParse(f *testing.F) {
 	}
 	opts := testOptions()
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if expanded(data) > fuzzNodes {
+			// A few aliases expand a tiny input to the parser's whole
+			// node budget (maxNodes), whose tens of thousands of
+			// expressions take about a second to compile (1.2 s for
+			// testdata/fuzz/FuzzParse/alias_bomb). The budget itself is
+			// TestAliasBudget's. The rest of the "~290 execs in 20 s" was
+			// minimizing (60 s per new input by default, not counted as
+			// execs): make fuzz bounds it with -fuzzminimizetime.
+			return
+		}
 		tp, err := Parse(data, opts)
 		if err != nil {
 			var ve *ValidationError
@@ -110,4 +121,53 @@ func FuzzExpressions(f *testing.F) {
 			})
 		}
 	})
+}
+
+// fuzzNodes bounds the alias-expanded nodes of a FuzzParse input.
+const fuzzNodes = 2000
+
+// expanded counts the nodes of the YAML in data with aliases expanded,
+// stopping past fuzzNodes; 0 when it is not YAML.
+func expanded(data []byte) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return 0
+	}
+	n := 0
+	var walk func(*yaml.Node, int)
+	walk = func(y *yaml.Node, depth int) {
+		if y == nil || n > fuzzNodes || depth > 1000 {
+			n = fuzzNodes + 1
+			return
+		}
+		n++
+		if y.Kind == yaml.AliasNode {
+			walk(y.Alias, depth+1)
+			return
+		}
+		for _, c := range y.Content {
+			walk(c, depth+1)
+		}
+	}
+	walk(&doc, 0)
+	return n
+}
+
+// TestAliasBudget shows the node budget that FuzzParse steps around: a
+// document whose aliases expand past maxNodes is refused as too large.
+func TestAliasBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: t\nsteps:\n  - &a0 {sequence: [{log: x}, {log: y}]}\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "  - &a%d {sequence: [*a%d, *a%d, *a%d, *a%d]}\n", i, i-1, i-1, i-1, i-1)
+	}
+	src := []byte(b.String())
+	if n := expanded(src); n <= fuzzNodes {
+		t.Fatalf("expanded(%q) = %d, want past %d", src, n, fuzzNodes)
+	}
+	_, err := Parse(src, testOptions())
+	var ve *ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "template too large") {
+		t.Fatalf("Parse of an alias bomb = %v, want a too-large refusal", err)
+	}
 }

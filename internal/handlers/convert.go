@@ -172,16 +172,9 @@ func (h *convertHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err := decode(h.spec, t.Params, &p); err != nil {
 		return nil, err
 	}
-	from, err := h.cfg.resolve("from", p.From)
+	from, to, err := h.cfg.resolveFromTo(name, p.From, p.To)
 	if err != nil {
 		return nil, err
-	}
-	to, err := h.cfg.resolveTarget("to", p.To)
-	if err != nil {
-		return nil, err
-	}
-	if from == to {
-		return nil, Permanent(fmt.Errorf("%s: params.to: is the source itself", name))
 	}
 	p.From, p.To = from, to
 	if err := p.check(); err != nil {

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"fmt"
+
 	"github.com/dpe-engine/dpe/internal/location"
 )
 
@@ -30,4 +32,22 @@ func (c Config) resolveTarget(field, p string) (string, error) {
 	// The root came from the configuration, but rel may cross a symbolic
 	// link planted in it: the guard confines the result like any path.
 	return c.resolve(field, abs)
+}
+
+// resolveFromTo confines the source (params.from, read) and the target
+// (params.to, written) of a job that makes one file from another, and
+// refuses a target that is the source itself.
+func (c Config) resolveFromTo(jobType, from, to string) (string, string, error) {
+	src, err := c.resolve("from", from)
+	if err != nil {
+		return "", "", err
+	}
+	dst, err := c.resolveTarget("to", to)
+	if err != nil {
+		return "", "", err
+	}
+	if src == dst {
+		return "", "", Permanent(fmt.Errorf("%s: params.to: is the source itself", jobType))
+	}
+	return src, dst, nil
 }

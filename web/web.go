@@ -35,20 +35,6 @@ var ErrBadToken = errors.New("unknown or revoked token")
 // the moment (no credential exists yet): the monitor works without login.
 var ErrNoLogin = errors.New("the server requires no token")
 
-// SharedToken is the TokenCheck of a single shared token (dpe --token):
-// the token is admin. It returns nil when token is empty: no login.
-func SharedToken(token string) TokenCheck {
-	if token == "" {
-		return nil
-	}
-	return func(_ context.Context, got string) (string, error) {
-		if !equal(got, token) {
-			return "", ErrBadToken
-		}
-		return "admin", nil
-	}
-}
-
 // Config configures the monitor.
 type Config struct {
 	// API serves everything that is not the monitor's (/v1, /metrics,

@@ -118,7 +118,7 @@ func cookies(res *http.Response) map[string]*http.Cookie {
 // session cookie (Secure under TLS) and a readable CSRF cookie; a bad one
 // for a 401 and no cookie; a form post is refused.
 func TestLogin(t *testing.T) {
-	h, _ := newMonitor(t, web.SharedToken("s3cret"))
+	h, _ := newMonitor(t, sharedToken("s3cret"))
 	for _, c := range []struct {
 		name, url string
 		secure    bool
@@ -178,7 +178,7 @@ func TestLogin(t *testing.T) {
 // to the CSRF cookie; a request with its own Authorization is untouched.
 func TestSessionRequests(t *testing.T) {
 	const token = `s3cret; "with" what cookies cannot hold`
-	h, api := newMonitor(t, web.SharedToken(token))
+	h, api := newMonitor(t, sharedToken(token))
 	ck := cookies(login(t, h, "/v1/session", strings.ReplaceAll(token, `"`, `\"`)))
 	sess, csrf := ck[web.SessionCookie], ck[web.CSRFCookie]
 	if sess == nil || csrf == nil {
@@ -242,7 +242,7 @@ func TestSessionState(t *testing.T) {
 		t.Errorf("without a token: %d %s", res.StatusCode, body)
 	}
 
-	h, _ := newMonitor(t, web.SharedToken("s3cret"))
+	h, _ := newMonitor(t, sharedToken("s3cret"))
 	if res := do(h, httptest.NewRequest("GET", "/v1/session", nil)); res.StatusCode != 401 {
 		t.Errorf("no credentials: status %d, want 401", res.StatusCode)
 	}
@@ -262,5 +262,16 @@ func TestSessionState(t *testing.T) {
 	out := cookies(res)
 	if res.StatusCode != 204 || out[web.SessionCookie] == nil || out[web.SessionCookie].MaxAge >= 0 || out[web.CSRFCookie] == nil || out[web.CSRFCookie].MaxAge >= 0 {
 		t.Errorf("logout: status %d cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+}
+
+// sharedToken is a TokenCheck of one admin token, as a server's shared
+// --token is checked (the server itself checks through api.TokenRole).
+func sharedToken(token string) web.TokenCheck {
+	return func(_ context.Context, got string) (string, error) {
+		if got != token {
+			return "", web.ErrBadToken
+		}
+		return "admin", nil
 	}
 }

@@ -83,12 +83,28 @@ func (p *pager) finish(ctx context.Context, complete bool) error {
 func (p *pager) send(ctx context.Context, complete bool) error {
 	o := p.base
 	o.Items, o.Complete = p.items, complete
+	readAfter := p.w.readAfter
+	o.ReadAfter = &readAfter
 	res, err := p.w.observe(ctx, o)
 	if err != nil {
 		return fmt.Errorf("observe page %d (%d items): %w", p.pages+1, len(p.items), err)
 	}
 	p.pages++
-	for _, r := range p.refs {
+	p.w.seq = max(p.w.seq, res.Seq)
+	// Deferred items (another copy reported them after this scan began)
+	// stay unacknowledged, so the next poll sends them again.
+	var deferred map[string]bool
+	if len(res.Deferred) > 0 {
+		deferred = make(map[string]bool, len(res.Deferred))
+		for _, k := range res.Deferred {
+			deferred[k] = true
+		}
+		p.w.log.DebugContext(ctx, "items deferred: another copy reported them meanwhile", "items", len(res.Deferred))
+	}
+	for i, r := range p.refs {
+		if deferred[p.items[i].Key] {
+			continue
+		}
 		switch {
 		case r.deleted:
 			// Forget it unless it came back meanwhile (it cannot within

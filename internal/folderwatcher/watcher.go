@@ -156,6 +156,11 @@ type watch struct {
 	errShown  string    // the error the server shows for this watcher
 	nextDue   time.Time // when the first waiting file may become ready
 	gone      []string  // reused
+	// seq is the newest mirror change number the server has told this
+	// copy of (TriggerResult.Seq); pages carry the value it had before
+	// the scan they come from (Observation.ReadAfter).
+	seq       int64
+	readAfter int64     // seq when the current poll's scan began
 	notify    *notifier // while running, when the OS notifies
 	pg        pager     // reused
 }
@@ -188,6 +193,7 @@ func newWatch(c Config, cl *client.Client, clk clock.Clock, log *slog.Logger) (*
 // one is due). After an error the next poll sends again whatever was not
 // acknowledged; a full pass cut short is started afresh.
 func (w *watch) pollOnce(ctx context.Context) error {
+	w.readAfter = w.seq
 	s, err := w.sc.run(ctx)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", w.cfg.Path, err)

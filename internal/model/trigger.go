@@ -119,6 +119,15 @@ type Observation struct {
 	FirstStart string          `json:"first_start,omitempty"`
 	DryRun     bool            `json:"dry_run,omitempty"`
 	State      json.RawMessage `json:"state,omitempty"` // e.g. the table cursor, stored with the page
+	// ReadAfter is the newest TriggerResult.Seq this copy had been given
+	// before it read the source for this page. An item whose mirror entry
+	// another observation changed after that may be older than what the
+	// mirror holds (two copies of a concurrent watcher read the same row
+	// at different times); it is not compared but deferred (returned in
+	// Deferred) for a fresh read, and the page does not store State.
+	// Absent: every item is compared (a watcher that does not send it, as
+	// before).
+	ReadAfter *int64 `json:"read_after,omitempty"`
 }
 
 // ObservedItem is one file or row as a watcher sees it.
@@ -146,4 +155,12 @@ type EventAction struct {
 type TriggerResult struct {
 	Records []TriggerRecord `json:"records"`
 	Trigger Trigger         `json:"trigger"`
+	// Seq is the trigger's newest mirror change number once the request
+	// was done; a watcher sends it back as Observation.ReadAfter with
+	// pages it reads from now on.
+	Seq int64 `json:"seq"`
+	// Deferred lists the keys of items an observation neither compared nor
+	// stored, because another copy changed them after ReadAfter: the
+	// watcher reads them again.
+	Deferred []string `json:"deferred,omitempty"`
 }

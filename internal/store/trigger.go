@@ -15,6 +15,9 @@ type MirrorEntry struct {
 	Fingerprint string          `json:"fingerprint"`
 	Data        json.RawMessage `json:"data,omitempty"`
 	SeenAt      time.Time       `json:"seen_at"`
+	// Seq is the trigger's change number of the observation that last
+	// wrote this entry (MirrorPut stores it; touches leave it).
+	Seq int64 `json:"seq"`
 }
 
 // TriggerStore holds trigger state, watcher mirrors and trigger records.
@@ -53,7 +56,7 @@ type TriggerTx interface {
 	SetState(state json.RawMessage) error
 	// MirrorGet returns the mirror entries of the keys that exist.
 	MirrorGet(keys []string) (map[string]MirrorEntry, error)
-	// MirrorPut upserts entries (SeenAt = now).
+	// MirrorPut upserts entries (SeenAt = now, Seq as given).
 	MirrorPut(entries []MirrorEntry) error
 	// MirrorTouch sets SeenAt = now on existing entries of the keys.
 	MirrorTouch(keys []string) error

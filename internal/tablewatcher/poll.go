@@ -99,12 +99,13 @@ func (x *watch) fullPass(ctx context.Context) error {
 	// another copy reports while this pass runs is then never deleted by
 	// it.
 	tally := map[string]int{}
-	if err := x.observe(ctx, model.Observation{Pass: pass}, tally); err != nil {
+	if _, err := x.observe(ctx, model.Observation{Pass: pass}, x.seq, tally); err != nil {
 		return fmt.Errorf("%s: open pass: %w", x.label(), err)
 	}
 	var last []any
-	var nRows, nItems, pages, filterErrs int
+	var nRows, nItems, pages, filterErrs, deferred int
 	for {
+		readAfter := x.seq // before the read
 		var rows []row
 		if last == nil {
 			rows, err = x.page(ctx, x.plan.fullFirst)
@@ -128,9 +129,11 @@ func (x *watch) fullPass(ctx context.Context) error {
 			if complete {
 				o.State = stateJSON
 			}
-			if err := x.observe(ctx, o, tally); err != nil {
+			n, err := x.observe(ctx, o, readAfter, tally)
+			if err != nil {
 				return fmt.Errorf("%s: send pass page: %w", x.label(), err)
 			}
+			deferred += n
 		}
 		nRows, nItems, pages = nRows+len(rows), nItems+len(items), pages+1
 		if complete {
@@ -139,6 +142,11 @@ func (x *watch) fullPass(ctx context.Context) error {
 		last = rows[len(rows)-1].key
 	}
 	x.st = next
+	if deferred > 0 {
+		// Another copy reported some rows while this pass read them: which
+		// read is newer is unknown, so the next poll reads all again.
+		x.st.polls = x.cfg.FullPassEvery
+	}
 	x.log.Info("table watcher full pass done", "pass", pass, "rows", nRows, "items", nItems, "pages", pages,
 		"events", tally, "filter_errors", filterErrs, "took", x.clock.Now().Sub(start))
 	return nil
@@ -152,6 +160,7 @@ func (x *watch) incremental(ctx context.Context) error {
 	var nItems, filterErrs int
 	tally := map[string]int{}
 	for {
+		readAfter := x.seq // before the read
 		var rows []row
 		var err error
 		switch {
@@ -183,8 +192,15 @@ func (x *watch) incremental(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("%s: encode state: %w", x.label(), err)
 			}
-			if err := x.observe(ctx, model.Observation{Incremental: true, Items: items, State: stateJSON}, tally); err != nil {
+			n, err := x.observe(ctx, model.Observation{Incremental: true, Items: items, State: stateJSON}, readAfter, tally)
+			if err != nil {
 				return fmt.Errorf("%s: send changes: %w", x.label(), err)
+			}
+			if n > 0 {
+				// Another copy reported some of these rows after this
+				// read began: the cursor stays, the next poll reads them
+				// again.
+				break
 			}
 			x.st = next
 			x.noteSent(rows, marks)

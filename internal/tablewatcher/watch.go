@@ -53,6 +53,12 @@ type watch struct {
 	atVersion string
 	sent      map[string]string
 
+	// seq is the newest mirror change number the server has told this
+	// copy of (TriggerResult.Seq). Each page carries the value it had
+	// before the page was read (Observation.ReadAfter), so the server can
+	// tell a page read before another copy's newer report.
+	seq int64
+
 	// reported is the error last reported to the server ("" none);
 	// reportKnown says whether the server's error state is known to be
 	// it (not at start, nor after standing by: another copy may have
@@ -122,9 +128,11 @@ func (x *watch) report(ctx context.Context, err error) {
 	x.reported, x.reportKnown = msg, true
 }
 
-// observe sends one page to the server and adds what became of its
-// events (started, existing, skipped, ...) to tally.
-func (x *watch) observe(ctx context.Context, o model.Observation, tally map[string]int) error {
+// observe sends one page, read when the copy knew change number readAfter,
+// to the server and adds what became of its events (started, existing,
+// skipped, ...) to tally. It returns how many items the server deferred
+// (see model.Observation.ReadAfter): those must be read again.
+func (x *watch) observe(ctx context.Context, o model.Observation, readAfter int64, tally map[string]int) (int, error) {
 	o.Kind = model.TriggerTable
 	o.On = x.on
 	o.FirstStart = x.cfg.FirstStart
@@ -137,14 +145,19 @@ func (x *watch) observe(ctx context.Context, o model.Observation, tally map[stri
 	if o.Items == nil {
 		o.Items = []model.ObservedItem{}
 	}
+	o.ReadAfter = &readAfter
 	res, err := trigger.Observe(ctx, x.client, x.cfg.Name, o)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	x.seq = max(x.seq, res.Seq)
 	for _, r := range res.Records {
 		tally[r.Action]++
 	}
-	return nil
+	if len(res.Deferred) > 0 {
+		tally["deferred"] += len(res.Deferred)
+	}
+	return len(res.Deferred), nil
 }
 
 // stmt returns the prepared statement for query. Statements are prepared

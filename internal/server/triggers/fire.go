@@ -180,5 +180,5 @@ func (s *Service) result(ctx context.Context, name string, recs []model.TriggerR
 	if recs == nil {
 		recs = []model.TriggerRecord{}
 	}
-	return model.TriggerResult{Records: recs, Trigger: t}, nil
+	return model.TriggerResult{Records: recs, Trigger: t, Seq: readState(t.State).seq()}, nil
 }

@@ -76,7 +76,10 @@ func (s *Service) Observe(ctx context.Context, name string, o model.Observation)
 		}
 	}
 
-	var recs []model.TriggerRecord
+	var (
+		recs     []model.TriggerRecord
+		deferred []string
+	)
 	started := false
 	// One time for the whole request: the store stamps mirror entries
 	// with TriggerDo's now, and a pass's start must be on the same clock
@@ -90,7 +93,8 @@ func (s *Service) Observe(ctx context.Context, name string, o model.Observation)
 		// Baseline: until the first full pass completes, remember what exists
 		// without starting anything.
 		baseline := o.FirstStart == "baseline" && !baselined
-		ob := observer{s: s, tx: tx, name: name, kind: o.Kind, actions: actions, dry: o.DryRun || baseline, baseline: baseline, now: now}
+		ob := observer{s: s, tx: tx, name: name, kind: o.Kind, actions: actions, dry: o.DryRun || baseline, baseline: baseline, now: now,
+			readAfter: o.ReadAfter, seq: st.seq() + 1}
 
 		if err := ob.page(ctx, o.Items); err != nil {
 			return err
@@ -127,15 +131,20 @@ func (s *Service) Observe(ctx context.Context, name string, o model.Observation)
 			}
 		}
 		st["passes"], _ = json.Marshal(passes)
+		if ob.changed {
+			st["seq"], _ = json.Marshal(ob.seq)
+		}
+		// A page with deferred items does not move the watcher's state
+		// (its cursor) on: the state would claim they were handled.
 		for k, v := range clientState {
-			if k != "passes" && k != "baselined" {
+			if k != "passes" && k != "baselined" && k != "seq" && len(ob.deferred) == 0 {
 				st[k] = v
 			}
 		}
 		if err := tx.SetState(st.json()); err != nil {
 			return err
 		}
-		recs, started = ob.recs, ob.started
+		recs, started, deferred = ob.recs, ob.started, ob.deferred
 		if o.DryRun {
 			return store.ErrRollback
 		}
@@ -150,7 +159,9 @@ func (s *Service) Observe(ctx context.Context, name string, o model.Observation)
 	if err == nil { // not a dry run, whose records were rolled back
 		s.metrics.Recorded(o.Kind, recs)
 	}
-	return s.result(ctx, name, recs)
+	res, err := s.result(ctx, name, recs)
+	res.Deferred = deferred
+	return res, err
 }
 
 // observer applies one page inside the trigger's transaction.
@@ -166,6 +177,13 @@ type observer struct {
 	recs     []model.TriggerRecord
 	started  bool
 	baseN    int
+	// readAfter is the change number the watcher knew before its read
+	// (nil: compare everything); seq is the number this observation's
+	// changes take, stored as the trigger's newest when changed.
+	readAfter *int64
+	seq       int64
+	changed   bool
+	deferred  []string
 }
 
 func (ob *observer) page(ctx context.Context, items []model.ObservedItem) error {
@@ -182,6 +200,11 @@ func (ob *observer) page(ctx context.Context, items []model.ObservedItem) error 
 	for _, it := range items {
 		m, known := mirror[it.Key]
 		switch {
+		case known && ob.mayBeStale(m, it):
+			ob.deferred = append(ob.deferred, it.Key)
+			if !it.Deleted {
+				touch = append(touch, it.Key) // it exists: no pass deletes it
+			}
 		case it.Deleted:
 			if known {
 				del = append(del, it.Key)
@@ -194,12 +217,12 @@ func (ob *observer) page(ctx context.Context, items []model.ObservedItem) error 
 				touch = append(touch, it.Key)
 			}
 		case !known:
-			put = append(put, entry(it))
+			put = append(put, ob.entry(it))
 			if err := ob.event(ctx, EventCreated, it.Key, it.Fingerprint, it.Data); err != nil {
 				return err
 			}
 		case m.Fingerprint != it.Fingerprint:
-			put = append(put, entry(it))
+			put = append(put, ob.entry(it))
 			if err := ob.event(ctx, EventUpdated, it.Key, it.Fingerprint, it.Data); err != nil {
 				return err
 			}
@@ -207,6 +230,7 @@ func (ob *observer) page(ctx context.Context, items []model.ObservedItem) error 
 			touch = append(touch, it.Key)
 		}
 	}
+	ob.changed = ob.changed || len(put) > 0 || len(del) > 0
 	if err := ob.tx.MirrorPut(put); err != nil {
 		return err
 	}
@@ -214,6 +238,21 @@ func (ob *observer) page(ctx context.Context, items []model.ObservedItem) error 
 		return err
 	}
 	return ob.tx.MirrorDelete(del)
+}
+
+// mayBeStale reports whether item it, which differs from its mirror entry
+// m, may have been read before the observation that wrote m: m changed
+// after the last change the watcher had been told of before its read.
+// Comparing then could undo a newer change and start an event for an
+// older version (copy A reads a row, copy B reads it after an update and
+// reports it, then A's page arrives). Such an item is deferred: the
+// watcher reads it again, after this answer, and that read is newer than
+// m for certain. Items equal to m need no such care.
+func (ob *observer) mayBeStale(m store.MirrorEntry, it model.ObservedItem) bool {
+	if ob.readAfter == nil || m.Seq <= *ob.readAfter {
+		return false
+	}
+	return it.Deleted || (!it.Unstable && m.Fingerprint != it.Fingerprint)
 }
 
 // deleteStale reports every mirror entry not seen since the pass began as
@@ -237,6 +276,7 @@ func (ob *observer) deleteStale(ctx context.Context, passStart time.Time) error 
 		if err := ob.tx.MirrorDelete(keys); err != nil {
 			return err
 		}
+		ob.changed = true
 		if len(stale) < staleBatch {
 			return nil
 		}
@@ -280,12 +320,13 @@ func (ob *observer) event(ctx context.Context, ev, key, fp string, data map[stri
 	return nil
 }
 
-func entry(it model.ObservedItem) store.MirrorEntry {
+// entry is the mirror entry of it, as changed by this observation.
+func (ob *observer) entry(it model.ObservedItem) store.MirrorEntry {
 	var data json.RawMessage
 	if len(it.Data) > 0 {
 		data, _ = json.Marshal(it.Data)
 	}
-	return store.MirrorEntry{Key: it.Key, Fingerprint: it.Fingerprint, Data: data}
+	return store.MirrorEntry{Key: it.Key, Fingerprint: it.Fingerprint, Data: data, Seq: ob.seq}
 }
 
 func decodeData(b json.RawMessage) map[string]any {

@@ -203,6 +203,13 @@ func readState(b json.RawMessage) state {
 	return st
 }
 
+// seq is the trigger's newest mirror change number (0: none yet).
+func (st state) seq() int64 {
+	var n int64
+	_ = json.Unmarshal(st["seq"], &n)
+	return n
+}
+
 func (st state) json() json.RawMessage {
 	b, _ := json.Marshal(st)
 	return b

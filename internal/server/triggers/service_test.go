@@ -185,3 +185,74 @@ func TestFire(t *testing.T) {
 		t.Fatalf("bad template: %+v", r.Records)
 	}
 }
+
+// TestObserveStalePage covers two copies of a concurrent watcher: copy A
+// reads an item, copy B reads it after a change and reports it, then A's
+// page arrives. A's page said which change number it knew before its
+// read (ReadAfter); the server must neither start an event for A's older
+// version nor let it undo B's, and must tell A to read the item again.
+func TestObserveStalePage(t *testing.T) {
+	ctx := context.Background()
+	at := func(n int64) *int64 { return &n }
+	cases := []struct {
+		name      string
+		stale     model.ObservedItem
+		readAfter *int64 // nil: A sends none (compared as before)
+		// knewB: A read after B's answer (ReadAfter = B's Seq).
+		knewB       bool
+		wantStarted int
+		wantDefer   []string
+		wantFP      string // the mirror's fingerprint of "a" afterwards
+	}{
+		{name: "older version deferred", stale: item("a", "1"), readAfter: at(1), wantDefer: []string{"a"}, wantFP: "2"},
+		{name: "stale delete deferred", stale: model.ObservedItem{Key: "a", Fingerprint: "1", Deleted: true}, readAfter: at(1), wantDefer: []string{"a"}, wantFP: "2"},
+		{name: "same version is no change", stale: item("a", "2"), readAfter: at(1), wantFP: "2"},
+		{name: "read after B's report is compared", stale: item("a", "3"), knewB: true, wantStarted: 1, wantFP: "3"},
+		{name: "no read_after: compared (old watchers)", stale: item("a", "1"), wantStarted: 1, wantFP: "1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, clk, _ := setup(t)
+			observe := func(o model.Observation) model.TriggerResult {
+				t.Helper()
+				o.Kind, o.On, o.Incremental = model.TriggerFolder, on, true
+				res, err := s.Observe(ctx, "inbox", o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				clk.Advance(time.Second)
+				return res
+			}
+			first := observe(model.Observation{Items: []model.ObservedItem{item("a", "1")}})
+			if first.Seq != 1 || actions(first)["started"] != 1 {
+				t.Fatalf("first report: seq %d, %v", first.Seq, actions(first))
+			}
+			// B read after the change and reports it.
+			b := observe(model.Observation{ReadAfter: at(first.Seq), Items: []model.ObservedItem{item("a", "2")}})
+			if b.Seq != 2 || actions(b)["started"] != 1 {
+				t.Fatalf("B's report: seq %d, %v", b.Seq, actions(b))
+			}
+			o := model.Observation{ReadAfter: tc.readAfter, Items: []model.ObservedItem{tc.stale}, State: json.RawMessage(`{"cursor": 7}`)}
+			if tc.knewB {
+				o.ReadAfter = at(b.Seq)
+			}
+			res := observe(o)
+			if got := actions(res)["started"]; got != tc.wantStarted {
+				t.Errorf("started %d, want %d (records %+v)", got, tc.wantStarted, res.Records)
+			}
+			if len(res.Deferred) != len(tc.wantDefer) || (len(tc.wantDefer) > 0 && res.Deferred[0] != tc.wantDefer[0]) {
+				t.Errorf("deferred %v, want %v", res.Deferred, tc.wantDefer)
+			}
+			var st map[string]json.RawMessage
+			_ = json.Unmarshal(res.Trigger.State, &st)
+			if stored := st["cursor"] != nil; stored == (len(tc.wantDefer) > 0) {
+				t.Errorf("state stored = %v with %d deferred: a page with deferred items must not move the cursor, others must", stored, len(res.Deferred))
+			}
+			// What the mirror holds now: a report of wantFP is no change.
+			again := observe(model.Observation{ReadAfter: at(res.Seq), Items: []model.ObservedItem{item("a", tc.wantFP)}})
+			if len(again.Records) != 0 || len(again.Deferred) != 0 {
+				t.Errorf("mirror does not hold %q: a report of it gave %+v deferred %v", tc.wantFP, again.Records, again.Deferred)
+			}
+		})
+	}
+}

@@ -19,7 +19,7 @@ import (
 // and makes lock order among mirror rows irrelevant.
 
 // mirrorCols is the select list of a mirror entry, in scanMirror's order.
-const mirrorCols = `key, fingerprint, data, seen_at`
+const mirrorCols = `key, fingerprint, data, seen_at, changed_seq`
 
 // scanMirror reads one row of mirrorCols.
 func scanMirror(row pgx.Row) (store.MirrorEntry, error) {
@@ -27,7 +27,7 @@ func scanMirror(row pgx.Row) (store.MirrorEntry, error) {
 		e    store.MirrorEntry
 		data []byte
 	)
-	if err := row.Scan(&e.Key, &e.Fingerprint, &data, &e.SeenAt); err != nil {
+	if err := row.Scan(&e.Key, &e.Fingerprint, &data, &e.SeenAt, &e.Seq); err != nil {
 		return store.MirrorEntry{}, err
 	}
 	if len(data) > 0 {
@@ -75,18 +75,19 @@ const mirrorPutSQL = `
 WITH existing AS (
 	SELECT count(*) AS n FROM mirror WHERE trigger = $1 AND key = ANY($2::text[])
 ), up AS (
-	INSERT INTO mirror (trigger, key, fingerprint, data, seen_at)
-	SELECT $1, e.key, e.fingerprint, e.data::json, $5
-	FROM unnest($2::text[], $3::text[], $4::text[]) AS e (key, fingerprint, data)
+	INSERT INTO mirror (trigger, key, fingerprint, data, seen_at, changed_seq)
+	SELECT $1, e.key, e.fingerprint, e.data::json, $5, e.seq
+	FROM unnest($2::text[], $3::text[], $4::text[], $6::bigint[]) AS e (key, fingerprint, data, seq)
 	ON CONFLICT (trigger, key) DO UPDATE SET
 		fingerprint = excluded.fingerprint,
 		data        = excluded.data,
-		seen_at     = excluded.seen_at
+		seen_at     = excluded.seen_at,
+		changed_seq = excluded.changed_seq
 )
 SELECT n FROM existing`
 
-// MirrorPut inserts or replaces entries (fingerprint and data; no data
-// stores none) with SeenAt = now, in one statement. Of entries repeating a
+// MirrorPut inserts or replaces entries (fingerprint, data and Seq; no
+// data stores none) with SeenAt = now, in one statement. Of entries repeating a
 // key, the last counts (one statement may not upsert a row twice).
 func (x *triggerTx) MirrorPut(entries []store.MirrorEntry) error {
 	const op = "mirror put"
@@ -97,6 +98,7 @@ func (x *triggerTx) MirrorPut(entries []store.MirrorEntry) error {
 	keys := make([]string, 0, len(entries))
 	fps := make([]string, 0, len(entries))
 	data := make([]*string, 0, len(entries))
+	seqs := make([]int64, 0, len(entries))
 	for i, e := range entries {
 		switch {
 		case e.Key == "":
@@ -106,14 +108,15 @@ func (x *triggerTx) MirrorPut(entries []store.MirrorEntry) error {
 		}
 		d := rawJSON(e.Data)
 		if j, ok := index[e.Key]; ok {
-			fps[j], data[j] = e.Fingerprint, d
+			fps[j], data[j], seqs[j] = e.Fingerprint, d, e.Seq
 			continue
 		}
 		index[e.Key] = len(keys)
 		keys, fps, data = append(keys, e.Key), append(fps, e.Fingerprint), append(data, d)
+		seqs = append(seqs, e.Seq)
 	}
 	var existing int
-	if err := x.tx.QueryRow(x.ctx, mirrorPutSQL, x.locked.Name, keys, fps, data, x.now).Scan(&existing); err != nil {
+	if err := x.tx.QueryRow(x.ctx, mirrorPutSQL, x.locked.Name, keys, fps, data, x.now, seqs).Scan(&existing); err != nil {
 		return x.wrap(op, err)
 	}
 	x.mirrored += len(keys) - existing

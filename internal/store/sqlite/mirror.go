@@ -14,12 +14,12 @@ import (
 // so lists go in chunks of at most maxKeysPerStatement parameters.
 const (
 	maxKeysPerStatement = 500
-	// mirrorPutRows rows of 5 parameters each stay within the same bound.
-	mirrorPutRows = maxKeysPerStatement / 5
+	// mirrorPutRows rows of 6 parameters each stay within the same bound.
+	mirrorPutRows = maxKeysPerStatement / 6
 )
 
 // mirrorCols lists the mirror columns in the order scanMirror reads them.
-const mirrorCols = `key, fingerprint, data, seen_at`
+const mirrorCols = `key, fingerprint, data, seen_at, changed_seq`
 
 // mirrorStaleSQL is MirrorStale's query. Left to itself the planner walks
 // the primary key in key order (no sort) and filters on seen_at, which
@@ -37,7 +37,7 @@ func scanMirror(sc scanner) (store.MirrorEntry, error) {
 		data *string
 		seen int64
 	)
-	if err := sc.Scan(&e.Key, &e.Fingerprint, &data, &seen); err != nil {
+	if err := sc.Scan(&e.Key, &e.Fingerprint, &data, &seen, &e.Seq); err != nil {
 		return store.MirrorEntry{}, err
 	}
 	if data != nil {
@@ -87,20 +87,20 @@ func (t *triggerTx) mirrorGet(keys []string, out map[string]store.MirrorEntry) e
 	return rows.Err()
 }
 
-// MirrorPut upserts the entries with SeenAt = now: fingerprint and data
-// are replaced (no data stores NULL), the entry's own SeenAt is ignored.
+// MirrorPut upserts the entries with SeenAt = now: fingerprint, data and
+// Seq are replaced (no data stores NULL), the entry's own SeenAt is ignored.
 // Multi-row statements: one statement per row would cost a round through
 // the driver per file of a 5,000-item page.
 func (t *triggerTx) MirrorPut(entries []store.MirrorEntry) error {
 	now := ms(t.now)
 	for chunk := range slices.Chunk(entries, mirrorPutRows) {
-		args := make([]any, 0, 5*len(chunk))
+		args := make([]any, 0, 6*len(chunk))
 		for _, e := range chunk {
-			args = append(args, t.name, e.Key, e.Fingerprint, nullJSON(e.Data), now)
+			args = append(args, t.name, e.Key, e.Fingerprint, nullJSON(e.Data), now, e.Seq)
 		}
-		q := `INSERT INTO mirror ("trigger", key, fingerprint, data, seen_at) VALUES ` + rowsOf(len(chunk), 5) + `
+		q := `INSERT INTO mirror ("trigger", key, fingerprint, data, seen_at, changed_seq) VALUES ` + rowsOf(len(chunk), 6) + `
 			ON CONFLICT ("trigger", key) DO UPDATE SET fingerprint = excluded.fingerprint, data = excluded.data,
-				seen_at = excluded.seen_at`
+				seen_at = excluded.seen_at, changed_seq = excluded.changed_seq`
 		if _, err := t.tx.ExecContext(t.ctx, q, args...); err != nil {
 			return t.fail("mirror put", err)
 		}

@@ -64,6 +64,43 @@ func testTriggerMirror(t *testing.T, open TriggerOpener) {
 		})
 	})
 
+	t.Run("Seq", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// A put stores each entry's Seq (the change number of the
+		// observation that wrote it), also on replace and within a chunk
+		// bigger than one statement; a touch leaves it.
+		var many []store.MirrorEntry
+		for i := range 700 {
+			e := mirrorEntry(fmt.Sprintf("k%04d", i), "f1", "")
+			e.Seq = int64(i + 1)
+			many = append(many, e)
+		}
+		inTrigger(t, s, "in", at(time.Minute), func(tx store.TriggerTx) {
+			if err := tx.MirrorPut(many); err != nil {
+				t.Fatalf("MirrorPut: %v", err)
+			}
+		})
+		inTrigger(t, s, "in", at(2*time.Minute), func(tx store.TriggerTx) {
+			e := mirrorEntry("k0000", "f2", "")
+			e.Seq = 1 << 40
+			if err := tx.MirrorPut([]store.MirrorEntry{e}); err != nil {
+				t.Fatalf("MirrorPut: %v", err)
+			}
+			if err := tx.MirrorTouch([]string{"k0699"}); err != nil {
+				t.Fatalf("MirrorTouch: %v", err)
+			}
+		})
+		want0 := seenAt(mirrorEntry("k0000", "f2", ""), at(2*time.Minute))
+		want0.Seq = 1 << 40
+		want699 := seenAt(mirrorEntry("k0699", "f1", ""), at(2*time.Minute))
+		want699.Seq = 700
+		want350 := seenAt(mirrorEntry("k0350", "f1", ""), at(time.Minute))
+		want350.Seq = 351
+		sameEntries(t, "after put and touch", mirrorAll(t, s, "in", at(3*time.Minute), "k0000", "k0350", "k0699"),
+			[]store.MirrorEntry{want0, want350, want699})
+	})
+
 	t.Run("TouchDelete", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

@@ -12,6 +12,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dpe-engine/dpe/internal/dsn"
+
 	// The drivers of the content databases a watcher reads.
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
@@ -55,37 +57,40 @@ const sqliteBusyTimeout = 5000 // ms
 // mysql://user:password@host:port/db?param=value (TCP; query parameters
 // are go-sql-driver/mysql settings; parseTime is always on so times come
 // back as times), or sqlite:PATH (opened read-only; the file must exist).
-func parseSource(dsn string) (source, error) {
+func parseSource(raw string) (source, error) {
 	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		// Parse now so a malformed DSN is refused at start, not at the
 		// first poll. pgx redacts the password in its errors.
-		if _, err := pgx.ParseConfig(dsn); err != nil {
+		// Re-encoded first: pgx cuts the user info at the first '@', so a
+		// password holding one would reach the server split in two.
+		norm := dsn.Normalize(raw)
+		if _, err := pgx.ParseConfig(norm); err != nil {
 			return source{}, err
 		}
-		return source{dialect: postgres, driver: "pgx", dsn: dsn, redacted: redactURL(dsn)}, nil
-	case strings.HasPrefix(dsn, "mysql://"):
-		cfg, err := mysqlConfig(dsn)
+		return source{dialect: postgres, driver: "pgx", dsn: norm, redacted: dsn.Redact(raw)}, nil
+	case strings.HasPrefix(raw, "mysql://"):
+		cfg, err := mysqlConfig(raw)
 		if err != nil {
-			return source{}, fmt.Errorf("%s: %w", redactURL(dsn), err)
+			return source{}, fmt.Errorf("%s: %w", dsn.Redact(raw), err)
 		}
-		return source{dialect: mariadb, driver: "mysql", dsn: cfg.FormatDSN(), redacted: redactURL(dsn)}, nil
-	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(dsn, "sqlite:")
+		return source{dialect: mariadb, driver: "mysql", dsn: cfg.FormatDSN(), redacted: dsn.Redact(raw)}, nil
+	case strings.HasPrefix(raw, "sqlite:"):
+		path := strings.TrimPrefix(raw, "sqlite:")
 		switch {
 		case path == "":
 			return source{}, errors.New("sqlite: needs a file path, e.g. sqlite:/data/content.db")
 		case strings.ContainsAny(path, "?#"):
-			return source{}, fmt.Errorf("%q: a sqlite: path takes no parameters", dsn)
+			return source{}, fmt.Errorf("%q: a sqlite: path takes no parameters", raw)
 		}
 		// A URI filename so the database opens read-only (mode=ro): a
 		// watcher never writes the content database, nor creates a
 		// missing file. query_only guards against writes in any case.
 		u := "file:" + (&url.URL{Path: path}).EscapedPath() +
 			"?mode=ro&_pragma=busy_timeout(" + strconv.Itoa(sqliteBusyTimeout) + ")&_pragma=query_only(1)"
-		return source{dialect: sqlite, driver: "sqlite", dsn: u, redacted: dsn}, nil
+		return source{dialect: sqlite, driver: "sqlite", dsn: u, redacted: raw}, nil
 	default:
-		return source{}, fmt.Errorf("unsupported DSN %q: want postgres://..., mysql://... or sqlite:PATH", redactURL(dsn))
+		return source{}, fmt.Errorf("unsupported DSN %q: want postgres://..., mysql://... or sqlite:PATH", dsn.Redact(raw))
 	}
 }
 
@@ -122,15 +127,6 @@ func mysqlConfig(dsn string) (*mysql.Config, error) {
 		cfg.Timeout = 10 * time.Second
 	}
 	return cfg, nil
-}
-
-// redactURL hides the password of a URL-shaped DSN.
-func redactURL(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(unparsable DSN)"
-	}
-	return u.Redacted()
 }
 
 // quote quotes an identifier that matched identRe. Doubling the quote

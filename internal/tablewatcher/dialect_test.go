@@ -18,6 +18,14 @@ func TestParseSource(t *testing.T) {
 			"u@tcp(db2:3307)/content?loc=Local&parseTime=true&timeout=10s", "mysql://u@db2:3307/content?parseTime=false&loc=Local"},
 		{"sqlite:/data/my content.db", sqlite,
 			"file:/data/my%20content.db?mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)", "sqlite:/data/my content.db"},
+		// Finding 9 of issue 13 for content databases: a password holding
+		// '@' reaches the driver escaped, and messages never show it.
+		{"postgres://u:hun@ter2PW@db1/content", postgres,
+			"postgres://u:hun%40ter2PW@db1/content", "postgres://u:xxxxx@db1/content"},
+		{"postgres://db1/content?password=s3cret&user=u", postgres,
+			"postgres://db1/content?password=s3cret&user=u", "postgres://db1/content?password=xxxxx&user=u"},
+		{"mysql://u:hun@ter2PW@db2/content", mariadb,
+			"u:hun@ter2PW@tcp(db2:3306)/content?parseTime=true&timeout=10s", "mysql://u:xxxxx@db2/content"},
 		{"sqlite:rel/content.db", sqlite,
 			"file:rel/content.db?mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)", "sqlite:rel/content.db"},
 	} {

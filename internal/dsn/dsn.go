@@ -1,11 +1,14 @@
-package coredb
+// Package dsn reads database DSNs the way dpe's drivers should: a URL
+// re-encoded from its parsed form before it reaches a driver, and a
+// password found from the parsed form when a DSN is shown.
+package dsn
 
 import (
 	"net/url"
 	"strings"
 )
 
-// normalizeURL returns a postgres:// DSN re-encoded from its parsed form.
+// Normalize returns a postgres:// DSN re-encoded from its parsed form.
 // net/url takes the last '@' of the authority as the end of the user
 // info, as RFC 3986 wants, while pgconn cuts at the first one: a password
 // holding an unescaped '@' would reach the driver split in two, its tail
@@ -13,7 +16,7 @@ import (
 // ter2PW@host"). Re-encoding escapes that '@' (%40), so the driver sees
 // the password whole. A DSN net/url cannot parse is returned unchanged for
 // the driver to refuse.
-func normalizeURL(dsn string) string {
+func Normalize(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
 		return dsn

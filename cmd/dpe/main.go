@@ -81,6 +81,30 @@ func signalContext() (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
+// hangups delivers a value for each SIGHUP until ctx ends (a server with
+// TLS re-reads its certificate then). Only servers with a certificate ask:
+// elsewhere SIGHUP keeps its default action.
+func hangups(ctx context.Context) <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(sig)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sig:
+				select {
+				case out <- struct{}{}:
+				default: // one pending reload reads the latest files anyway
+				}
+			}
+		}
+	}()
+	return out
+}
+
 func run(ctx context.Context, e *env, args []string) int {
 	args, err := hoistGlobals(args)
 	if err != nil {

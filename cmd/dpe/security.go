@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -70,7 +71,7 @@ type listenFlags struct {
 }
 
 func (l *listenFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.tlsCert, "tls-cert", "", "PEM certificate: serve https only (re-read when the file changes)")
+	fs.StringVar(&l.tlsCert, "tls-cert", "", "PEM certificate: serve https only (re-read when the file changes and on SIGHUP)")
 	fs.StringVar(&l.tlsKey, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&l.clientCA, "client-ca", "", "PEM CAs of client certificates: processor and trigger tokens then work only with one (mutual TLS)")
 	fs.Var(&l.hosts, "allow-host", "a name the server answers to besides IPs and localhost (repeatable; a loopback server refuses mutating requests for other names)")
@@ -78,9 +79,13 @@ func (l *listenFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.maxConns, "max-conns-per-client", server.DefaultMaxConnsPerClient, "open connections one client address may hold")
 }
 
-// apply sets the flags' fields of cfg.
-func (l *listenFlags) apply(cfg *server.Config) {
+// apply sets the flags' fields of cfg; with a certificate, SIGHUP reloads
+// it until ctx ends.
+func (l *listenFlags) apply(ctx context.Context, cfg *server.Config) {
 	cfg.TLSCert, cfg.TLSKey, cfg.ClientCA = l.tlsCert, l.tlsKey, l.clientCA
+	if l.tlsCert != "" {
+		cfg.ReloadTLS = hangups(ctx)
+	}
 	cfg.Hosts = l.hosts
 	cfg.ReadTimeout = l.readTimeout
 	cfg.MaxConnsPerClient = l.maxConns

@@ -88,7 +88,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention}
-	lf.apply(&scfg)
+	lf.apply(ctx, &scfg)
 	srv, err := server.New(scfg)
 	if err != nil {
 		return usagef("%v", err)

@@ -73,7 +73,9 @@ func (c *cappedConn) Close() error {
 }
 
 // certReloader serves the certificate in certFile and keyFile, read again
-// when either file changes (a renewed certificate needs no restart).
+// when either file's modification time changes and on reload (SIGHUP: a
+// renewal copied with its old times kept), so a renewed certificate needs
+// no restart.
 type certReloader struct {
 	certFile, keyFile string
 
@@ -116,17 +118,38 @@ func (r *certReloader) get() (*tls.Certificate, error) {
 	return r.cert, nil
 }
 
+// reload reads the pair now, whatever the files' times. A pair that does
+// not load is an error and the one in service stays.
+func (r *certReloader) reload() error {
+	ci, err := os.Stat(r.certFile)
+	if err != nil {
+		return fmt.Errorf("tls certificate: %w", err)
+	}
+	ki, err := os.Stat(r.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls key: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cert, r.modCert, r.modKey = &cert, ci.ModTime(), ki.ModTime()
+	return nil
+}
+
 // tlsConfig builds the server's TLS configuration: its certificate, and
 // with clientCA the CAs that sign the client certificates processors and
 // triggers must present (verified when given; the API requires one for
 // those roles).
-func tlsConfig(certFile, keyFile, clientCA string) (*tls.Config, error) {
+func tlsConfig(certFile, keyFile, clientCA string) (*tls.Config, *certReloader, error) {
 	if certFile == "" || keyFile == "" {
-		return nil, errors.New("tls: give both a certificate and a key")
+		return nil, nil, errors.New("tls: give both a certificate and a key")
 	}
 	r, err := newCertReloader(certFile, keyFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
@@ -136,12 +159,12 @@ func tlsConfig(certFile, keyFile, clientCA string) (*tls.Config, error) {
 	if clientCA != "" {
 		pool, err := LoadCertPool(clientCA)
 		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
+			return nil, nil, fmt.Errorf("client CA: %w", err)
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	}
-	return cfg, nil
+	return cfg, r, nil
 }
 
 // LoadCertPool reads PEM certificates from path into a pool.

@@ -84,7 +84,53 @@ func TestCertReload(t *testing.T) {
 	if got := cn(); got != "second" {
 		t.Fatalf("with a broken file serving %q, want second kept", got)
 	}
-	if _, err := tlsConfig(certFile, "", ""); err == nil {
+	if _, _, err := tlsConfig(certFile, "", ""); err == nil {
 		t.Fatal("a certificate without a key was accepted")
+	}
+}
+
+// TestCertReloadOnSignal: a renewal copied with its old modification times
+// kept (cp -p, tar, some configuration tools) is not noticed by the file
+// times; a reload (SIGHUP) reads it anyway, and a reload of a broken pair
+// fails and keeps the one in service.
+func TestCertReloadOnSignal(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeSelfSigned(t, certFile, keyFile, "first", t0)
+	r, err := newCertReloader(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := func() string {
+		t.Helper()
+		c, err := r.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Subject.CommonName
+	}
+	writeSelfSigned(t, certFile, keyFile, "second", t0) // same times
+	if got := cn(); got != "first" {
+		t.Fatalf("before the reload serving %q, want first (times unchanged)", got)
+	}
+	if err := r.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cn(); got != "second" {
+		t.Fatalf("after the reload serving %q, want second", got)
+	}
+	if err := os.WriteFile(keyFile, []byte("-----BEGIN KEY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reload(); err == nil {
+		t.Fatal("reload of a broken key succeeded")
+	}
+	if got := cn(); got != "second" {
+		t.Fatalf("after a failed reload serving %q, want second kept", got)
 	}
 }

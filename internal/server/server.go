@@ -71,6 +71,10 @@ type Config struct {
 	// trigger tokens are then accepted only over a connection that
 	// presented a certificate it verifies (mutual TLS).
 	TLSCert, TLSKey, ClientCA string
+	// ReloadTLS: each value received re-reads the certificate and key at
+	// once (dpe server and dpe up send one on SIGHUP); a pair that does not
+	// load is logged and the one in service stays.
+	ReloadTLS <-chan struct{}
 	// Hosts are the names the server answers to besides IP literals and
 	// localhost. A server listening on loopback refuses mutating requests
 	// naming any other Host (the DNS-rebinding guard of a local server).
@@ -95,6 +99,7 @@ type Server struct {
 	api      *api.API
 	ln       net.Listener
 	tls      *tls.Config
+	certs    *certReloader // with tls
 	started  time.Time
 	draining atomic.Bool
 	ready    chan struct{}
@@ -129,9 +134,12 @@ func New(cfg Config) (*Server, error) {
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, 60*time.Second)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 2*time.Minute)
 	cfg.MaxConnsPerClient = cmp.Or(cfg.MaxConnsPerClient, DefaultMaxConnsPerClient)
-	var tc *tls.Config
+	var (
+		tc    *tls.Config
+		certs *certReloader
+	)
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		if tc, err = tlsConfig(cfg.TLSCert, cfg.TLSKey, cfg.ClientCA); err != nil {
+		if tc, certs, err = tlsConfig(cfg.TLSCert, cfg.TLSKey, cfg.ClientCA); err != nil {
 			return nil, err
 		}
 	} else if cfg.ClientCA != "" {
@@ -141,7 +149,23 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return &Server{cfg: cfg, engine: engine, ln: newCapListener(ln, cfg.MaxConnsPerClient), tls: tc, started: cfg.Clock.Now(), ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, engine: engine, ln: newCapListener(ln, cfg.MaxConnsPerClient), tls: tc, certs: certs, started: cfg.Clock.Now(), ready: make(chan struct{})}, nil
+}
+
+// reloadTLS re-reads the certificate on each ReloadTLS until ctx ends.
+func (s *Server) reloadTLS(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.ReloadTLS:
+			if err := s.certs.reload(); err != nil {
+				s.cfg.Log.Error("tls certificate not reloaded; the one in service stays", "err", err)
+				continue
+			}
+			s.cfg.Log.Info("tls certificate reloaded", "cert", s.cfg.TLSCert)
+		}
+	}
 }
 
 // Addr is the address the server listens on.
@@ -179,6 +203,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.store = st
 	defer st.Close()
+	if s.certs != nil && s.cfg.ReloadTLS != nil {
+		go s.reloadTLS(ctx)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

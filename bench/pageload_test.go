@@ -58,10 +58,7 @@ func TestLoadPages(t *testing.T) {
 
 func checkLoaded(ctx context.Context, t *testing.T, st store.Store, ld pageLoad) {
 	t.Helper()
-	ws, ok := st.(store.WorkflowStore)
-	if !ok {
-		t.Fatalf("%T is no WorkflowStore", st)
-	}
+	ws := store.WorkflowStore(st)
 	page, err := ws.InstanceList(ctx, model.InstanceFilter{Limit: 50})
 	if err != nil {
 		t.Fatal(err)

@@ -226,7 +226,10 @@ func jobFilter(f model.JobFilter) (string, []any) {
 		}
 	}
 	if f.InstanceID != 0 {
-		conds = append(conds, "instance_id = ?")
+		// Repeats the predicate of the partial index jobs_instance: with
+		// "instance_id = ?" alone SQLite cannot use it and reads every job
+		// (the workflow detail page, issue 14).
+		conds = append(conds, "instance_id = ? AND instance_id <> 0")
 		args = append(args, f.InstanceID)
 	}
 	if !f.CreatedAfter.IsZero() {

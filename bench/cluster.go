@@ -130,12 +130,19 @@ type cluster struct {
 // startServer starts `dpe server` on dsn and waits until /readyz answers
 // (the core database reached, migrated).
 func startServer(ctx context.Context, bin, dir, dsn string) (*cluster, error) {
+	return startServerAs(ctx, bin, dir, dsn, "server")
+}
+
+// startServerAs is startServer logging to dir/name.log, with extra
+// flags.
+func startServerAs(ctx context.Context, bin, dir, dsn, name string, extra ...string) (*cluster, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cl := &cluster{bin: bin, dir: dir, url: "http://" + addr, events: newJobEvents()}
-	cl.server, err = startProc(bin, dir, "server", nil, "server", "--db", dsn, "--listen", addr, "--shutdown-grace", "5s", "--pprof")
+	args := append([]string{"server", "--db", dsn, "--listen", addr, "--shutdown-grace", "5s", "--pprof"}, extra...)
+	cl.server, err = startProc(bin, dir, name, nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +157,7 @@ func startServer(ctx context.Context, bin, dir, dsn string) (*cluster, error) {
 		}
 		select {
 		case <-cl.server.done:
-			return nil, fmt.Errorf("server exited at start (%v); see %s", cl.server.err, filepath.Join(dir, "server.log"))
+			return nil, fmt.Errorf("server exited at start (%v); see %s", cl.server.err, filepath.Join(dir, name+".log"))
 		case <-ctx.Done():
 			cl.server.stop(5 * time.Second)
 			return nil, ctx.Err()

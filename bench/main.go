@@ -23,6 +23,11 @@
 //	            clock); with -baseline-rev REV also measured on a build
 //	            of REV (a temporary git worktree), so one run prints the
 //	            before and after
+//	pages       (only with -phases pages) the monitor's pages read over
+//	            HTTP with a viewer token, as the browser requests them:
+//	            on the empty database, then on 100,000 workflow instances
+//	            and 1,000,000 jobs bulk-loaded by SQL (-page-instances,
+//	            -page-jobs); p50/p99/max per page against p99 ≤ 200 ms
 //
 // It prints a table and the targets with PASS/FAIL, and writes everything
 // as JSON (-out). It does not tune anything: the numbers are what the
@@ -59,6 +64,7 @@
 //	go run ./bench -quick          # short phases, a 100,000-job big queue
 //	go run ./bench -db sqlite -phases throughput,dispatch
 //	go run ./bench -phases steps -baseline-rev 0248d99
+//	go run ./bench -phases pages -db sqlite
 package main
 
 import (
@@ -99,9 +105,15 @@ type options struct {
 	steps       int    // instances of the steps phase
 	baseRev     string // revision to measure the steps phase on as well
 	baseSteps   int    // instances of the baseline's steps phase
+	// The pages phase: the plant it loads and the samples per page.
+	pageInstances, pageJobs, pageRequests int
 }
 
 var allPhases = []string{"baseline", "throughput", "dispatch", "workflow", "scaling", "steps"}
+
+// extraPhases run only when asked for by -phases: pages loads a plant of
+// a million jobs per engine (minutes) and stops the engine's server.
+var extraPhases = []string{"pages"}
 
 func (o *options) runs(phase string) bool { return slices.Contains(o.phases, phase) }
 
@@ -125,7 +137,10 @@ func parseFlags() (*options, error) {
 	fs.IntVar(&o.steps, "steps", 200, "instances of the steps phase (three-step noop workflows, one at a time)")
 	fs.StringVar(&o.baseRev, "baseline-rev", "", "also run the steps phase on cmd/dpe built from this git revision of -repo (e.g. 0248d99), for a before/after in one run")
 	fs.IntVar(&o.baseSteps, "baseline-steps", 50, "instances of the baseline revision's steps phase (an old build may take seconds each)")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
+	fs.IntVar(&o.pageInstances, "page-instances", 100_000, "workflow instances the pages phase loads")
+	fs.IntVar(&o.pageJobs, "page-jobs", 1_000_000, "jobs the pages phase loads (those of the instances included)")
+	fs.IntVar(&o.pageRequests, "page-requests", 200, "samples of each monitor page in the pages phase")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run, comma-separated (also: pages, not run by default)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return nil, err
 	}
@@ -147,12 +162,15 @@ func parseFlags() (*options, error) {
 	o.dbs = splitList(*dbs)
 	o.phases = splitList(*phases)
 	for _, p := range o.phases {
-		if !slices.Contains(allPhases, p) {
-			return nil, fmt.Errorf("-phases: unknown phase %q (have %v)", p, allPhases)
+		if !slices.Contains(allPhases, p) && !slices.Contains(extraPhases, p) {
+			return nil, fmt.Errorf("-phases: unknown phase %q (have %v)", p, append(slices.Clone(allPhases), extraPhases...))
 		}
 	}
 	if o.processors < 1 || o.quota < 1 || o.batch < 1 || o.dispatch < 1 || o.small < 1 || o.big < 1 || o.steps < 1 || o.baseSteps < 1 {
 		return nil, fmt.Errorf("-processors, -quota, -batch, -dispatch, -small, -big, -steps and -baseline-steps must be positive")
+	}
+	if o.pageInstances < 1 || o.pageJobs < 1 || o.pageRequests < 1 {
+		return nil, fmt.Errorf("-page-instances, -page-jobs and -page-requests must be positive")
 	}
 	return o, nil
 }
@@ -330,6 +348,8 @@ func runEngine(ctx context.Context, o *options, bin, tmp, spec, rev string) *Eng
 		}
 		return nil
 	})
+	// Last: it stops the server the other phases share.
+	phase("pages", func() (err error) { er.Pages, err = r.pages(ctx); return err })
 	return er
 }
 

@@ -66,6 +66,7 @@ type EngineResult struct {
 	Workflow   *Workflow   `json:"workflow,omitempty"`
 	Scale      []*Scale    `json:"scaling,omitempty"`
 	Steps      *Steps      `json:"steps,omitempty"`
+	Pages      *Pages      `json:"pages,omitempty"`
 	Errors     []string    `json:"errors,omitempty"`
 }
 
@@ -121,6 +122,12 @@ func evaluate(res *Results) []Target {
 		if st := e.Steps; st != nil && st.StepToJob.N > 0 {
 			atMost(e.Engine, "step-to-step p50 ≤ 20 ms", fmt.Sprintf("%.2f ms", st.StepToJob.P50), st.StepToJob.P50/20, "job finished_at → next job created_at")
 			atMost(e.Engine, "step-to-step p99 ≤ 100 ms", fmt.Sprintf("%.2f ms", st.StepToJob.P99), st.StepToJob.P99/100, "job finished_at → next job created_at")
+		}
+		if p := e.Pages; p != nil {
+			for _, pt := range p.Pages {
+				atMost(e.Engine, "page p99 ≤ 200 ms: "+pt.Page, fmt.Sprintf("%.2f ms", pt.Loaded.P99), pt.Loaded.P99/ms(pageTarget),
+					fmt.Sprintf("%s instances, %s jobs", count(p.Load.Instances), count(p.Load.Jobs)))
+			}
 		}
 		if len(e.Scale) == 2 && e.Scale[0].ClaimsPerSec > 0 {
 			small, big := e.Scale[0], e.Scale[1]
@@ -197,6 +204,9 @@ func printReport(out io.Writer, res *Results) {
 		}
 		if st := e.Steps; st != nil {
 			stepsRows(row, st)
+		}
+		if p := e.Pages; p != nil {
+			pagesRows(row, p)
 		}
 		for _, msg := range e.Errors {
 			row("ERROR", msg, "")

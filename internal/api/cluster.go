@@ -87,7 +87,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if st.Jobs, err = a.jobs.Counts(r.Context()); err != nil {
+	if st.Jobs, st.JobsCapped, err = a.jobs.Counts(r.Context()); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

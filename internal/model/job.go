@@ -139,9 +139,23 @@ type JobFilter struct {
 	Limit int
 }
 
+// CountCap bounds the counts of the lists (Page.Total) and of the
+// monitor's jobs per state: counting stops after CountCap matches, so a
+// count costs the same on a million rows as on ten thousand.
+const CountCap = 10_000
+
 // Page is one page of a list with the total count of matches.
 type Page[T any] struct {
-	Items []T    `json:"items"`
-	Total int    `json:"total"`
-	Next  string `json:"next,omitempty"`
+	Items []T `json:"items"`
+	// Total counts the matches up to CountCap; TotalCapped says there are
+	// more ("10,000+").
+	Total       int    `json:"total"`
+	TotalCapped bool   `json:"total_capped,omitempty"`
+	Next        string `json:"next,omitempty"`
+}
+
+// CappedTotal turns a count of at most CountCap+1 matches into Total and
+// TotalCapped.
+func (p *Page[T]) CappedTotal(n int) {
+	p.Total, p.TotalCapped = min(n, CountCap), n > CountCap
 }

@@ -112,8 +112,9 @@ type JobStore interface {
 	// instead; concurrent inserts of one key create exactly one job.
 	JobInsert(ctx context.Context, specs []model.JobSpec, now time.Time) ([]Inserted, error)
 	JobGet(ctx context.Context, id int64) (model.Job, error)
-	// JobList returns the newest jobs first, with Total counting every
-	// match of the filter regardless of paging. Next is left empty.
+	// JobList returns the newest jobs first, with Total counting the
+	// matches of the filter regardless of paging, up to model.CountCap
+	// (TotalCapped: more). Next is left empty.
 	JobList(ctx context.Context, f model.JobFilter) (model.Page[model.Job], error)
 	// JobCancel cancels a queued job at once and asks a running one to stop
 	// (CancelAsked; its processor learns it on the next heartbeat). Cancel

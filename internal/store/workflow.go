@@ -64,7 +64,8 @@ type InstanceStore interface {
 	InstanceGetByName(ctx context.Context, name string) (model.Instance, error)
 	// InstanceSteps returns the step records of an instance, by path.
 	InstanceSteps(ctx context.Context, id int64) ([]model.Step, error)
-	// InstanceList: newest first, Total counts every match.
+	// InstanceList: newest first, Total counts the matches up to
+	// model.CountCap (TotalCapped: more).
 	InstanceList(ctx context.Context, f model.InstanceFilter) (model.Page[model.Instance], error)
 	// InstanceCancel asks a non-final instance to stop and wakes it;
 	// canceled already: unchanged; succeeded or failed: model.ErrConflict.

@@ -101,8 +101,11 @@ type Status struct {
 	Server     ServerInfo             `json:"server"`
 	Processors []model.Processor      `json:"processors"`
 	Types      []model.TypeLimit      `json:"types"`
-	Jobs       map[model.JobState]int `json:"jobs"` // count per state
-	Triggers   []model.Trigger        `json:"triggers"`
+	Jobs       map[model.JobState]int `json:"jobs"` // count per state, up to model.CountCap
+	// JobsCapped names the states with more than model.CountCap jobs
+	// ("10,000+").
+	JobsCapped []model.JobState `json:"jobs_capped,omitempty"`
+	Triggers   []model.Trigger  `json:"triggers"`
 }
 
 // ServerInfo describes the answering server.

@@ -220,13 +220,27 @@ func (s *Service) Processors(ctx context.Context) ([]model.Processor, error) {
 	return list, nil
 }
 
-// Counts counts jobs per state.
-func (s *Service) Counts(ctx context.Context) (map[model.JobState]int, error) {
-	c, err := s.store.JobCounts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("count jobs: %w", err)
+// Counts counts jobs per state, each up to model.CountCap (as the lists
+// count their matches), and names the states that have more: a count of
+// everything would read every row of a big history on each poll of the
+// monitor. States with none are absent. (The exact counts, for the
+// metrics, are the store's JobCounts.)
+func (s *Service) Counts(ctx context.Context) (map[model.JobState]int, []model.JobState, error) {
+	counts := map[model.JobState]int{}
+	var capped []model.JobState
+	for _, st := range []model.JobState{model.JobQueued, model.JobRunning, model.JobSucceeded, model.JobFailed, model.JobCanceled} {
+		p, err := s.store.JobList(ctx, model.JobFilter{States: []model.JobState{st}, Limit: 1})
+		if err != nil {
+			return nil, nil, fmt.Errorf("count jobs: %w", err)
+		}
+		if p.Total > 0 {
+			counts[st] = p.Total
+		}
+		if p.TotalCapped {
+			capped = append(capped, st)
+		}
 	}
-	return c, nil
+	return counts, capped, nil
 }
 
 func sortTypes(list []model.TypeLimit) {

@@ -258,7 +258,7 @@ func (s *Store) InstanceSteps(ctx context.Context, id int64) ([]model.Step, erro
 }
 
 // InstanceList returns the newest instances matching f first. Total counts
-// every match, ignoring After and Limit; a Limit of zero or less means
+// the matches up to model.CountCap, ignoring After and Limit; a Limit of zero or less means
 // defaultListLimit.
 func (s *Store) InstanceList(ctx context.Context, f model.InstanceFilter) (model.Page[model.Instance], error) {
 	// Built like JobList's: fixed fragments, numbered parameters.
@@ -283,7 +283,7 @@ func (s *Store) InstanceList(ctx context.Context, f model.InstanceFilter) (model
 	if f.ParentID != 0 {
 		add("parent_id = $%d", f.ParentID)
 	}
-	countSQL := `SELECT count(*) FROM instances` + whereClause(conds)
+	countSQL := cappedCount(`SELECT 1 FROM instances` + whereClause(conds))
 	countArgs := slices.Clone(args)
 	if f.After > 0 {
 		add("id < $%d", f.After)
@@ -299,9 +299,11 @@ func (s *Store) InstanceList(ctx context.Context, f model.InstanceFilter) (model
 	page := model.Page[model.Instance]{Items: []model.Instance{}}
 	// REPEATABLE READ: the count and the page come from one snapshot.
 	err := s.txOpts(ctx, "list instances", pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, countSQL, countArgs...).Scan(&page.Total); err != nil {
+		var n int
+		if err := tx.QueryRow(ctx, countSQL, countArgs...).Scan(&n); err != nil {
 			return err
 		}
+		page.CappedTotal(n)
 		rows, err := tx.Query(ctx, listSQL, args...)
 		if err != nil {
 			return err

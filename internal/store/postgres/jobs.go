@@ -35,8 +35,8 @@ func (s *Store) getJob(ctx context.Context, q querier, id int64) (model.Job, err
 // defaultListLimit is the page size of a JobList without a Limit.
 const defaultListLimit = 100
 
-// JobList returns the newest jobs matching f first. Total counts every match
-// of the filter, ignoring After and Limit; a Limit of zero or less means
+// JobList returns the newest jobs matching f first. Total counts the matches
+// of the filter up to model.CountCap, ignoring After and Limit; a Limit of zero or less means
 // defaultListLimit. CreatedAfter and CreatedBefore are exclusive bounds.
 func (s *Store) JobList(ctx context.Context, f model.JobFilter) (model.Page[model.Job], error) {
 	// The WHERE clause is assembled from fixed fragments with numbered
@@ -69,7 +69,7 @@ func (s *Store) JobList(ctx context.Context, f model.JobFilter) (model.Page[mode
 	if !f.CreatedBefore.IsZero() {
 		add("created_at < $?", f.CreatedBefore)
 	}
-	countSQL := `SELECT count(*) FROM jobs` + whereClause(conds)
+	countSQL := cappedCount(`SELECT 1 FROM jobs` + whereClause(conds))
 	countArgs := slices.Clone(args)
 
 	if f.After > 0 {
@@ -86,9 +86,11 @@ func (s *Store) JobList(ctx context.Context, f model.JobFilter) (model.Page[mode
 	page := model.Page[model.Job]{Items: []model.Job{}}
 	// REPEATABLE READ: the count and the page come from one snapshot.
 	err := s.txOpts(ctx, "list jobs", pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, countSQL, countArgs...).Scan(&page.Total); err != nil {
+		var n int
+		if err := tx.QueryRow(ctx, countSQL, countArgs...).Scan(&n); err != nil {
 			return err
 		}
+		page.CappedTotal(n)
 		rows, err := tx.Query(ctx, listSQL, args...)
 		if err != nil {
 			return err
@@ -106,6 +108,12 @@ func (s *Store) JobList(ctx context.Context, f model.JobFilter) (model.Page[mode
 		return model.Page[model.Job]{}, err
 	}
 	return page, nil
+}
+
+// cappedCount counts the rows of query up to model.CountCap+1 (see
+// Page.CappedTotal): the matches are read only that far.
+func cappedCount(query string) string {
+	return fmt.Sprintf(`SELECT count(*) FROM (%s LIMIT %d) AS m`, query, model.CountCap+1)
 }
 
 // whereClause joins conditions into a WHERE clause ("" for none).

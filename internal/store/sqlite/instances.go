@@ -172,7 +172,8 @@ func (s *Store) InstanceSteps(ctx context.Context, id int64) ([]model.Step, erro
 }
 
 // InstanceList returns a page of instances, newest (highest id) first, and
-// the number of instances matching the filter on every page. A zero Limit
+// the number of instances matching the filter (up to model.CountCap) on
+// every page. A zero Limit
 // means defaultListLimit.
 func (s *Store) InstanceList(ctx context.Context, f model.InstanceFilter) (model.Page[model.Instance], error) {
 	where, args := instanceFilter(f)
@@ -183,9 +184,11 @@ func (s *Store) InstanceList(ctx context.Context, f model.InstanceFilter) (model
 	var page model.Page[model.Instance]
 	err := s.read(ctx, "list instances", func(tx *txn) error {
 		// Total ignores the cursor: it counts the whole result.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM instances WHERE `+where, args...).Scan(&page.Total); err != nil {
+		var n int
+		if err := tx.QueryRowContext(ctx, cappedCount(`SELECT 1 FROM instances WHERE `+where), args...).Scan(&n); err != nil {
 			return err
 		}
+		page.CappedTotal(n)
 		pageWhere, pageArgs := where, args
 		if f.After > 0 {
 			pageWhere += ` AND id < ?`

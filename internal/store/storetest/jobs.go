@@ -243,6 +243,39 @@ func wantTotal(t *testing.T, s store.Store, f model.JobFilter, n int) {
 
 // testJobList covers filters, ordering, paging and Total.
 func testJobList(t *testing.T, open Opener) {
+	t.Run("TotalCapped", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// One more than the cap of type a, the cap exactly of type b.
+		for _, tc := range []struct {
+			typ string
+			n   int
+		}{{"a", model.CountCap + 1}, {"b", model.CountCap}} {
+			specs := make([]model.JobSpec, tc.n)
+			for i := range specs {
+				specs[i] = model.JobSpec{Type: tc.typ}
+			}
+			insert(t, s, at(0), specs...)
+		}
+		for _, tc := range []struct {
+			f      model.JobFilter
+			total  int
+			capped bool
+		}{
+			{model.JobFilter{Types: []string{"a"}}, model.CountCap, true},
+			{model.JobFilter{Types: []string{"b"}}, model.CountCap, false},
+			{model.JobFilter{}, model.CountCap, true},
+			{model.JobFilter{Types: []string{"c"}}, 0, false},
+		} {
+			p, err := s.JobList(t.Context(), tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Total != tc.total || p.TotalCapped != tc.capped {
+				t.Errorf("JobList(%+v): Total %d, TotalCapped %v; want %d, %v", tc.f, p.Total, p.TotalCapped, tc.total, tc.capped)
+			}
+		}
+	})
 	t.Run("Filters", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

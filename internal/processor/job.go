@@ -12,6 +12,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/tracing"
 )
 
 // Causes of a handler's context ending, told apart with context.Cause.
@@ -128,6 +129,7 @@ func (p *Processor) start(j model.Job) {
 	p.handlers.Add(1)
 	p.mu.Unlock()
 
+	ctx, span := p.cfg.Tracing.StartJob(ctx, j, p.cfg.ID)
 	p.log.Debug("job started", hj.log...)
 	task := handlers.Task{
 		ID: j.ID, Type: j.Type, Params: j.Params, Attempt: j.Attempt,
@@ -137,6 +139,7 @@ func (p *Processor) start(j model.Job) {
 	go func() {
 		result, err := p.runHandler(ctx, h, task)
 		rep := p.finish(ctx, hj, result, err)
+		tracing.EndJob(span, rep.outcome())
 		p.handlers.Done()
 		if rep != nil {
 			p.sendLogs(p.ioCtx, hj) // before the outcome: a reader who sees the job end sees its lines

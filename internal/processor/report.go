@@ -20,6 +20,19 @@ type report struct {
 	key string
 }
 
+// outcome is how the attempt ended, for its span: "" when it succeeded,
+// else why not (nil r: no report, the lease was lost or the job given
+// back already).
+func (r *report) outcome() string {
+	switch {
+	case r == nil:
+		return "dropped: lease lost or given back"
+	case r.comp == nil:
+		return "given back"
+	}
+	return r.comp.Error
+}
+
 func (r *report) what() string {
 	if r.comp == nil {
 		return "give-back"

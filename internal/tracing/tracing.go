@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		attribute.String("service.version", cfg.Version),
 	}, cfg.Attributes...)
 	// No schema URL: merging resources of different schemas fails.
-	res, err := resource.New(ctx, resource.WithHost(), resource.WithTelemetrySDK(),
+	res, err := resource.New(ctx, resource.WithHost(), resource.WithProcessPID(), resource.WithTelemetrySDK(),
 		resource.WithFromEnv(), resource.WithAttributes(attrs...))
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("trace resource: %w", err)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/model"
@@ -34,6 +36,9 @@ type heldJob struct {
 	job    model.Job
 	cancel context.CancelCauseFunc
 	log    []any // log attributes naming the job
+	// span is the attempt's span (invalid when tracing is off): the
+	// calls reporting the job go under it.
+	span trace.SpanContext
 
 	leaseUntil  time.Time // local estimate: last renewal + TTL
 	progress    int
@@ -126,10 +131,11 @@ func (p *Processor) start(j model.Job) {
 		ctx, stop = context.WithTimeoutCause(ctx, j.Timeout.D(), &timeoutError{j.Timeout.D()})
 		hj.cancel = func(cause error) { cancel(cause); stop() }
 	}
+	ctx, span := p.cfg.Tracing.StartJob(ctx, j, p.cfg.ID)
+	hj.span = span.SpanContext()
 	p.handlers.Add(1)
 	p.mu.Unlock()
 
-	ctx, span := p.cfg.Tracing.StartJob(ctx, j, p.cfg.ID)
 	p.log.Debug("job started", hj.log...)
 	task := handlers.Task{
 		ID: j.ID, Type: j.Type, Params: j.Params, Attempt: j.Attempt,

@@ -202,7 +202,7 @@ func New(cfg Config) (*Processor, error) {
 	cfg.Unavailable = maps.Clone(cfg.Unavailable)
 	cfg.Labels = maps.Clone(cfg.Labels)
 	p := &Processor{
-		completer:    newCompleter(cfg.Client),
+		completer:    newCompleter(cfg.Client, cfg.Tracing),
 		cfg:          cfg,
 		c:            cfg.Client,
 		log:          cfg.Log.With("processor", cfg.ID),

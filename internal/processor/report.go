@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 )
@@ -105,11 +107,12 @@ func (p *Processor) send(r *report) error {
 	key := client.WithIdempotencyKey(r.key)
 	var err error
 	if r.comp == nil {
-		_, err = p.c.Release(p.ioCtx, r.hj.job.ID, r.hj.job.Epoch, key)
+		ctx := trace.ContextWithSpanContext(p.ioCtx, r.hj.span) // the server's span joins the job's trace
+		_, err = p.c.Release(ctx, r.hj.job.ID, r.hj.job.Epoch, key)
 	} else {
 		// Outcomes go by group commit; the store's exact-repeat rule
 		// makes a resent outcome idempotent without the report's key.
-		err = p.completer.complete(p.ioCtx, *r.comp)
+		err = p.completer.complete(p.ioCtx, *r.comp, r.hj.span)
 	}
 	return err
 }

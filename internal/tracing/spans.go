@@ -90,6 +90,35 @@ func InstanceLink(inst model.Instance) trace.Link {
 	return trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{AttrInstanceID.Int64(inst.ID)}}
 }
 
+// InstanceContext is the span context of an instance's root span.
+func InstanceContext(inst model.Instance) trace.SpanContext {
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: InstanceTrace(inst), SpanID: InstanceSpan(inst), TraceFlags: trace.FlagsSampled, Remote: true})
+}
+
+// StartBatch starts the span of one call made for the work of several
+// spans at once (a group commit: a worker's decisions, a processor's
+// outcomes): the child of the one span it serves, so the server's span of
+// the call is in that trace; serving several, a root linked to each. The
+// returned context carries it to the call.
+func (p *Provider) StartBatch(ctx context.Context, name string, serves []trace.SpanContext) (context.Context, trace.Span) {
+	if !p.Enabled() {
+		return ctx, trace.SpanFromContext(context.Background())
+	}
+	var links []trace.Link
+	for _, sc := range serves {
+		if sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.Int("dpe.batch.size", len(serves)))}
+	if len(links) == 1 && len(serves) == 1 {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, links[0].SpanContext)
+	} else {
+		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(links...))
+	}
+	return p.tracer().Start(ctx, name, opts...)
+}
+
 // StartJob starts the span of one attempt of a claimed job, under the
 // parent the server gave (j.Trace: the job's step in its instance's
 // trace) or, for a job of its own, as a root in the job's trace. The

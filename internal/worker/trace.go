@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"context"
+
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -14,7 +16,7 @@ import (
 // spans are right whichever worker drove which step.
 func (w *Worker) traceAdvance(d model.InstanceDetail, adv model.Advance, now model.Instance) {
 	t := w.cfg.Tracing
-	if !t.Enabled() {
+	if !t.Enabled() || d.Instance.ID == 0 {
 		return
 	}
 	before := make(map[string]model.Step, len(d.Steps)+len(adv.Steps))
@@ -50,4 +52,20 @@ func (w *Worker) traceAdvance(d model.InstanceDetail, adv model.Advance, now mod
 	if now.State.Final() {
 		t.Instance(now)
 	}
+}
+
+// startCommitSpan starts the span of a commit call: under the instance's
+// root span when it commits one instance's decision (the server's span of
+// the call is then in the instance's trace), else linked to each.
+func (w *Worker) startCommitSpan(ctx context.Context, advs []model.Advance, byID map[int64]model.InstanceDetail) (context.Context, trace.Span) {
+	if !w.cfg.Tracing.Enabled() {
+		return ctx, trace.SpanFromContext(context.Background())
+	}
+	serves := make([]trace.SpanContext, 0, len(advs))
+	for _, a := range advs {
+		if d, ok := byID[a.InstanceID]; ok {
+			serves = append(serves, tracing.InstanceContext(d.Instance))
+		}
+	}
+	return w.cfg.Tracing.StartBatch(ctx, "commit decisions", serves)
 }

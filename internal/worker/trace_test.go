@@ -163,15 +163,39 @@ func TestInstanceIsOneTrace(t *testing.T) {
 				t.Errorf("span %q has a parent %s outside the trace", s.Name, s.Parent.SpanID())
 			}
 		}
-		// The server made spans too (its requests), as dpe-server.
-		var server int
-		for _, s := range exp.GetSpans() {
-			if s.SpanKind == trace.SpanKindServer && service(s) == "dpe-server" {
-				server++
+		// The worker's commits of this instance's decisions go under its
+		// root, and the server's spans of those calls under them.
+		commits := byName["commit decisions"]
+		advances := byName["POST /v1/worker/advances"]
+		if len(commits) == 0 || len(advances) != len(commits) {
+			t.Errorf("%d commit spans and %d server spans of advances in the trace, want as many, at least one", len(commits), len(advances))
+		}
+		for _, s := range commits {
+			if s.Parent.SpanID() != root.SpanContext.SpanID() {
+				t.Errorf("commit span under %s, want the root", s.Parent.SpanID())
 			}
 		}
-		if server == 0 {
-			t.Error("no server span")
+		for _, s := range advances {
+			if service(s) != "dpe-server" || s.SpanKind != trace.SpanKindServer {
+				t.Errorf("advance span from %s, kind %s", service(s), s.SpanKind)
+			}
+		}
+		// Each job's outcome is reported under its span (alone in its
+		// call) or by a call linked to it (with others).
+		reported := map[trace.SpanID]bool{}
+		for _, s := range exp.GetSpans() {
+			if s.Name != "report outcomes" {
+				continue
+			}
+			reported[s.Parent.SpanID()] = true
+			for _, l := range s.Links {
+				reported[l.SpanContext.SpanID()] = true
+			}
+		}
+		for _, j := range jobs {
+			if !reported[j.SpanContext.SpanID()] {
+				t.Errorf("the outcome of job span %s was reported by no span", j.SpanContext.SpanID())
+			}
 		}
 	})
 }

@@ -306,13 +306,15 @@ func (w *Worker) decide(ctx context.Context, d model.InstanceDetail) *model.Adva
 // answer: an ended instance or a lost lease is forgotten. details are
 // what the advances were decided from (for their spans).
 func (w *Worker) commit(ctx context.Context, advs []model.Advance, details []model.InstanceDetail) error {
-	res, err := w.cfg.Client.AdvanceInstances(ctx, advs)
-	if err != nil {
-		return err
-	}
 	byID := make(map[int64]model.InstanceDetail, len(details))
 	for _, d := range details {
 		byID[d.Instance.ID] = d
+	}
+	ctx, span := w.startCommitSpan(ctx, advs, byID)
+	res, err := w.cfg.Client.AdvanceInstances(ctx, advs)
+	span.End()
+	if err != nil {
+		return err
 	}
 	for i, r := range res {
 		id := advs[i].InstanceID

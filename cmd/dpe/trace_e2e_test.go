@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestTraceAcrossProcesses(t *testing.T) {
 	worker := startCmd(t, "worker", cmd)
 	var procs []*proc
 	for _, id := range []string{"p0", "p1"} {
-		procs = append(procs, startDPE(t, id, dir, "processor", "--server", url, "--quota", "noop=2", "--id", id, "--otlp-endpoint", collector.URL))
+		procs = append(procs, startDPE(t, id, dir, "processor", "--server", url, "--quota", "noop=1", "--id", id, "--otlp-endpoint", collector.URL))
 	}
 
 	tpl := filepath.Join(dir, "traced.yaml")
@@ -152,7 +153,7 @@ steps:
 	tid := tracing.InstanceTrace(d.Instance)
 	var root *otlpSpan
 	steps := map[string]otlpSpan{}
-	var jobs []otlpSpan
+	var jobs, inTrace []otlpSpan
 	servers := 0
 	for _, s := range recv.got() {
 		if s.service == "dpe-server" {
@@ -161,12 +162,13 @@ steps:
 		if [16]byte(s.TraceId) != tid {
 			continue
 		}
+		inTrace = append(inTrace, s)
 		switch {
 		case s.Name == "workflow traced":
 			root = &s
 		case s.Name == "job noop":
 			jobs = append(jobs, s)
-		default:
+		case strings.HasPrefix(s.Name, "step "):
 			steps[s.Name] = s
 		}
 	}
@@ -204,8 +206,24 @@ steps:
 		}
 		pids[j.pid] = true
 	}
-	t.Logf("%d job spans from %d processor processes; %d server spans", len(jobs), len(pids), servers)
-	if servers == 0 {
-		t.Error("the server sent no spans")
+	// The server's spans of the worker's commits are in the trace too,
+	// and every span's parent is.
+	ids := map[string]bool{}
+	advances := 0
+	for _, s := range inTrace {
+		ids[string(s.SpanId)] = true
+		if s.Name == "POST /v1/worker/advances" && s.service == "dpe-server" {
+			advances++
+		}
 	}
+	for _, s := range inTrace {
+		if len(s.ParentSpanId) > 0 && !ids[string(s.ParentSpanId)] {
+			t.Errorf("span %q of %s: parent %x is not in the trace", s.Name, s.service, s.ParentSpanId)
+		}
+	}
+	if advances == 0 {
+		t.Error("no server span of the worker's commits in the instance's trace")
+	}
+	t.Logf("%d spans in the trace: %d job spans from %d processor processes, %d server spans of commits; %d server spans in all",
+		len(inTrace), len(jobs), len(pids), advances, servers)
 }

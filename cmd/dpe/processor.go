@@ -15,6 +15,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/processor"
+	"github.com/dpe-engine/dpe/internal/tracing"
 )
 
 // processorFlags are the flags of a processor, shared by `dpe processor`
@@ -31,6 +32,7 @@ type processorFlags struct {
 	id       string
 	leaseTTL time.Duration
 	grace    time.Duration
+	tracing  *tracing.Provider
 }
 
 func (p *processorFlags) register(fs *flag.FlagSet) {
@@ -99,7 +101,7 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 	}
 	proc, err := processor.New(processor.Config{
 		Client: c, ID: p.id, Quota: quota, Handlers: hs, Labels: p.labels.m, Unavailable: unavailable,
-		LeaseTTL: p.leaseTTL, Grace: p.grace, Log: log,
+		LeaseTTL: p.leaseTTL, Grace: p.grace, Log: log, Tracing: p.tracing,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("processor: %w", err)
@@ -127,6 +129,8 @@ func runProcessor(ctx context.Context, e *env, args []string) error {
 	var pf processorFlags
 	pf.register(fs)
 	cfgPath := fs.String("config", "", "configuration file: its locations and processor sections")
+	var tf traceFlag
+	tf.register(fs)
 	if err := g.parseNone(args); err != nil {
 		return err
 	}
@@ -148,6 +152,12 @@ func runProcessor(ctx context.Context, e *env, args []string) error {
 		pf.exec = f.Processor.Exec
 	}
 	log := g.logger()
+	tp, flush, err := tf.start(ctx, e, "processor", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	pf.tracing = tp
 	proc, err := pf.build(c, log, quota, set)
 	if err != nil {
 		return err

@@ -18,13 +18,20 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	profiling := fs.Bool("pprof", false, "serve Go runtime profiles under /debug/pprof/ (admin token when auth is on)")
 	var lf listenFlags
 	lf.register(fs)
+	var tf traceFlag
+	tf.register(fs)
 	if err := g.parseNone(args); err != nil {
 		return err
 	}
 	log := g.logger()
+	tp, flush, err := tf.start(ctx, e, "server", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	// --token (or --token-file, DPE_TOKEN) is a shared admin token; the
 	// tokens of `dpe token` live in the core database.
-	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling}
+	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling, Tracing: tp}
 	lf.apply(ctx, &cfg)
 	srv, err := server.New(cfg)
 	if err != nil {

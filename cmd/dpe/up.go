@@ -13,6 +13,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/location"
 	"github.com/dpe-engine/dpe/internal/server"
 	"github.com/dpe-engine/dpe/internal/supervisor"
+	"github.com/dpe-engine/dpe/internal/tracing"
 )
 
 // upQuota is the processor quota of `dpe up` for types not given by --quota.
@@ -39,10 +40,25 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	lf.register(fs)
 	var wf workerFlags
 	wf.register(fs, "worker-")
+	var tf traceFlag
+	tf.register(fs)
 	if err := g.parseNone(args); err != nil {
 		return err
 	}
 	log := g.logger()
+	var serverTracing *tracing.Provider
+	// A provider per role: each is a service of its own in the traces.
+	for _, r := range []struct {
+		name string
+		to   **tracing.Provider
+	}{{"server", &serverTracing}, {"processor", &pf.tracing}, {"worker", &wf.tracing}} {
+		tp, flush, err := tf.start(ctx, e, r.name, log)
+		if err != nil {
+			return err
+		}
+		defer flush()
+		*r.to = tp
+	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -87,7 +103,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention}
+	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention, Tracing: serverTracing}
 	lf.apply(ctx, &scfg)
 	srv, err := server.New(scfg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/tracing"
 	"github.com/dpe-engine/dpe/internal/wire"
 	"github.com/dpe-engine/dpe/internal/worker"
 )
@@ -26,6 +27,7 @@ type workerFlags struct {
 	batch     int
 	pipeline  int
 	prefix    string // of the flag names ("worker-" in dpe up)
+	tracing   *tracing.Provider
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet, prefix string) {
@@ -64,7 +66,7 @@ func (w *workerFlags) build(c *client.Client, log *slog.Logger) (*worker.Worker,
 	}
 	wk, err := worker.New(worker.Config{
 		Client: c, ID: w.id, Mode: w.mode, Group: w.group, Templates: globs, Quota: quota,
-		MaxInstances: w.max, LeaseTTL: w.leaseTTL, GroupTTL: w.groupTTL, Batch: w.batch, Pipeline: w.pipeline, Log: log,
+		MaxInstances: w.max, LeaseTTL: w.leaseTTL, GroupTTL: w.groupTTL, Batch: w.batch, Pipeline: w.pipeline, Log: log, Tracing: w.tracing,
 	})
 	if err != nil {
 		return nil, usagef("%v", err)
@@ -76,6 +78,8 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	fs, g := newCommand("worker", e)
 	var wf workerFlags
 	wf.register(fs, "")
+	var tf traceFlag
+	tf.register(fs)
 	if err := g.parseNone(args); err != nil {
 		return err
 	}
@@ -84,6 +88,12 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := g.logger()
+	tp, flush, err := tf.start(ctx, e, "worker", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	wf.tracing = tp
 	wk, err := wf.build(c, log)
 	if err != nil {
 		return err

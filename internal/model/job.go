@@ -61,6 +61,10 @@ type Job struct {
 	Result      json.RawMessage `json:"result,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	CancelAsked bool            `json:"cancel_requested,omitempty"`
+	// Trace is the W3C traceparent the job's work goes under (its step's
+	// span in its instance's trace). Not stored: a claim's answer carries
+	// it when the claim asks (ClaimRequest.Trace).
+	Trace string `json:"trace,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`

@@ -15,6 +15,9 @@ type ClaimRequest struct {
 	// Wait is how long a claim that finds nothing may wait for work
 	// (long-poll). Zero returns at once.
 	Wait Duration `json:"wait,omitempty"`
+	// Trace asks for each claimed job's trace context (Job.Trace): a
+	// processor that exports traces sets it.
+	Trace bool `json:"trace,omitempty"`
 }
 
 // Heartbeat renews the lease on one held job and may carry progress.

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/tracing"
 	"github.com/dpe-engine/dpe/internal/wire"
 )
 
@@ -26,17 +29,19 @@ const batchSenders = 1
 // processor sends one call and the server makes one commit for many jobs,
 // while an idle one sends each outcome at once.
 type completer struct {
-	c  *client.Client
-	in chan *pendingCompletion
+	c       *client.Client
+	tracing *tracing.Provider
+	in      chan *pendingCompletion
 }
 
 type pendingCompletion struct {
 	comp model.Completion
-	done chan error // buffered 1
+	span trace.SpanContext // the job attempt's
+	done chan error        // buffered 1
 }
 
-func newCompleter(c *client.Client) *completer {
-	return &completer{c: c, in: make(chan *pendingCompletion)}
+func newCompleter(c *client.Client, t *tracing.Provider) *completer {
+	return &completer{c: c, tracing: t, in: make(chan *pendingCompletion)}
 }
 
 // run sends batches until ctx ends.
@@ -75,10 +80,13 @@ func (b *completer) sender(ctx context.Context) {
 // error for every item.
 func (b *completer) send(ctx context.Context, batch []*pendingCompletion) {
 	comps := make([]model.Completion, len(batch))
+	spans := make([]trace.SpanContext, len(batch))
 	for i, p := range batch {
-		comps[i] = p.comp
+		comps[i], spans[i] = p.comp, p.span
 	}
+	ctx, span := b.tracing.StartBatch(ctx, "report outcomes", spans)
 	res, err := b.c.CompleteMany(ctx, comps)
+	span.End()
 	for i, p := range batch {
 		switch {
 		case err != nil:
@@ -93,8 +101,8 @@ func (b *completer) send(ctx context.Context, batch []*pendingCompletion) {
 }
 
 // complete queues one outcome and waits for its answer.
-func (b *completer) complete(ctx context.Context, comp model.Completion) error {
-	p := &pendingCompletion{comp: comp, done: make(chan error, 1)}
+func (b *completer) complete(ctx context.Context, comp model.Completion, span trace.SpanContext) error {
+	p := &pendingCompletion{comp: comp, span: span, done: make(chan error, 1)}
 	select {
 	case b.in <- p:
 	case <-ctx.Done():

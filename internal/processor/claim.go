@@ -47,6 +47,7 @@ func (p *Processor) claimLoop(ctx context.Context, typ string) {
 			Labels:    p.cfg.Labels,
 			LeaseTTL:  model.Duration(p.cfg.LeaseTTL),
 			Wait:      model.Duration(p.cfg.PollWait),
+			Trace:     p.cfg.Tracing.Enabled(),
 		})
 		if err != nil {
 			if ctx.Err() != nil {

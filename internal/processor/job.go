@@ -9,9 +9,12 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/model"
+	"github.com/dpe-engine/dpe/internal/tracing"
 )
 
 // Causes of a handler's context ending, told apart with context.Cause.
@@ -33,6 +36,9 @@ type heldJob struct {
 	job    model.Job
 	cancel context.CancelCauseFunc
 	log    []any // log attributes naming the job
+	// span is the attempt's span (invalid when tracing is off): the
+	// calls reporting the job go under it.
+	span trace.SpanContext
 
 	leaseUntil  time.Time // local estimate: last renewal + TTL
 	progress    int
@@ -125,6 +131,8 @@ func (p *Processor) start(j model.Job) {
 		ctx, stop = context.WithTimeoutCause(ctx, j.Timeout.D(), &timeoutError{j.Timeout.D()})
 		hj.cancel = func(cause error) { cancel(cause); stop() }
 	}
+	ctx, span := p.cfg.Tracing.StartJob(ctx, j, p.cfg.ID)
+	hj.span = span.SpanContext()
 	p.handlers.Add(1)
 	p.mu.Unlock()
 
@@ -137,6 +145,7 @@ func (p *Processor) start(j model.Job) {
 	go func() {
 		result, err := p.runHandler(ctx, h, task)
 		rep := p.finish(ctx, hj, result, err)
+		tracing.EndJob(span, rep.outcome())
 		p.handlers.Done()
 		if rep != nil {
 			p.sendLogs(p.ioCtx, hj) // before the outcome: a reader who sees the job end sees its lines

@@ -22,6 +22,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/holder"
+	"github.com/dpe-engine/dpe/internal/tracing"
 )
 
 // Defaults of Config.
@@ -82,6 +83,9 @@ type Config struct {
 	// Clock tells the time (lease bookkeeping, progress pacing). Nil: the
 	// real clock. Timers stay real.
 	Clock clock.Clock
+	// Tracing, when enabled, makes a span of every job attempt, in the
+	// trace of the job's workflow instance (nil: none).
+	Tracing *tracing.Provider
 }
 
 // Processor runs jobs for the server. Create it with New, then call Run
@@ -198,7 +202,7 @@ func New(cfg Config) (*Processor, error) {
 	cfg.Unavailable = maps.Clone(cfg.Unavailable)
 	cfg.Labels = maps.Clone(cfg.Labels)
 	p := &Processor{
-		completer:    newCompleter(cfg.Client),
+		completer:    newCompleter(cfg.Client, cfg.Tracing),
 		cfg:          cfg,
 		c:            cfg.Client,
 		log:          cfg.Log.With("processor", cfg.ID),

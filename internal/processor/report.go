@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/model"
 )
@@ -18,6 +20,19 @@ type report struct {
 	// whose answer was lost and is repeated later gets the first answer
 	// instead of a conflict.
 	key string
+}
+
+// outcome is how the attempt ended, for its span: "" when it succeeded,
+// else why not (nil r: no report, the lease was lost or the job given
+// back already).
+func (r *report) outcome() string {
+	switch {
+	case r == nil:
+		return "dropped: lease lost or given back"
+	case r.comp == nil:
+		return "given back"
+	}
+	return r.comp.Error
 }
 
 func (r *report) what() string {
@@ -92,11 +107,12 @@ func (p *Processor) send(r *report) error {
 	key := client.WithIdempotencyKey(r.key)
 	var err error
 	if r.comp == nil {
-		_, err = p.c.Release(p.ioCtx, r.hj.job.ID, r.hj.job.Epoch, key)
+		ctx := trace.ContextWithSpanContext(p.ioCtx, r.hj.span) // the server's span joins the job's trace
+		_, err = p.c.Release(ctx, r.hj.job.ID, r.hj.job.Epoch, key)
 	} else {
 		// Outcomes go by group commit; the store's exact-repeat rule
 		// makes a resent outcome idempotent without the report's key.
-		err = p.completer.complete(p.ioCtx, *r.comp)
+		err = p.completer.complete(p.ioCtx, *r.comp, r.hj.span)
 	}
 	return err
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/server/workflows"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/tracing"
 	"github.com/dpe-engine/dpe/internal/wire"
 	"github.com/dpe-engine/dpe/web"
 )
@@ -84,6 +85,9 @@ type Config struct {
 	// batch at 5 Mbit/s); IdleTimeout a keep-alive connection waiting for
 	// its next request (default 2m).
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// Tracing makes a span of every request, joined to the caller's trace
+	// when the request carries a traceparent (nil: none).
+	Tracing *tracing.Provider
 	// MaxConnsPerClient caps the open connections of one client address
 	// (default DefaultMaxConnsPerClient); the next ones are closed at once.
 	MaxConnsPerClient int
@@ -229,7 +233,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           monitor, // the web monitor at /, the API behind it
+		Handler:           s.cfg.Tracing.Handler(monitor), // the web monitor at /, the API behind it
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,

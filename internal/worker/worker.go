@@ -23,6 +23,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/tracing"
 	"github.com/dpe-engine/dpe/internal/wire"
 	"github.com/dpe-engine/dpe/internal/workflow"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	Parallel int // decisions computed at once (default 8)
 	Log      *slog.Logger
 	Clock    clock.Clock // the time decisions see (default clock.Real)
+	// Tracing, when enabled, emits the spans of the steps and instances
+	// this worker's decisions end (nil: none).
+	Tracing *tracing.Provider
 }
 
 // Worker drives workflow instances.
@@ -202,7 +206,7 @@ func (w *Worker) active(ctx context.Context) error {
 			defer func() { <-slots }()
 			defer w.done(ans.Details)
 			if advs := w.decideAll(ctx, ans.Details); len(advs) > 0 {
-				if err := w.commit(ctx, advs); err != nil && ctx.Err() == nil {
+				if err := w.commit(ctx, advs, ans.Details); err != nil && ctx.Err() == nil {
 					// The instances stay held and due: a later claim
 					// returns them and they are decided again.
 					w.log.Warn("cannot commit decisions", "instances", len(advs), "err", err)
@@ -299,9 +303,16 @@ func (w *Worker) decide(ctx context.Context, d model.InstanceDetail) *model.Adva
 }
 
 // commit sends the advances in one call (group commit) and applies each
-// answer: an ended instance or a lost lease is forgotten.
-func (w *Worker) commit(ctx context.Context, advs []model.Advance) error {
+// answer: an ended instance or a lost lease is forgotten. details are
+// what the advances were decided from (for their spans).
+func (w *Worker) commit(ctx context.Context, advs []model.Advance, details []model.InstanceDetail) error {
+	byID := make(map[int64]model.InstanceDetail, len(details))
+	for _, d := range details {
+		byID[d.Instance.ID] = d
+	}
+	ctx, span := w.startCommitSpan(ctx, advs, byID)
 	res, err := w.cfg.Client.AdvanceInstances(ctx, advs)
+	span.End()
 	if err != nil {
 		return err
 	}
@@ -309,6 +320,7 @@ func (w *Worker) commit(ctx context.Context, advs []model.Advance) error {
 		id := advs[i].InstanceID
 		switch {
 		case r.Status == http.StatusOK && r.Instance != nil:
+			w.traceAdvance(byID[id], advs[i], *r.Instance)
 			if r.Instance.State.Final() {
 				w.log.Info("instance ended", "instance", id, "name", r.Instance.Name, "state", r.Instance.State, "error", r.Instance.Error)
 				w.forget(id)

@@ -46,6 +46,9 @@ func (s *Service) Claim(ctx context.Context, req model.ClaimRequest, key string)
 	if jobs == nil {
 		jobs = []model.Job{}
 	}
+	if req.Trace {
+		s.setTraces(ctx, jobs)
+	}
 	return jobs, nil
 }
 

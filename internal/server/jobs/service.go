@@ -58,6 +58,8 @@ type Service struct {
 	wake     *wake.Hub
 	metrics  *metrics.Jobs
 
+	traces traceCache // instances of claimed jobs, for Job.Trace
+
 	typesMu sync.Mutex
 	types   map[string]bool // registered types, refreshed on a miss
 	typesAt time.Time

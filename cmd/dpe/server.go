@@ -25,7 +25,9 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	// --token (or --token-file, DPE_TOKEN) is a shared admin token; the
 	// tokens of `dpe token` live in the core database.
 	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling}
-	lf.apply(&cfg)
+	if err := lf.apply(&cfg); err != nil {
+		return err
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return usagef("%v", err)

@@ -72,4 +72,3 @@ func TestProcessorTypes(t *testing.T) {
 	must(t, 422, "POST", url+"/v1/tokens", `{"name":"x","role":"operator","types":["a"]}`, admin)
 	must(t, 422, "POST", url+"/v1/tokens", `{"name":"y","role":"processor","types":["a,b"]}`, admin)
 }
-

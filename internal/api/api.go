@@ -189,7 +189,7 @@ func (a *API) handle(pattern string, h http.HandlerFunc) {
 	if strings.HasPrefix(pattern, "GET ") {
 		h = withETag(h) // every GET is a prompt read (no GET long-polls)
 	}
-	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, a.limit(pattern, a.scope(pattern, keyLimit(h)))))))
+	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, a.limit(pattern, a.scope(pattern, a.pathNames(pattern, keyLimit(h))))))))
 }
 
 // protect registers a route outside /v1 behind authentication only.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Prefix starts every secret, so a leaked one is recognisable (scanners,
@@ -26,6 +27,9 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // CheckName refuses a name that is empty, longer than 64 characters or
 // holds anything but letters, digits, '.', '_' and '-'.
 func CheckName(name string) error {
+	if err := wire.CheckName("name", name); err != nil {
+		return err
+	}
 	if !validName.MatchString(name) {
 		return model.Invalid("name", "want 1 to 64 letters, digits, '.', '_' or '-' starting with a letter or digit, got %q", name)
 	}

@@ -71,8 +71,9 @@ func TestBucketsBounded(t *testing.T) {
 // call waiting.
 func TestGatesBounded(t *testing.T) {
 	g := &gates{max: 2, n: map[string]int{}}
-	if !g.enter("a") || !g.enter("a") || g.enter("a") || !g.enter("b") {
-		t.Fatal("want two entries for a, a third refused, b apart")
+	got := []bool{g.enter("a"), g.enter("a"), g.enter("a"), g.enter("b")}
+	if want := []bool{true, true, false, true}; !slices.Equal(got, want) {
+		t.Fatalf("enter a, a, a, b = %v, want %v (two for a, a third refused, b apart)", got, want)
 	}
 	g.leave("a")
 	g.leave("a")

@@ -133,3 +133,19 @@ func TestUnthrottledRoutes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBucketsTake: the cost the rate limit adds to a change, with
+// 1000 callers taking turns.
+func BenchmarkBucketsTake(b *testing.B) {
+	bk := newBuckets(100, 200, maxBuckets)
+	who := make([]string, 1000)
+	for i := range who {
+		who[i] = fmt.Sprintf("token t%d", i)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	i := 0
+	for b.Loop() {
+		bk.take(who[i%len(who)], t0.Add(time.Duration(i)*time.Microsecond))
+		i++
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/api"
 	"github.com/dpe-engine/dpe/internal/server"
 )
 
@@ -68,7 +69,17 @@ type listenFlags struct {
 	hosts                     listFlag
 	readTimeout               time.Duration
 	maxConns                  int
+	rateLimit                 string
+	rateBurst, maxWaits       int
 }
+
+// Defaults of the per-token limits: far above what people type or
+// scripts of a few calls send; machine traffic is never rate limited.
+const (
+	defaultRateLimit = "100/s"
+	defaultRateBurst = 200
+	defaultMaxWaits  = 256
+)
 
 func (l *listenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.tlsCert, "tls-cert", "", "PEM certificate: serve https only (re-read when the file changes and on SIGHUP)")
@@ -77,11 +88,14 @@ func (l *listenFlags) register(fs *flag.FlagSet) {
 	fs.Var(&l.hosts, "allow-host", "a name the server answers to besides IPs and localhost (repeatable; a loopback server refuses mutating requests for other names)")
 	fs.DurationVar(&l.readTimeout, "read-timeout", 60*time.Second, "longest time to read one request, body included")
 	fs.IntVar(&l.maxConns, "max-conns-per-client", server.DefaultMaxConnsPerClient, "open connections one client address may hold")
+	fs.StringVar(&l.rateLimit, "rate-limit", defaultRateLimit, "changes (POST, PUT, DELETE) one token, or with no tokens one address, may make: N/s, N/m or N/h; 0: no limit (processor, worker and trigger calls are never limited)")
+	fs.IntVar(&l.rateBurst, "rate-burst", defaultRateBurst, "changes a token may make at once beyond --rate-limit")
+	fs.IntVar(&l.maxWaits, "max-waits", defaultMaxWaits, "claims one token may keep waiting for work at once (processors sharing a token share it); 0: no cap")
 }
 
 // apply sets the flags' fields of cfg; with a certificate, SIGHUP reloads
 // it until ctx ends.
-func (l *listenFlags) apply(ctx context.Context, cfg *server.Config) {
+func (l *listenFlags) apply(ctx context.Context, cfg *server.Config) error {
 	cfg.TLSCert, cfg.TLSKey, cfg.ClientCA = l.tlsCert, l.tlsKey, l.clientCA
 	if l.tlsCert != "" {
 		cfg.ReloadTLS = hangups(ctx)
@@ -89,6 +103,18 @@ func (l *listenFlags) apply(ctx context.Context, cfg *server.Config) {
 	cfg.Hosts = l.hosts
 	cfg.ReadTimeout = l.readTimeout
 	cfg.MaxConnsPerClient = l.maxConns
+	r, err := api.ParseRate(l.rateLimit)
+	if err != nil {
+		return usagef("--rate-limit: %v", err)
+	}
+	if l.rateBurst < 0 {
+		return usagef("--rate-burst: want 0 or more, got %d", l.rateBurst)
+	}
+	if l.maxWaits < 0 {
+		return usagef("--max-waits: want 0 or more, got %d", l.maxWaits)
+	}
+	cfg.Limits = api.Limits{Rate: r, Burst: l.rateBurst, MaxWaits: l.maxWaits}
+	return nil
 }
 
 // The local token: `dpe up` keeps its admin token in DATA/admin.token

@@ -32,7 +32,9 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	// --token (or --token-file, DPE_TOKEN) is a shared admin token; the
 	// tokens of `dpe token` live in the core database.
 	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling, Tracing: tp}
-	lf.apply(ctx, &cfg)
+	if err := lf.apply(ctx, &cfg); err != nil {
+		return err
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return usagef("%v", err)

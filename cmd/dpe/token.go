@@ -30,6 +30,8 @@ func runToken(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "name of the new token (letters, digits, . _ -)")
 	var triggers listFlag
 	fs.Var(&triggers, "triggers", "trigger token: name or glob of the triggers it may use (repeatable or comma-separated; none: all)")
+	var types listFlag
+	fs.Var(&types, "types", "processor token: job type or glob of the types it may claim and report, e.g. 'audio.*,util.copy' (repeatable or comma-separated; none: all)")
 	db := fs.String("db", "", "work on this core database directly instead of through the server (bootstrap)")
 	pos, err := g.parse(args[1:])
 	if err != nil {
@@ -51,18 +53,14 @@ func runToken(ctx context.Context, e *env, args []string) error {
 		if err := token.CheckRole(model.Role(*role)); err != nil {
 			return usagef("--role: %v", err)
 		}
-		var pats []string
-		for _, t := range triggers {
-			for _, p := range strings.Split(t, ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					pats = append(pats, p)
-				}
-			}
-		}
+		pats, typePats := patterns(triggers), patterns(types)
 		if err := token.CheckTriggers(model.Role(*role), pats); err != nil {
 			return usagef("--triggers: %v", err)
 		}
-		res, err := tokens.create(ctx, wire.TokenRequest{Name: *name, Role: model.Role(*role), Triggers: pats})
+		if err := token.CheckTypes(model.Role(*role), typePats); err != nil {
+			return usagef("--types: %v", err)
+		}
+		res, err := tokens.create(ctx, wire.TokenRequest{Name: *name, Role: model.Role(*role), Triggers: pats, Types: typePats})
 		if err != nil {
 			return err
 		}
@@ -83,13 +81,13 @@ func runToken(ctx context.Context, e *env, args []string) error {
 		if g.json() {
 			return printJSON(e.stdout, wire.Items[model.Token]{Items: list})
 		}
-		tb := newTable(e.stdout, "NAME", "ROLE", "TRIGGERS", "CREATED", "REVOKED")
+		tb := newTable(e.stdout, "NAME", "ROLE", "SCOPE", "CREATED", "REVOKED")
 		for _, t := range list {
 			revoked := "-"
 			if !t.Revoked.IsZero() {
 				revoked = t.Revoked.Format(time.RFC3339)
 			}
-			tb.row(t.Name, t.Role, dash(strings.Join(t.Triggers, ",")), t.Created.Format(time.RFC3339), revoked)
+			tb.row(t.Name, t.Role, dash(strings.Join(t.Scope(), ",")), t.Created.Format(time.RFC3339), revoked)
 		}
 		tb.flush()
 		return nil
@@ -143,7 +141,7 @@ func tokenBackend(ctx context.Context, g *globals, db string) (tokenOps, error) 
 	}
 	return tokenOps{
 		create: func(ctx context.Context, req wire.TokenRequest) (wire.TokenCreated, error) {
-			t, secret, err := token.Create(ctx, ts, model.Token{Name: req.Name, Role: req.Role, Triggers: req.Triggers}, time.Now())
+			t, secret, err := token.Create(ctx, ts, model.Token{Name: req.Name, Role: req.Role, Triggers: req.Triggers, Types: req.Types}, time.Now())
 			return wire.TokenCreated{Token: t, Secret: secret}, err
 		},
 		list:   ts.TokenList,
@@ -195,4 +193,17 @@ func upToken(ctx context.Context, dsn, dir string, now time.Time) (string, bool,
 		}
 		return secret, true, nil
 	}
+}
+
+// patterns splits the values of a repeatable, comma-separated flag.
+func patterns(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }

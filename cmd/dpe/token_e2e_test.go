@@ -56,8 +56,14 @@ func TestTokenCLI(t *testing.T) {
 	if code != 0 || viewer == "" {
 		t.Fatalf("create viewer: exit %d %s", code, out)
 	}
+	if out, errOut, code := admin("token", "create", "--role", "processor", "--name", "audio-farm", "--types", "audio.*,util.copy"); code != 0 || strings.TrimSpace(out) == "" {
+		t.Fatalf("create processor with --types: exit %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := admin("token", "create", "--role", "viewer", "--name", "v2", "--types", "audio.*"); code != exitUsage || !strings.Contains(errOut, "--types") {
+		t.Fatalf("--types on a viewer: exit %d, stderr %q: want %d naming --types", code, errOut, exitUsage)
+	}
 	out, _, code = admin("token", "list")
-	if code != 0 || !strings.Contains(out, "root") || !strings.Contains(out, "wall") || strings.Contains(out, viewer) {
+	if code != 0 || !strings.Contains(out, "root") || !strings.Contains(out, "wall") || strings.Contains(out, viewer) || !strings.Contains(out, "audio.*,util.copy") {
 		t.Fatalf("token list: exit %d\n%s", code, out)
 	}
 	// The viewer reads, but may not submit or manage tokens.
@@ -213,3 +219,18 @@ func TestRoleTokensFarm(t *testing.T) {
 
 // refusal matches an authentication or authorization refusal in a log.
 var refusal = regexp.MustCompile(`\b(401 unauthorized|403 forbidden)\b`)
+
+// TestLimitFlags: the server's limit flags refuse values they cannot mean,
+// naming the flag, before anything starts.
+func TestLimitFlags(t *testing.T) {
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "dpe.db")
+	for _, args := range [][]string{
+		{"--rate-limit", "5/d"}, {"--rate-limit", "lots"}, {"--rate-burst", "-1"}, {"--max-waits", "-2"},
+	} {
+		_, errOut, code := runDPE(t, dir, append([]string{"server", "--db", dsn, "--listen", "127.0.0.1:0"}, args...)...)
+		if code != exitUsage || !strings.Contains(errOut, args[0]) {
+			t.Errorf("server %v: exit %d, stderr %q: want %d naming the flag", args, code, errOut, exitUsage)
+		}
+	}
+}

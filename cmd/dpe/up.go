@@ -104,7 +104,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention, Tracing: serverTracing}
-	lf.apply(ctx, &scfg)
+	if err := lf.apply(ctx, &scfg); err != nil {
+		return err
+	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		return usagef("%v", err)

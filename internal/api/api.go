@@ -65,6 +65,8 @@ type Config struct {
 	// Profiling serves the Go runtime profiles (net/http/pprof) under
 	// /debug/pprof/, behind the token like /v1.
 	Profiling bool
+	// Limits are the per-caller limits (zero: none).
+	Limits Limits
 }
 
 // API is the HTTP handler.
@@ -76,6 +78,7 @@ type API struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	authn    *authenticator
+	limits   *limiter
 	info     func() wire.ServerInfo
 	ready    func(ctx context.Context) error
 	mux      *http.ServeMux
@@ -116,6 +119,7 @@ func New(cfg Config) *API {
 	}
 	ts, _ := cfg.Store.(store.TokenStore)
 	a.authn = newAuthenticator(cfg.Token, ts, cfg.Clock.Now)
+	a.limits = newLimiter(cfg.Limits)
 	cfg.Registry.MustRegister(a.requests, a.latency)
 	a.routes()
 	if ts != nil {
@@ -185,7 +189,7 @@ func (a *API) handle(pattern string, h http.HandlerFunc) {
 	if strings.HasPrefix(pattern, "GET ") {
 		h = withETag(h) // every GET is a prompt read (no GET long-polls)
 	}
-	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, keyLimit(h)))))
+	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, a.limit(pattern, a.scope(pattern, a.pathNames(pattern, keyLimit(h))))))))
 }
 
 // protect registers a route outside /v1 behind authentication only.

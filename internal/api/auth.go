@@ -28,6 +28,8 @@ type Principal struct {
 	Role model.Role
 	// Triggers limits a trigger token to these trigger name patterns.
 	Triggers []string
+	// Types limits a processor token to these job type patterns.
+	Types []string
 }
 
 type principalKey struct{}
@@ -256,7 +258,7 @@ func (a *authenticator) principalOf(ctx context.Context, secret string) (Princip
 	if subtle.ConstantTimeCompare(t.Hash, sum[:]) != 1 {
 		return Principal{}, errNoToken
 	}
-	p := Principal{Name: t.Name, Role: t.Role, Triggers: t.Triggers}
+	p := Principal{Name: t.Name, Role: t.Role, Triggers: t.Triggers, Types: t.Types}
 	a.mu.Lock()
 	if len(a.cache) > 10000 {
 		clear(a.cache)

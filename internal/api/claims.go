@@ -27,7 +27,7 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
-	jobs, err := a.jobs.Claim(r.Context(), req, key)
+	jobs, err := a.jobs.Claim(r.Context(), req, scopedKey(r, key))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -93,6 +93,7 @@ func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		fp := hex.EncodeToString(sum[:])
 		r.Body = io.NopCloser(bytes.NewReader(body))
 
+		key = scopedKey(r, key)
 		prev, err := a.store.IdempotencyGet(r.Context(), key)
 		switch {
 		case err == nil:
@@ -116,6 +117,19 @@ func (a *API) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		}
 		rec.send(w)
 	}
+}
+
+// scopedKey puts an Idempotency-Key in its caller's key space, as Stripe
+// does: the same key sent with another token is another key, so a caller
+// can neither read another's stored answer by guessing its key nor spoil
+// it. Token names hold no ':', so "role/name:" cannot be forged by a key.
+// With no token required there is no caller to bind to.
+func scopedKey(r *http.Request, key string) string {
+	p, ok := PrincipalOf(r.Context())
+	if !ok || key == "" {
+		return key
+	}
+	return string(p.Role) + "/" + p.Name + ":" + key
 }
 
 func (a *API) replay(w http.ResponseWriter, prev store.Response, fp string) {

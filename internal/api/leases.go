@@ -28,6 +28,12 @@ func (a *API) leaseAcquire(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, model.Invalid("name", "name and holder are required"))
 		return
 	}
+	for _, err := range []error{wire.CheckName("name", req.Name), wire.CheckName("holder", req.Holder)} {
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
 	ttl := req.TTL.D()
 	if ttl < wire.MinLeaseTTL || ttl > wire.MaxLeaseTTL {
 		a.writeError(w, r, model.Invalid("ttl", "must be between 1s and 10m, got %s", ttl))

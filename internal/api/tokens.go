@@ -20,7 +20,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
-	t, secret, err := token.Create(r.Context(), a.authn.store, model.Token{Name: req.Name, Role: req.Role, Triggers: req.Triggers}, a.clock.Now())
+	t, secret, err := token.Create(r.Context(), a.authn.store, model.Token{Name: req.Name, Role: req.Role, Triggers: req.Triggers, Types: req.Types}, a.clock.Now())
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -155,8 +155,12 @@ func (a *API) startWorkflows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if name := q.Get("name"); name != "" {
+	name, f, err := workflowFilter(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if name != "" {
 		inst, err := a.flows.GetByName(r.Context(), name)
 		page := model.Page[model.Instance]{Items: []model.Instance{}}
 		switch {
@@ -169,32 +173,40 @@ func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, page)
 		return
 	}
-	var f model.InstanceFilter
-	for _, s := range splitList(q.Get("state")) {
-		f.States = append(f.States, model.InstanceState(s))
-	}
-	f.Templates = splitList(q.Get("template"))
-	var err error
-	if f.ParentID, err = queryInt(q.Get("parent"), "parent"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if f.After, err = queryInt(q.Get("after"), "after"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	limit, err := queryInt(q.Get("limit"), "limit")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	f.Limit = int(limit)
 	page, err := a.flows.List(r.Context(), f)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// workflowFilter reads GET /v1/workflows's query string: the one instance
+// name asked for ("" for none; the filters are then not read), or the
+// list filters.
+func workflowFilter(r *http.Request) (string, model.InstanceFilter, error) {
+	q := r.URL.Query()
+	var f model.InstanceFilter
+	if name := q.Get("name"); name != "" {
+		return name, f, nil
+	}
+	for _, s := range splitList(q.Get("state")) {
+		f.States = append(f.States, model.InstanceState(s))
+	}
+	f.Templates = splitList(q.Get("template"))
+	var err error
+	if f.ParentID, err = queryInt(q.Get("parent"), "parent"); err != nil {
+		return "", f, err
+	}
+	if f.After, err = queryInt(q.Get("after"), "after"); err != nil {
+		return "", f, err
+	}
+	limit, err := queryInt(q.Get("limit"), "limit")
+	if err != nil {
+		return "", f, err
+	}
+	f.Limit = int(limit)
+	return "", f, nil
 }
 
 func (a *API) claimInstances(w http.ResponseWriter, r *http.Request) {

@@ -91,6 +91,9 @@ type Config struct {
 	// MaxConnsPerClient caps the open connections of one client address
 	// (default DefaultMaxConnsPerClient); the next ones are closed at once.
 	MaxConnsPerClient int
+	// Limits are the API's per-token limits: changes per second and
+	// claims waiting at once (zero: none).
+	Limits api.Limits
 }
 
 // Server is one dpe server.
@@ -225,7 +228,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.api = api.New(api.Config{
 		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
 		Info: s.info, Ready: s.checkReady, Registry: reg, Profiling: s.cfg.Profiling,
-		CheckHost: s.loopback(), Hosts: s.cfg.Hosts, ClientCertRoles: s.clientCertRoles(),
+		CheckHost: s.loopback(), Hosts: s.cfg.Hosts, ClientCertRoles: s.clientCertRoles(), Limits: s.cfg.Limits,
 	})
 	monitor, err := web.New(web.Config{API: s.api, Check: s.monitorLogin, Log: log.With("part", "monitor")})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	"gopkg.in/yaml.v3"
+
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // MaxSize is the largest template source Parse accepts.
@@ -154,7 +156,9 @@ func (p *parser) template(n *yaml.Node) {
 	for _, e := range es {
 		if e.key == "name" { // first, so that every message carries it
 			if s, ok := p.str(e.val, "", "name"); ok {
-				if nameRe.MatchString(s) {
+				if len(s) > wire.MaxNameLen {
+					p.probs.add(e.val.Line, "", "name", "at most %d characters, got %d", wire.MaxNameLen, len(s))
+				} else if nameRe.MatchString(s) {
 					t.Name = s
 				} else {
 					p.probs.add(e.val.Line, "", "name", "%q is not a template name: want 1 to 128 of [a-z0-9._-]", s)

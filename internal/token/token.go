@@ -15,6 +15,7 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Prefix starts every secret, so a leaked one is recognisable (scanners,
@@ -26,6 +27,9 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // CheckName refuses a name that is empty, longer than 64 characters or
 // holds anything but letters, digits, '.', '_' and '-'.
 func CheckName(name string) error {
+	if err := wire.CheckName("name", name); err != nil {
+		return err
+	}
 	if !validName.MatchString(name) {
 		return model.Invalid("name", "want 1 to 64 letters, digits, '.', '_' or '-' starting with a letter or digit, got %q", name)
 	}
@@ -60,15 +64,36 @@ func CheckTriggers(role model.Role, patterns []string) error {
 	if len(patterns) > 0 && role != model.RoleTrigger {
 		return model.Invalid("triggers", "only a trigger token takes trigger patterns")
 	}
+	return checkPatterns("triggers", "a name", patterns)
+}
+
+// CheckTypes refuses job type patterns on a role other than processor,
+// and a pattern that is empty, holds a comma or is not path.Match syntax.
+func CheckTypes(role model.Role, patterns []string) error {
+	if len(patterns) > 0 && role != model.RoleProcessor {
+		return model.Invalid("types", "only a processor token takes job type patterns")
+	}
+	return checkPatterns("types", "a job type", patterns)
+}
+
+// checkPatterns checks the patterns of a token's scope (kept
+// comma-separated, so without commas).
+func checkPatterns(field, what string, patterns []string) error {
 	if len(patterns) > 100 {
-		return model.Invalid("triggers", "at most 100 patterns")
+		return model.Invalid(field, "at most 100 patterns")
 	}
 	for i, p := range patterns {
 		if _, err := path.Match(p, ""); p == "" || len(p) > 200 || strings.Contains(p, ",") || err != nil {
-			return model.Invalid(fmt.Sprintf("triggers[%d]", i), "want a name or a glob pattern (* ? [...]) without commas, got %q", p)
+			return model.Invalid(fmt.Sprintf("%s[%d]", field, i), "want %s or a glob pattern (* ? [...]) without commas, got %q", what, p)
 		}
 	}
 	return nil
+}
+
+// MayServe reports whether a processor token with patterns may claim and
+// report jobs of the type: no patterns, every type.
+func MayServe(patterns []string, jobType string) bool {
+	return MayUseTrigger(patterns, jobType)
 }
 
 // MayUseTrigger reports whether a trigger token with patterns may fire,
@@ -85,7 +110,7 @@ func MayUseTrigger(patterns []string, name string) bool {
 	return false
 }
 
-// Create makes the token t (its Name, Role and Triggers) in st and
+// Create makes the token t (its Name, Role, Triggers and Types) in st and
 // returns it with its secret, which is not kept anywhere.
 func Create(ctx context.Context, st store.TokenStore, t model.Token, now time.Time) (model.Token, string, error) {
 	if err := CheckName(t.Name); err != nil {
@@ -95,6 +120,9 @@ func Create(ctx context.Context, st store.TokenStore, t model.Token, now time.Ti
 		return model.Token{}, "", err
 	}
 	if err := CheckTriggers(t.Role, t.Triggers); err != nil {
+		return model.Token{}, "", err
+	}
+	if err := CheckTypes(t.Role, t.Types); err != nil {
 		return model.Token{}, "", err
 	}
 	secret := NewSecret()

@@ -86,3 +86,33 @@ func TestTriggerPatterns(t *testing.T) {
 		}
 	}
 }
+
+func TestTypePatterns(t *testing.T) {
+	if err := CheckTypes(model.RoleProcessor, []string{"audio.*", "util.copy"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{""}, {"a,b"}, {"[a"}} {
+		if err := CheckTypes(model.RoleProcessor, bad); !errors.Is(err, model.ErrInvalid) {
+			t.Errorf("CheckTypes(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if err := CheckTypes(model.RoleTrigger, []string{"a"}); !errors.Is(err, model.ErrInvalid) {
+		t.Errorf("types on a trigger token: %v, want ErrInvalid", err)
+	}
+	tests := []struct {
+		pats []string
+		typ  string
+		want bool
+	}{
+		{nil, "exec", true},
+		{[]string{"audio.*", "util.copy"}, "audio.transcode", true},
+		{[]string{"audio.*", "util.copy"}, "util.copy", true},
+		{[]string{"audio.*", "util.copy"}, "util.delete", false},
+		{[]string{"audio.*"}, "audio", false},
+	}
+	for _, tc := range tests {
+		if got := MayServe(tc.pats, tc.typ); got != tc.want {
+			t.Errorf("MayServe(%q, %q) = %v, want %v", tc.pats, tc.typ, got, tc.want)
+		}
+	}
+}

@@ -9,6 +9,9 @@ type TokenRequest struct {
 	// Triggers: for a trigger token, the name patterns (path.Match) of
 	// the triggers it may use; none: all.
 	Triggers []string `json:"triggers,omitempty"`
+	// Types: for a processor token, the patterns (path.Match) of the job
+	// types it may claim and report; none: all.
+	Types []string `json:"types,omitempty"`
 }
 
 // TokenCreated answers POST /v1/tokens: the token and its secret, which

@@ -55,8 +55,19 @@ const (
 	// MaxLabels caps the labels of a job's selector and of a processor's
 	// claim: the claim matches one against the other for every job.
 	MaxLabels = 64
+	// MaxNameLen caps every name a request gives (CheckName): template,
+	// trigger, lease and token names, job types, label keys and values,
+	// processor and worker ids, the {name} of a path. A name's own rules
+	// may be stricter (a token name or a job type has at most 64
+	// characters); none is looser but an instance name.
+	MaxNameLen = 200
+	// MaxInstanceNameLen caps a workflow instance's name: triggers build
+	// them from file paths and row keys.
+	MaxInstanceNameLen = 1024
+	// MaxIDDigits caps the digits of an {id} in a path (an int64).
+	MaxIDDigits = 19
 	// MaxIDLen caps the processor and worker ids a request names.
-	MaxIDLen = 200
+	MaxIDLen = MaxNameLen
 	// MinLeaseTTL and MaxLeaseTTL bound the TTL of a named lease
 	// (POST /v1/leases/acquire).
 	MinLeaseTTL = time.Second

@@ -74,6 +74,12 @@ func (s *Service) claimParams(req model.ClaimRequest, key string) (store.ClaimPa
 		}
 	}
 	for k, v := range req.Labels {
+		if err := wire.CheckName("labels", k); err != nil {
+			return p, 0, err
+		}
+		if err := wire.CheckName("labels."+k, v); err != nil {
+			return p, 0, err
+		}
 		if !labelRE.MatchString(k) || !labelRE.MatchString(v) {
 			return p, 0, model.Invalid("labels", "bad label %q=%q: use letters, digits, '.', '_' or '-'", k, v)
 		}
@@ -248,7 +254,7 @@ func checkProcessor(id string) error {
 	case id == "":
 		return model.Invalid("processor", "required: the id of the calling processor")
 	case len(id) > wire.MaxIDLen:
-		return model.Invalid("processor", "at most %d characters, got %d", wire.MaxIDLen, len(id))
+		return wire.CheckName("processor", id)
 	}
 	return nil
 }

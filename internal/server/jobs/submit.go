@@ -121,6 +121,12 @@ func (s *Service) validateSpec(ctx context.Context, sp model.JobSpec, prefix str
 		return sp, model.Invalid(field("selector"), "at most %d labels, got %d", wire.MaxLabels, len(sp.Selector))
 	}
 	for k, v := range sp.Selector {
+		if err := wire.CheckName(field("selector"), k); err != nil {
+			return sp, err
+		}
+		if err := wire.CheckName(field("selector."+k), v); err != nil {
+			return sp, err
+		}
 		if !labelRE.MatchString(k) {
 			return sp, model.Invalid(field("selector"), "bad label name %q: use letters, digits, '.', '_' or '-'", k)
 		}

@@ -46,7 +46,7 @@ const (
 	MaxAdvances     = wire.MaxAdvances // advances per batch
 	MaxStarts       = wire.MaxStarts   // instances per batch start
 	MaxExclude      = wire.MaxExclude  // ids a worker claim may exclude (its batches in flight)
-	MaxNameLen      = 1024
+	MaxNameLen      = wire.MaxInstanceNameLen
 )
 
 // validName reports whether an instance name is acceptable: 1 to
@@ -362,6 +362,9 @@ func (s *Service) Prepare(ctx context.Context, spec model.InstanceSpec, key stri
 	if spec.Template == "" {
 		return spec, model.Invalid("template", "required")
 	}
+	if err := wire.CheckName("template", spec.Template); err != nil {
+		return spec, err
+	}
 	if spec.Version < 0 {
 		return spec, model.Invalid("version", "must not be negative")
 	}
@@ -404,6 +407,9 @@ func (s *Service) Prepare(ctx context.Context, spec model.InstanceSpec, key stri
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		spec.Name = spec.Template + "-" + hex.EncodeToString(b[:])
+	}
+	if err := wire.CheckLen("name", spec.Name, MaxNameLen); err != nil {
+		return spec, err
 	}
 	if !validName(spec.Name) {
 		return spec, model.Invalid("name", "bad instance name %q: 1 to %d bytes of UTF-8, no control characters, no surrounding spaces", spec.Name, MaxNameLen)

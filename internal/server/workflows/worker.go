@@ -12,6 +12,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/server/wake"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/template"
+	"github.com/dpe-engine/dpe/internal/wire"
 )
 
 // Claim hands a worker the instances that need its attention: those it
@@ -20,6 +21,9 @@ import (
 func (s *Service) Claim(ctx context.Context, req model.InstanceClaimRequest) ([]model.Instance, error) {
 	if req.Worker == "" {
 		return nil, model.Invalid("worker", "required")
+	}
+	if err := wire.CheckName("worker", req.Worker); err != nil {
+		return nil, err
 	}
 	ttl := req.LeaseTTL.D()
 	if ttl == 0 {
@@ -187,6 +191,9 @@ func checkAdvance(a model.Advance) error {
 	if a.Worker == "" {
 		return model.Invalid("worker", "required")
 	}
+	if err := wire.CheckName("worker", a.Worker); err != nil {
+		return err
+	}
 	if a.Epoch <= 0 {
 		return model.Invalid("epoch", "required (the epoch of the claim)")
 	}
@@ -254,6 +261,9 @@ func (s *Service) Heartbeat(ctx context.Context, l model.InstanceLeases) ([]int6
 	if l.Worker == "" {
 		return nil, model.Invalid("worker", "required")
 	}
+	if err := wire.CheckName("worker", l.Worker); err != nil {
+		return nil, err
+	}
 	ttl := l.LeaseTTL.D()
 	if ttl == 0 {
 		ttl = DefaultLeaseTTL
@@ -272,6 +282,9 @@ func (s *Service) Heartbeat(ctx context.Context, l model.InstanceLeases) ([]int6
 func (s *Service) Release(ctx context.Context, l model.InstanceLeases) error {
 	if l.Worker == "" {
 		return model.Invalid("worker", "required")
+	}
+	if err := wire.CheckName("worker", l.Worker); err != nil {
+		return err
 	}
 	if err := s.store.InstanceRelease(ctx, l.Worker, l.IDs, s.clock.Now()); err != nil {
 		return fmt.Errorf("release instances: %w", err)

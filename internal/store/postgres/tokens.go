@@ -17,7 +17,7 @@ var _ store.TokenStore = (*Store)(nil)
 // TokenCreate stores a token; a name in use (even revoked) is a conflict.
 func (s *Store) TokenCreate(ctx context.Context, t model.Token) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (name, role, triggers, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.Name, string(t.Role), strings.Join(t.Triggers, ","), t.Hash, t.Created)
+		t.Name, string(t.Role), strings.Join(t.Scope(), ","), t.Hash, t.Created)
 	return s.wrap("create token", err)
 }
 
@@ -27,7 +27,8 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (model.Token, erro
 	var role, triggers string
 	err := s.pool.QueryRow(ctx, `SELECT name, role, triggers, hash, created_at FROM tokens WHERE hash = $1 AND revoked_at IS NULL`, hash).
 		Scan(&t.Name, &role, &triggers, &t.Hash, &t.Created)
-	t.Role, t.Triggers, t.Created = model.Role(role), splitPatterns(triggers), t.Created.UTC()
+	t.Role, t.Created = model.Role(role), t.Created.UTC()
+	t.SetScope(splitPatterns(triggers)) // the column holds the scope of any role
 	return t, s.wrap("get token", err)
 }
 
@@ -42,7 +43,8 @@ func (s *Store) TokenList(ctx context.Context) ([]model.Token, error) {
 		var role, triggers string
 		var revoked *time.Time
 		err := r.Scan(&t.Name, &role, &triggers, &t.Created, &revoked)
-		t.Role, t.Triggers, t.Created = model.Role(role), splitPatterns(triggers), t.Created.UTC()
+		t.Role, t.Created = model.Role(role), t.Created.UTC()
+		t.SetScope(splitPatterns(triggers)) // the column holds the scope of any role
 		if revoked != nil {
 			t.Revoked = revoked.UTC()
 		}

@@ -16,7 +16,7 @@ var _ store.TokenStore = (*Store)(nil)
 func (s *Store) TokenCreate(ctx context.Context, t model.Token) error {
 	return s.write(ctx, "create token", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, role, triggers, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-			t.Name, string(t.Role), strings.Join(t.Triggers, ","), t.Hash, ms(t.Created))
+			t.Name, string(t.Role), strings.Join(t.Scope(), ","), t.Hash, ms(t.Created))
 		return err
 	})
 }
@@ -29,7 +29,8 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (model.Token, erro
 		var created int64
 		err := tx.QueryRowContext(ctx, `SELECT name, role, triggers, hash, created_at FROM tokens WHERE hash = ? AND revoked_at = 0`, hash).
 			Scan(&t.Name, &role, &triggers, &t.Hash, &created)
-		t.Role, t.Triggers, t.Created = model.Role(role), splitPatterns(triggers), fromMS(created)
+		t.Role, t.Created = model.Role(role), fromMS(created)
+		t.SetScope(splitPatterns(triggers)) // the column holds the scope of any role
 		return err
 	})
 	return t, err
@@ -51,7 +52,8 @@ func (s *Store) TokenList(ctx context.Context) ([]model.Token, error) {
 			if err := rows.Scan(&t.Name, &role, &triggers, &created, &revoked); err != nil {
 				return err
 			}
-			t.Role, t.Triggers, t.Created = model.Role(role), splitPatterns(triggers), fromMS(created)
+			t.Role, t.Created = model.Role(role), fromMS(created)
+			t.SetScope(splitPatterns(triggers)) // the column holds the scope of any role
 			if revoked != 0 {
 				t.Revoked = fromMS(revoked)
 			}

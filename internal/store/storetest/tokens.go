@@ -29,7 +29,7 @@ func RunTokens(t *testing.T, open TokenOpener) {
 	}
 	for i, tok := range []model.Token{
 		{Name: "ops", Role: model.RoleOperator, Hash: hash("a"), Created: T0},
-		{Name: "farm-1", Role: model.RoleProcessor, Hash: hash("b"), Created: T0.Add(time.Second)},
+		{Name: "farm-1", Role: model.RoleProcessor, Types: []string{"audio.*", "util.copy"}, Hash: hash("b"), Created: T0.Add(time.Second)},
 		{Name: "sched", Role: model.RoleTrigger, Triggers: []string{"nightly-*", "inbox"}, Hash: hash("e"), Created: T0},
 	} {
 		if err := s.TokenCreate(ctx, tok); err != nil {
@@ -42,6 +42,10 @@ func RunTokens(t *testing.T, open TokenOpener) {
 	}
 	if got, err := s.TokenByHash(ctx, hash("e")); err != nil || !slices.Equal(got.Triggers, []string{"nightly-*", "inbox"}) {
 		t.Fatalf("TokenByHash(e) = %+v, %v; want its trigger patterns", got, err)
+	}
+	// The one patterns column holds a processor token's job types too.
+	if got, err := s.TokenByHash(ctx, hash("b")); err != nil || !slices.Equal(got.Types, []string{"audio.*", "util.copy"}) || got.Triggers != nil {
+		t.Fatalf("TokenByHash(b) = %+v, %v; want its job type patterns", got, err)
 	}
 	if got.Triggers != nil {
 		t.Fatalf("a token without patterns reads back %q", got.Triggers)
@@ -71,7 +75,7 @@ func RunTokens(t *testing.T, open TokenOpener) {
 	if err != nil || len(list) != 3 {
 		t.Fatalf("TokenList = %+v, %v; want 3 tokens", list, err)
 	}
-	if list[0].Name != "farm-1" || !list[0].Revoked.IsZero() || list[1].Name != "ops" || !list[1].Revoked.Equal(T0.Add(time.Minute)) ||
+	if list[0].Name != "farm-1" || len(list[0].Types) != 2 || !list[0].Revoked.IsZero() || list[1].Name != "ops" || !list[1].Revoked.Equal(T0.Add(time.Minute)) ||
 		list[2].Name != "sched" || len(list[2].Triggers) != 2 {
 		t.Fatalf("TokenList = %+v: want farm-1 live, ops revoked at T0+1m, sched with 2 patterns", list)
 	}

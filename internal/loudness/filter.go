@@ -15,6 +15,40 @@ type kFilter struct {
 	x1, x2, y1, y2, z1, z2 float64
 }
 
+// energy filters block and returns the sum of the squares of the output.
+//
+// Each output of a biquad waits for the one before it, so the loop is
+// bound by that chain, not by the arithmetic: the terms that do not
+// depend on the previous output are summed first and the previous output
+// comes in last: the chain from one output to the next is then one
+// multiply and one subtraction instead of a multiply and two additions.
+// (A fused multiply-add, math.FMA, was no faster: without GOAMD64=v3 each
+// one carries a test of the CPU's features.)
+func (f *kFilter) energy(block []float64) float64 {
+	k := f.c
+	x1, x2, y1, y2, z1, z2 := f.x1, f.x2, f.y1, f.y2, f.z1, f.z2
+	var sum float64
+	for _, x := range block {
+		// Stage 1: the high-shelf pre-filter; stage 2: the RLB high-pass.
+		y := (k.b0*x + k.b1*x1 + k.b2*x2 - k.a2*y2) - k.a1*y1
+		x2, x1 = x1, x
+		z := (k.d0*y + k.d1*y1 + k.d2*y2 - k.c2*z2) - k.c1*z1
+		y2, y1 = y1, y
+		z2, z1 = z1, z
+		sum += z * z
+	}
+	// Denormals would slow the filters to a crawl in long silences.
+	f.x1, f.x2, f.y1, f.y2, f.z1, f.z2 = flush(x1), flush(x2), flush(y1), flush(y2), flush(z1), flush(z2)
+	return sum
+}
+
+func flush(v float64) float64 {
+	if math.Abs(v) < 1e-30 {
+		return 0
+	}
+	return v
+}
+
 // kWeighting derives the K-weighting coefficients for sample rate fs from
 // the analogue prototype behind the 48 kHz table of BS.1770-4 (shelf centre
 // frequency, gain and Q; high-pass corner and Q), by the bilinear transform
@@ -97,56 +131,6 @@ func bessel0(x float64) float64 {
 		s += term
 	}
 	return s
-}
-
-// tpSkip is the stretch of outputs whose windows are checked together
-// against the peak so far.
-const tpSkip = 16
-
-// truePeak is the interpolator of one channel: it keeps the last
-// tpTaps-1 samples and, per segment, runs the filter over them followed by
-// the segment's samples in one contiguous scratch slice.
-type truePeak struct {
-	x    []float64 // scratch: history, then the segment
-	peak float64
-}
-
-// add runs channel c of the interleaved segment seg (nc channels) through
-// the interpolator and keeps the largest absolute interpolated value.
-// Stretches whose largest sample times tpGain cannot beat the peak so far
-// are not interpolated: the bound is exact, so nothing is missed.
-func (t *truePeak) add(seg []float64, c, nc int) {
-	const hist = tpTaps - 1
-	if t.x == nil {
-		t.x = make([]float64, hist, hist+len(seg)/nc)
-	}
-	x := t.x[:hist]
-	for i := c; i < len(seg); i += nc {
-		x = append(x, seg[i])
-	}
-	peak := t.peak
-	outs := len(x) - hist // windows ending at each new sample
-	for start := 0; start < outs; start += tpSkip {
-		end := min(start+tpSkip, outs)
-		var m float64
-		for _, v := range x[start : end+hist] {
-			if a := math.Abs(v); a > m {
-				m = a
-			}
-		}
-		if m*tpGain <= peak {
-			continue
-		}
-		for i := start; i < end; i++ {
-			y1, y2, y3 := interpolate((*[tpTaps]float64)(x[i : i+tpTaps]))
-			y := max(math.Abs(y1), math.Abs(y2), math.Abs(y3))
-			if y > peak {
-				peak = y
-			}
-		}
-	}
-	copy(x, x[len(x)-hist:])
-	t.x, t.peak = x[:hist], peak
 }
 
 // interpolate returns the three in-between points of a window. Phase 2

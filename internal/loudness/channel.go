@@ -1,0 +1,148 @@
+package loudness
+
+import "math"
+
+// channel is one channel's share of a Meter: its K-weighting filter, its
+// peaks and the scratch its samples are gathered into. Add measures each
+// channel over a whole call, one channel after another (or two at once on
+// two goroutines), so each loop below runs over a contiguous block of one
+// channel's samples with its state in registers.
+type channel struct {
+	weight float64
+	k      kFilter
+	peak   float64   // largest absolute sample
+	tp     truePeak  // nil x unless the true peak is measured
+	plain  []float64 // the block, without true peak
+	// energy holds the weighted energy of each step segment of the
+	// current Add.
+	energy []float64
+}
+
+func (c *channel) init(weight float64, coef kCoef, truePeak bool) {
+	c.weight = weight
+	c.k.c = coef
+	if truePeak {
+		c.tp.x = make([]float64, tpHist)
+	}
+}
+
+// add measures channel c of the interleaved samples (nc channels), whose
+// frames fall into step segments of segs frames.
+func (c *channel) add(samples []float64, ch, nc int, segs []int) {
+	n := len(samples) / nc
+	// The block: after the interpolator's history when there is one.
+	var block []float64
+	if c.tp.x != nil {
+		c.tp.x = grow(c.tp.x, tpHist+n)
+		block = c.tp.x[tpHist:]
+	} else {
+		c.plain = grow(c.plain, n)
+		block = c.plain
+	}
+	peak := c.peak
+	// Gathering the channel keeps a bounds check per sample (the compiler
+	// cannot prove a stride of nc in range); the loops over the gathered
+	// block below have none (go build -gcflags=-d=ssa/check_bce).
+	for i, j := ch, 0; i < len(samples) && j < len(block); i, j = i+nc, j+1 {
+		v := samples[i]
+		block[j] = v
+		if a := math.Abs(v); a > peak {
+			peak = a
+		}
+	}
+	c.peak = peak
+
+	c.energy = grow(c.energy, len(segs))
+	if c.weight == 0 {
+		clear(c.energy)
+	} else {
+		off := 0
+		for k, s := range segs {
+			c.energy[k] = c.weight * c.k.energy(block[off:off+s])
+			off += s
+		}
+	}
+	if c.tp.x != nil {
+		c.tp.add()
+	}
+}
+
+// grow returns s resized to n, reallocated only when it is too small.
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		t := make([]float64, n)
+		copy(t, s)
+		return t
+	}
+	return s[:n]
+}
+
+// tpHist is the history the interpolator keeps: the window of the first
+// new sample reaches back tpTaps-1 samples.
+const tpHist = tpTaps - 1
+
+// tpGroup is the number of outputs whose windows are checked together
+// against the peak so far; a group's windows span 2*tpGroup-1 samples,
+// two of the chunks whose maxima are taken once per call.
+const tpGroup = tpTaps
+
+// truePeak is the interpolator of one channel: x holds tpHist samples of
+// history followed by the block of the current call.
+type truePeak struct {
+	x     []float64
+	peak  float64
+	maxes []float64 // largest absolute sample of each chunk of tpGroup
+}
+
+// add runs the block after the history through the interpolator, keeps the
+// largest absolute interpolated value and moves the block's last tpHist
+// samples into the history.
+//
+// Groups of outputs that cannot raise the peak are not interpolated, and
+// that is exact, not an estimate. An output of phase p is
+//
+//	y = Σj h[p][j]·x[i+j], so |y| ≤ Σj |h[p][j]|·|x[i+j]| ≤ G·M
+//
+// where G = tpGain, the largest sum of absolute taps over the phases,
+// and M the largest |x| in the window. When G·M is at most the peak found
+// so far, no output of the window can exceed that peak, so the maximum
+// over all outputs is the same whether the window is interpolated or
+// not. Here M is taken over the union of the windows of a group of
+// outputs (which can only raise M, so the bound still holds for each).
+// The bound is evaluated in floating point as M*G <= peak; G carries the
+// rounding of the taps' sum, and the interpolated y carries its own
+// rounding of at most ~32 ulps, far below the 0.01 dB the result is given
+// in, so a skipped window cannot hide a peak larger than the result
+// reports by more than that rounding.
+func (t *truePeak) add() {
+	x := t.x
+	outs := len(x) - tpHist
+	// Chunk maxima: chunk g covers x[g*tpGroup : (g+1)*tpGroup].
+	chunks := (len(x) + tpGroup - 1) / tpGroup
+	t.maxes = grow(t.maxes, chunks)
+	for g := range t.maxes {
+		var m float64
+		for _, v := range x[g*tpGroup : min((g+1)*tpGroup, len(x))] {
+			if a := math.Abs(v); a > m {
+				m = a
+			}
+		}
+		t.maxes[g] = m
+	}
+	peak := t.peak
+	for g, start := 0, 0; start < outs; g, start = g+1, start+tpGroup {
+		// Outputs [start, end) read x[start : end+tpHist], within chunks
+		// g and g+1 (tpGroup = tpTaps).
+		m := t.maxes[g]
+		if g+1 < chunks {
+			m = max(m, t.maxes[g+1])
+		}
+		if m*tpGain <= peak {
+			continue
+		}
+		peak = interpolateMax(x, start, min(start+tpGroup, outs), peak)
+	}
+	t.peak = peak
+	copy(x, x[len(x)-tpHist:])
+	t.x = x[:tpHist]
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"time"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/loudness"
@@ -18,15 +17,12 @@ import (
 type loudnessHandler struct {
 	cfg  Config
 	spec jobtype.Spec
-	// wait pauses between looks at a growing file; nil polls on a timer.
-	// Tests set it to advance a fake clock.
-	wait func(ctx context.Context) error
+	wait waitHook
 }
 
 type loudnessParams struct {
-	Path      string `json:"path"`
-	StableFor string `json:"stable_for"`
-	TruePeak  *bool  `json:"true_peak"`
+	Path     string `json:"path"`
+	TruePeak *bool  `json:"true_peak"`
 }
 
 // measurement is what audio.loudness reports and audio.normalize starts
@@ -69,15 +65,9 @@ func (h *loudnessHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stable time.Duration
-	if p.StableFor != "" {
-		if stable, err = time.ParseDuration(p.StableFor); err != nil { // Validate checked it
-			return nil, Permanent(fmt.Errorf("%s: params.stable_for: %w", jobtype.AudioLoudness, err))
-		}
-	}
-	var follow *wav.Follow
-	if stable > 0 {
-		follow = &wav.Follow{StableFor: stable, Clock: h.cfg.Clock, Wait: h.wait}
+	follow, err := h.cfg.follow(h.spec, t.Params, h.wait)
+	if err != nil {
+		return nil, err
 	}
 	prog := newMeter(t, h.cfg.Clock, "measured", 0)
 	m, err := measureFile(ctx, path, follow, p.TruePeak == nil || *p.TruePeak, func(done, total int64) {

@@ -9,36 +9,47 @@ type kCoef struct {
 	d0, d1, d2, c1, c2 float64
 }
 
-// kFilter is the K-weighting filter state of one channel.
+// kFilter is the K-weighting filter state of one channel (see energy for
+// the order of its stages).
 type kFilter struct {
-	c                      kCoef
-	x1, x2, y1, y2, z1, z2 float64
+	c kCoef
+	// in1: the last input; d1: the last first difference; w1, w2: the
+	// last two second differences; y1, y2: the last two outputs of the
+	// shelf; z1, z2: the last two outputs.
+	in1, d1, w1, w2, y1, y2, z1, z2 float64
 }
 
 // energy filters block and returns the sum of the squares of the output.
 //
-// Each output of a biquad waits for the one before it, so the loop is
-// bound by that chain, not by the arithmetic: the terms that do not
-// depend on the previous output are summed first and the previous output
-// comes in last: the chain from one output to the next is then one
-// multiply and one subtraction instead of a multiply and two additions.
-// (A fused multiply-add, math.FMA, was no faster: without GOAMD64=v3 each
-// one carries a test of the CPU's features.)
+// The loop is bound by its arithmetic (Go does not vectorise it), so it
+// does as little as the filter allows. The RLB high-pass's numerator is
+// (1 - z⁻¹)² (d = 1, -2, 1, as kWeighting makes it), and the two stages,
+// being linear and time-invariant, commute: the block is differenced
+// twice first (two subtractions, no multiplication), then goes through
+// the shelf's biquad and the high-pass's poles. Within each recursion
+// the terms that do not depend on the previous output are summed first,
+// so the chain from one output to the next is one multiply and one
+// subtraction. (math.FMA was no faster: without GOAMD64=v3 each one
+// carries a test of the CPU's features.)
 func (f *kFilter) energy(block []float64) float64 {
 	k := f.c
-	x1, x2, y1, y2, z1, z2 := f.x1, f.x2, f.y1, f.y2, f.z1, f.z2
+	// prev is the last input sample; d1 the last first difference.
+	prev, d1, w1, w2, y1, y2, z1, z2 := f.in1, f.d1, f.w1, f.w2, f.y1, f.y2, f.z1, f.z2
 	var sum float64
 	for _, x := range block {
-		// Stage 1: the high-shelf pre-filter; stage 2: the RLB high-pass.
-		y := (k.b0*x + k.b1*x1 + k.b2*x2 - k.a2*y2) - k.a1*y1
-		x2, x1 = x1, x
-		z := (k.d0*y + k.d1*y1 + k.d2*y2 - k.c2*z2) - k.c1*z1
+		d := x - prev
+		w := d - d1 // the second difference: x - 2·x1 + x2
+		prev, d1 = x, d
+		y := (k.b0*w + k.b1*w1 + k.b2*w2 - k.a2*y2) - k.a1*y1
+		w2, w1 = w1, w
+		z := (y - k.c2*z2) - k.c1*z1
 		y2, y1 = y1, y
 		z2, z1 = z1, z
 		sum += z * z
 	}
 	// Denormals would slow the filters to a crawl in long silences.
-	f.x1, f.x2, f.y1, f.y2, f.z1, f.z2 = flush(x1), flush(x2), flush(y1), flush(y2), flush(z1), flush(z2)
+	f.in1, f.d1, f.w1, f.w2 = flush(prev), flush(d1), flush(w1), flush(w2)
+	f.y1, f.y2, f.z1, f.z2 = flush(y1), flush(y2), flush(z1), flush(z2)
 	return sum
 }
 

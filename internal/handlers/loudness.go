@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 
@@ -105,23 +104,23 @@ func measureFile(ctx context.Context, path string, follow *wav.Follow, truePeak 
 	if err != nil {
 		return measurement{}, Permanent(fmt.Errorf("%s: %w", path, err))
 	}
-	buf := make([]float64, 16384*wf.Channels)
-	for {
-		n, err := r.Read(ctx, buf)
-		if n > 0 {
-			if aerr := meter.Add(buf[:n]); aerr != nil {
-				return measurement{}, aerr
-			}
-			if progress != nil {
-				progress(r.BytesRead(), r.DataSize())
-			}
+	// The file is read and decoded on another goroutine while the meter
+	// measures.
+	var addErr error
+	err = r.Stream(ctx, 16384, func(b wav.Block) error {
+		if addErr = meter.Add(b.Samples); addErr != nil {
+			return addErr
 		}
-		if errors.Is(err, io.EOF) {
-			break
+		if progress != nil {
+			progress(b.Read, b.Known)
 		}
-		if err != nil {
-			return measurement{}, wavErr(ctx, path, err)
-		}
+		return nil
+	})
+	switch {
+	case addErr != nil:
+		return measurement{}, addErr
+	case err != nil:
+		return measurement{}, wavErr(ctx, path, err)
 	}
 	res := meter.Result()
 	m := measurement{

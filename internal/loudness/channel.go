@@ -26,42 +26,55 @@ func (c *channel) init(weight float64, coef kCoef, truePeak bool) {
 	}
 }
 
-// add measures channel c of the interleaved samples (nc channels), whose
+// subBlock is the most frames of a channel gathered and measured at a
+// time: 16 KiB of samples, so that the filter and the interpolator find
+// them in the first-level cache where the gather left them.
+const subBlock = 2048
+
+// add measures channel ch of the interleaved samples (nc channels), whose
 // frames fall into step segments of segs frames.
 func (c *channel) add(samples []float64, ch, nc int, segs []int) {
-	var block []float64
-	if c.tp.x != nil {
-		block = c.tp.gather(samples, ch, nc)
-		c.peak = max(c.peak, c.tp.blockPeak)
-	} else {
-		c.plain = grow(c.plain, len(samples)/nc)
-		block = c.plain
-		// Gathering the channel keeps a bounds check per sample (the
-		// compiler cannot prove a stride of nc in range); the loops over
-		// the gathered block below have none (go build
-		// -gcflags=-d=ssa/check_bce).
-		var peak uint64
-		for i, j := ch, 0; i < len(samples) && j < len(block); i, j = i+nc, j+1 {
-			v := samples[i]
-			block[j] = v
-			peak = max(peak, absBits(v))
-		}
-		c.peak = max(c.peak, math.Float64frombits(peak))
-	}
-
 	c.energy = grow(c.energy, len(segs))
-	if c.weight == 0 {
-		clear(c.energy)
-	} else {
-		off := 0
-		for k, s := range segs {
-			c.energy[k] = c.weight * c.k.energy(block[off:off+s])
-			off += s
+	off := 0 // frames of samples done
+	for k, s := range segs {
+		var e float64
+		for end := off + s; off < end; {
+			n := min(subBlock, end-off)
+			block := c.gather(samples[off*nc:(off+n)*nc], ch, nc)
+			if c.weight != 0 {
+				e += c.k.energy(block)
+			}
+			if c.tp.x != nil {
+				c.tp.add()
+			}
+			off += n
 		}
+		c.energy[k] = c.weight * e
 	}
+}
+
+// gather copies channel ch of the interleaved samples (nc channels) into
+// the channel's block, after the interpolator's history when there is
+// one, taking the sample peak on the way.
+func (c *channel) gather(samples []float64, ch, nc int) []float64 {
 	if c.tp.x != nil {
-		c.tp.add()
+		block := c.tp.gather(samples, ch, nc)
+		c.peak = max(c.peak, c.tp.blockPeak)
+		return block
 	}
+	block := grow(c.plain, len(samples)/nc)
+	c.plain = block
+	// Gathering the channel keeps a bounds check per sample (the compiler
+	// cannot prove a stride of nc in range); the loops over the gathered
+	// block have none (go build -gcflags=-d=ssa/check_bce).
+	var peak uint64
+	for i, j := ch, 0; i < len(samples) && j < len(block); i, j = i+nc, j+1 {
+		v := samples[i]
+		block[j] = v
+		peak = max(peak, absBits(v))
+	}
+	c.peak = max(c.peak, math.Float64frombits(peak))
+	return block
 }
 
 // absBits returns the bits of |v|. For numbers that are not negative

@@ -26,7 +26,8 @@ import (
 //
 //	read            the file's sample bytes read, nothing more: the baseline
 //	decode          the WAV reader, decoding to float64
-//	loudness        decode + the meter with true peak (what audio.loudness does)
+//	loudness        decode + the meter with true peak, the decoding on a
+//	                goroutine of its own (wav.Reader.Stream), as audio.loudness
 //	limiter         decode + gain + true-peak limiter (the extra pass of
 //	                audio.normalize with limiter: true)
 //	ffmpeg-ebur128  ffmpeg -af ebur128=peak=true, when ffmpeg is installed
@@ -179,20 +180,23 @@ func process(tb testing.TB, path, mode string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if m != nil { // as audio.loudness does
+		err := r.Stream(ctx, 16384, func(b wav.Block) error { return m.Add(b.Samples) })
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if math.IsInf(m.Result().Integrated, -1) {
+			tb.Fatal("no loudness measured")
+		}
+		return
+	}
 	buf := make([]float64, 16384*f.Channels)
 	var out []float64
 	for {
 		n, rerr := r.Read(ctx, buf)
-		if n > 0 {
-			switch {
-			case m != nil:
-				if err := m.Add(buf[:n]); err != nil {
-					tb.Fatal(err)
-				}
-			case lim != nil:
-				if out, err = lim.Process(out[:0], buf[:n]); err != nil {
-					tb.Fatal(err)
-				}
+		if n > 0 && lim != nil {
+			if out, err = lim.Process(out[:0], buf[:n]); err != nil {
+				tb.Fatal(err)
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -202,10 +206,7 @@ func process(tb testing.TB, path, mode string) {
 			tb.Fatal(rerr)
 		}
 	}
-	switch {
-	case m != nil && math.IsInf(m.Result().Integrated, -1):
-		tb.Fatal("no loudness measured")
-	case lim != nil && lim.Reduced == 0:
+	if lim != nil && lim.Reduced == 0 {
 		tb.Fatal("the limiter reduced nothing")
 	}
 }

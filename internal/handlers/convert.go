@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/model"
@@ -20,6 +21,7 @@ type convertHandler struct {
 	cfg   Config
 	spec  jobtype.Spec
 	tools ffTools
+	wait  waitHook
 }
 
 // convertParams are audio.convert's params, normalised by check.
@@ -102,22 +104,28 @@ func pcmCodec(bits int, float bool) string {
 }
 
 // convertArgs is the ffmpeg command line converting from (whose audio
-// has srcBits valid bits, 0 for a lossy source) to out.
-func convertArgs(tools ffTools, p convertParams, srcBits int, from, out string) []string {
+// has srcBits valid bits, 0 for a lossy source) to out. frames > 0 ends
+// the audio after that many frames: those a followed WAV file was found to
+// hold, whatever its header says.
+func convertArgs(tools ffTools, p convertParams, srcBits int, frames int64, from, out string) []string {
 	a := append([]string{tools.ffmpeg}, ffCommon...)
 	a = append(a, "-i", ffInput(from), "-map", "0:a:0", "-vn", "-map_metadata", "0")
-	var filter string
+	var filters []string
+	if frames > 0 {
+		filters = append(filters, "atrim=end_sample="+strconv.FormatInt(frames, 10))
+	}
+	var format []string
 	if p.SampleRate != 0 {
-		filter = "sample_rates=" + strconv.Itoa(p.SampleRate)
+		format = append(format, "sample_rates="+strconv.Itoa(p.SampleRate))
 	}
 	if p.Channels != "" {
-		if filter != "" {
-			filter += ":"
-		}
-		filter += "channel_layouts=" + p.Channels
+		format = append(format, "channel_layouts="+p.Channels)
 	}
-	if filter != "" {
-		a = append(a, "-af", "aformat="+filter)
+	if format != nil {
+		filters = append(filters, "aformat="+strings.Join(format, ":"))
+	}
+	if filters != nil {
+		a = append(a, "-af", strings.Join(filters, ","))
 	}
 	bits := p.Bits
 	if bits == 0 {
@@ -180,16 +188,23 @@ func (h *convertHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err := p.check(); err != nil {
 		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
 	}
+	follow, err := h.cfg.follow(h.spec, t.Params, h.wait)
+	if err != nil {
+		return nil, err
+	}
 	res := convertResult{From: from, To: to, Container: p.Container}
-	err = runMedia(ctx, h.cfg, t, name, p, from, to, &res.AlreadyDone, func(out string, report *ffProgress) error {
-		src, bext, err := openWAVInfo(ctx, from)
+	err = runMedia(ctx, h.cfg, t, name, p, from, to, follow != nil, &res.AlreadyDone, func(out string, report *ffProgress) error {
+		src, bext, err := openWAVInfo(ctx, from, follow)
 		if err != nil {
 			return err
+		}
+		if src == nil && follow != nil {
+			return Permanent(fmt.Errorf("params.stable_for: only a WAV, BWF or RF64 source can be followed while it grows; %s is none", from))
 		}
 		if src != nil && p.isWAV() && (p.SampleRate == 0 || p.SampleRate == src.SampleRate) &&
 			(p.Channels == "" || channelCounts[p.Channels] == src.Channels) {
 			res.Method = "native"
-			kept, err := convertWAV(ctx, h.cfg, t, from, out, p, bext)
+			kept, err := convertWAV(ctx, h.cfg, t, from, out, p, bext, follow)
 			res.BextKept = kept
 			return err
 		}
@@ -209,7 +224,19 @@ func (h *convertHandler) Run(ctx context.Context, t Task) (any, error) {
 			}
 		}
 		report.DurationUS = int64(info.durationRaw * 1e6)
-		if _, err := ffRun(ctx, convertArgs(h.tools, p, srcBits, from, out), report, 0); err != nil {
+		var frames int64
+		if follow != nil {
+			// ffmpeg reads a file as it is when it starts: follow the
+			// file to its end first, then convert the frames found.
+			if frames, err = followToEnd(ctx, t, h.cfg, from, follow); err != nil {
+				return err
+			}
+			if frames == 0 {
+				return Permanent(fmt.Errorf("%s: no samples once the file stopped growing", from))
+			}
+			report.DurationUS = frames * 1e6 / int64(src.SampleRate)
+		}
+		if _, err := ffRun(ctx, convertArgs(h.tools, p, srcBits, frames, from, out), report, 0); err != nil {
 			return ffErr(err)
 		}
 		if p.isWAV() && (bext != nil || p.Container == "bwf") {
@@ -236,14 +263,15 @@ func (h *convertHandler) Run(ctx context.Context, t Task) (any, error) {
 }
 
 // openWAVInfo returns the format and bext chunk of the file at path when
-// it is a WAV file ffmpeg is not needed to read, else nil.
-func openWAVInfo(ctx context.Context, path string) (*wav.Format, *wav.Bext, error) {
+// it is a WAV file ffmpeg is not needed to read, else nil. With follow it
+// waits for a header still being written.
+func openWAVInfo(ctx context.Context, path string, follow *wav.Follow) (*wav.Format, *wav.Bext, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fsErr(err)
 	}
 	defer f.Close()
-	r, err := wav.Open(ctx, f, nil)
+	r, err := wav.Open(ctx, f, follow)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctxErr(ctx)
@@ -257,13 +285,13 @@ func openWAVInfo(ctx context.Context, path string) (*wav.Format, *wav.Bext, erro
 // convertWAV writes the WAV file from to out in the sample format of p,
 // keeping the channels, the rate and the bext chunk (or making one for
 // container bwf). It reports whether a source bext was kept.
-func convertWAV(ctx context.Context, cfg Config, t Task, from, out string, p convertParams, bext *wav.Bext) (bool, error) {
+func convertWAV(ctx context.Context, cfg Config, t Task, from, out string, p convertParams, bext *wav.Bext, follow *wav.Follow) (bool, error) {
 	in, err := os.Open(from)
 	if err != nil {
 		return false, fsErr(err)
 	}
 	defer in.Close()
-	r, err := wav.Open(ctx, in, nil)
+	r, err := wav.Open(ctx, in, follow)
 	if err != nil {
 		return false, wavErr(ctx, from, err)
 	}
@@ -297,6 +325,7 @@ func convertWAV(ctx context.Context, cfg Config, t Task, from, out string, p con
 				if err := w.Write(buf[:n]); err != nil {
 					return fsErr(err)
 				}
+				prog.total = r.DataSize() // grows with a growing file
 				prog.update(r.BytesRead())
 			}
 			if errors.Is(rerr, io.EOF) {
@@ -308,6 +337,33 @@ func convertWAV(ctx context.Context, cfg Config, t Task, from, out string, p con
 		}
 	})
 	return bext != nil, err
+}
+
+// followToEnd reads the WAV file at path, following it while it grows,
+// until it has been stable for follow.StableFor, and returns the frames it
+// holds then.
+func followToEnd(ctx context.Context, t Task, cfg Config, path string, follow *wav.Follow) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fsErr(err)
+	}
+	defer f.Close()
+	r, err := wav.Open(ctx, f, follow)
+	if err != nil {
+		return 0, wavErr(ctx, path, err)
+	}
+	prog := newMeter(t, cfg.Clock, "followed", 0)
+	for {
+		_, err := r.ReadRaw(ctx, 16384)
+		if errors.Is(err, io.EOF) {
+			return r.Frames(), nil
+		}
+		if err != nil {
+			return 0, wavErr(ctx, path, err)
+		}
+		prog.total = r.DataSize()
+		prog.update(r.BytesRead())
+	}
 }
 
 // writeWAV creates out as a WAV file of format f with bext body (nil:

@@ -67,6 +67,16 @@ func TestTranscodeArgs(t *testing.T) {
 			}
 		})
 	}
+	// A followed source: the frames found end the audio, before any
+	// resampling.
+	p := convertParams{To: "/o/a.flac", SampleRate: 44100}
+	if err := p.check(); err != nil {
+		t.Fatal(err)
+	}
+	want := "-i file:/i/a -map 0:a:0 -vn -map_metadata 0 -af atrim=end_sample=96000,aformat=sample_rates=44100 -c:a flac"
+	if got := argsTail(convertArgs(testTools, p, 24, 96000, "/i/a", "/o/t")); !strings.HasPrefix(got, want) {
+		t.Errorf("argv of a followed source:\n got %s\nwant %s ...", got, want)
+	}
 }
 
 func TestConvertArgs(t *testing.T) {
@@ -113,7 +123,7 @@ func TestConvertArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := argsTail(convertArgs(testTools, tt.p, tt.srcBits, "/i/a", "/o/t")); got != tt.want {
+			if got := argsTail(convertArgs(testTools, tt.p, tt.srcBits, 0, "/i/a", "/o/t")); got != tt.want {
 				t.Errorf("argv:\n got %s\nwant %s", got, tt.want)
 			}
 		})

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"time"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/loudness"
@@ -18,15 +16,12 @@ import (
 type loudnessHandler struct {
 	cfg  Config
 	spec jobtype.Spec
-	// wait pauses between looks at a growing file; nil polls on a timer.
-	// Tests set it to advance a fake clock.
-	wait func(ctx context.Context) error
+	wait waitHook
 }
 
 type loudnessParams struct {
-	Path      string `json:"path"`
-	StableFor string `json:"stable_for"`
-	TruePeak  *bool  `json:"true_peak"`
+	Path     string `json:"path"`
+	TruePeak *bool  `json:"true_peak"`
 }
 
 // measurement is what audio.loudness reports and audio.normalize starts
@@ -69,15 +64,9 @@ func (h *loudnessHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stable time.Duration
-	if p.StableFor != "" {
-		if stable, err = time.ParseDuration(p.StableFor); err != nil { // Validate checked it
-			return nil, Permanent(fmt.Errorf("%s: params.stable_for: %w", jobtype.AudioLoudness, err))
-		}
-	}
-	var follow *wav.Follow
-	if stable > 0 {
-		follow = &wav.Follow{StableFor: stable, Clock: h.cfg.Clock, Wait: h.wait}
+	follow, err := h.cfg.follow(h.spec, t.Params, h.wait)
+	if err != nil {
+		return nil, err
 	}
 	prog := newMeter(t, h.cfg.Clock, "measured", 0)
 	m, err := measureFile(ctx, path, follow, p.TruePeak == nil || *p.TruePeak, func(done, total int64) {
@@ -115,23 +104,23 @@ func measureFile(ctx context.Context, path string, follow *wav.Follow, truePeak 
 	if err != nil {
 		return measurement{}, Permanent(fmt.Errorf("%s: %w", path, err))
 	}
-	buf := make([]float64, 16384*wf.Channels)
-	for {
-		n, err := r.Read(ctx, buf)
-		if n > 0 {
-			if aerr := meter.Add(buf[:n]); aerr != nil {
-				return measurement{}, aerr
-			}
-			if progress != nil {
-				progress(r.BytesRead(), r.DataSize())
-			}
+	// The file is read and decoded on another goroutine while the meter
+	// measures.
+	var addErr error
+	err = r.Stream(ctx, 16384, func(b wav.Block) error {
+		if addErr = meter.Add(b.Samples); addErr != nil {
+			return addErr
 		}
-		if errors.Is(err, io.EOF) {
-			break
+		if progress != nil {
+			progress(b.Read, b.Known)
 		}
-		if err != nil {
-			return measurement{}, wavErr(ctx, path, err)
-		}
+		return nil
+	})
+	switch {
+	case addErr != nil:
+		return measurement{}, addErr
+	case err != nil:
+		return measurement{}, wavErr(ctx, path, err)
 	}
 	res := meter.Result()
 	m := measurement{

@@ -94,7 +94,7 @@ func (h *thumbnailHandler) Run(ctx context.Context, t Task) (any, error) {
 		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
 	}
 	res := thumbnailResult{From: from, To: to, Format: p.Format}
-	err = runMedia(ctx, h.cfg, t, name, p, from, to, &res.AlreadyDone, func(out string, report *ffProgress) error {
+	err = runMedia(ctx, h.cfg, t, name, p, from, to, false, &res.AlreadyDone, func(out string, report *ffProgress) error {
 		src, err := probe(ctx, h.tools, from)
 		if err != nil {
 			return err

@@ -211,7 +211,7 @@ func (h *transcodeHandler) Run(ctx context.Context, t Task) (any, error) {
 		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
 	}
 	res := transcodeResult{From: from, To: to}
-	err = runMedia(ctx, h.cfg, t, name, p, from, to, &res.AlreadyDone, func(out string, report *ffProgress) error {
+	err = runMedia(ctx, h.cfg, t, name, p, from, to, false, &res.AlreadyDone, func(out string, report *ffProgress) error {
 		src, err := probe(ctx, h.tools, from)
 		if err != nil {
 			return err
@@ -232,8 +232,10 @@ func (h *transcodeHandler) Run(ctx context.Context, t Task) (any, error) {
 // runMedia is the frame of the ffmpeg job types: unless the sidecar says
 // the target is already made from this source with these params, it calls
 // produce with a temporary output path and a progress parser reporting to
-// t.Progress, renames the output over to and writes the sidecar.
-func runMedia(ctx context.Context, cfg Config, t Task, typ string, params any, from, to string,
+// t.Progress, renames the output over to and writes the sidecar. followed
+// says produce followed a growing source to its end: the sidecar's key is
+// then taken of the source as it ended.
+func runMedia(ctx context.Context, cfg Config, t Task, typ string, params any, from, to string, followed bool,
 	already *bool, produce func(out string, report *ffProgress) error) (err error) {
 	key, err := mediaKey(typ, params, from)
 	if err != nil {
@@ -264,6 +266,13 @@ func runMedia(ctx context.Context, cfg Config, t Task, typ string, params any, f
 	}
 	if err := produce(tmp.path, report); err != nil {
 		return err
+	}
+	if followed {
+		// The target was made from the file as it ended up, not as it
+		// was when the job started.
+		if key, err = mediaKey(typ, params, from); err != nil {
+			return err
+		}
 	}
 	if err := tmp.commit(); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 type waveformHandler struct {
 	cfg  Config
 	spec jobtype.Spec
+	wait waitHook
 }
 
 // waveformParams are audio.waveform's params, normalised by check.
@@ -88,6 +89,10 @@ func (h *waveformHandler) Run(ctx context.Context, t Task) (any, error) {
 	if err := p.check(); err != nil {
 		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
 	}
+	follow, err := h.cfg.follow(h.spec, t.Params, h.wait)
+	if err != nil {
+		return nil, err
+	}
 	res := waveformResult{Path: path, Peaks: p.Peaks, PNG: p.PNG}
 	key, err := mediaKey(name, p, path)
 	if err != nil {
@@ -104,7 +109,7 @@ func (h *waveformHandler) Run(ctx context.Context, t Task) (any, error) {
 		}
 		return res, nil
 	}
-	hd, err := h.write(ctx, t, p, key)
+	hd, err := h.write(ctx, t, p, key, follow)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -113,15 +118,17 @@ func (h *waveformHandler) Run(ctx context.Context, t Task) (any, error) {
 	return res, nil
 }
 
-// write streams the WAV file once into the peak file and the picture,
-// each written to a temporary file and renamed.
-func (h *waveformHandler) write(ctx context.Context, t Task, p waveformParams, key string) (waveform.Header, error) {
+// write streams the WAV file once into the peak file, following it while
+// it grows when follow is set, then draws the picture from the peak file
+// (whose length is only known at the end of a growing file); each is
+// written to a temporary file and renamed.
+func (h *waveformHandler) write(ctx context.Context, t Task, p waveformParams, key string, follow *wav.Follow) (waveform.Header, error) {
 	in, err := os.Open(p.Path)
 	if err != nil {
 		return waveform.Header{}, fsErr(err)
 	}
 	defer in.Close()
-	r, err := wav.Open(ctx, in, nil)
+	r, err := wav.Open(ctx, in, follow)
 	if err != nil {
 		return waveform.Header{}, wavErr(ctx, p.Path, err)
 	}
@@ -147,12 +154,8 @@ func (h *waveformHandler) write(ctx context.Context, t Task, p waveformParams, k
 	if err != nil {
 		return waveform.Header{}, Permanent(err)
 	}
-	var img *waveform.Image
-	if p.PNG != "" {
-		frames := r.DataSize() / int64(wf.BlockAlign)
-		if img, err = waveform.NewImage(p.Width, p.Height, wf.Channels, frames); err != nil {
-			return waveform.Header{}, Permanent(fmt.Errorf("params.height: %w", err))
-		}
+	if p.PNG != "" && p.Height < wf.Channels {
+		return waveform.Header{}, Permanent(fmt.Errorf("params.height: %d pixels cannot hold a lane for each of %d channels", p.Height, wf.Channels))
 	}
 	prog := newMeter(t, h.cfg.Clock, "read", r.DataSize())
 	buf := make([]float64, 16384*wf.Channels)
@@ -162,9 +165,7 @@ func (h *waveformHandler) write(ctx context.Context, t Task, p waveformParams, k
 			if err := pw.Add(buf[:n]); err != nil {
 				return waveform.Header{}, fmt.Errorf("write %s: %w", peaksTmp.path, fsErr(err))
 			}
-			if img != nil {
-				img.Add(buf[:n])
-			}
+			prog.total = r.DataSize() // grows with a growing file
 			prog.update(r.BytesRead())
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -177,10 +178,17 @@ func (h *waveformHandler) write(ctx context.Context, t Task, p waveformParams, k
 	if err := pw.Close(); err != nil {
 		return waveform.Header{}, fmt.Errorf("write %s: %w", peaksTmp.path, fsErr(err))
 	}
-	if err := pf.Close(); err != nil {
-		return waveform.Header{}, fsErr(err)
+	if follow != nil {
+		// The targets are made from the file as it ended up.
+		if key, err = mediaKey(jobtype.AudioWaveform, p, p.Path); err != nil {
+			return waveform.Header{}, err
+		}
 	}
-	if img != nil {
+	if p.PNG != "" {
+		img, err := waveform.ImageFromPeaks(pf, pw.Header(), p.Width, p.Height)
+		if err != nil {
+			return waveform.Header{}, fmt.Errorf("read %s: %w", peaksTmp.path, err)
+		}
 		pngTmp, err := newTempTarget(h.cfg, p.PNG)
 		if err != nil {
 			return waveform.Header{}, err
@@ -193,6 +201,9 @@ func (h *waveformHandler) write(ctx context.Context, t Task, p waveformParams, k
 			return waveform.Header{}, err
 		}
 		writeSidecar(h.cfg, p.PNG, key)
+	}
+	if err := pf.Close(); err != nil {
+		return waveform.Header{}, fsErr(err)
 	}
 	if err := peaksTmp.commit(); err != nil {
 		return waveform.Header{}, err

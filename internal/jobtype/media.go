@@ -15,6 +15,12 @@ const (
 // processor without them does not serve these types.
 var FFmpegTypes = []string{AudioConvert, MediaProbe, MediaTranscode, MediaThumbnail}
 
+// stableFor is the param of the job types that can read a WAV file still
+// being written (a growing file, such as a recording in progress).
+var stableFor = Param{Name: "stable_for", Kind: KindDuration, Default: "0s",
+	Doc: "follow a WAV file still being written (data size 0, 0xFFFFFFFF or short of the file) to its end, " +
+		"which is when neither its size nor its header has changed for this long (0: the file is complete)"}
+
 // mediaSpecs returns the specs of the media job types.
 func mediaSpecs() []Spec {
 	return []Spec{
@@ -24,7 +30,7 @@ func mediaSpecs() []Spec {
 				"maximum momentary and short-term loudness, sample and true peak; reports the BWF bext chunk.",
 			Params: []Param{
 				{Name: "path", Kind: KindString, Path: true, Required: true, Doc: "WAV, BWF or RF64 file to measure"},
-				{Name: "stable_for", Kind: KindDuration, Doc: "follow a file still being written until its size has not changed for this long (0: the file is complete)", Default: "0s"},
+				stableFor,
 				{Name: "true_peak", Kind: KindBool, Doc: "measure the true peak (4x oversampled)", Default: true},
 			},
 		},
@@ -56,6 +62,7 @@ func mediaSpecs() []Spec {
 				{Name: "float", Kind: KindBool, Doc: "wav/bwf: IEEE float samples (bits 32 or 64)", Default: false},
 				{Name: "channels", Kind: KindString, Enum: []string{"", "mono", "stereo", "5.1"}, Doc: "target channel layout (empty: keep)", Default: ""},
 				{Name: "bitrate_kbps", Kind: KindInt, Doc: "mp3/m4a bit rate, 32 to 512 kbit/s", Default: 192},
+				stableFor,
 			},
 		},
 		{
@@ -69,6 +76,7 @@ func mediaSpecs() []Spec {
 				{Name: "block", Kind: KindInt, Doc: "frames per peak of the finest level (64 to 65536, a power of two)", Default: 256},
 				{Name: "width", Kind: KindInt, Doc: "PNG width in pixels (16 to 8192)", Default: 1024},
 				{Name: "height", Kind: KindInt, Doc: "PNG height in pixels (16 to 4096)", Default: 256},
+				stableFor,
 			},
 		},
 		{

@@ -9,10 +9,55 @@ type kCoef struct {
 	d0, d1, d2, c1, c2 float64
 }
 
-// kFilter is the K-weighting filter state of one channel.
+// kFilter is the K-weighting filter state of one channel (see energy for
+// the order of its stages).
 type kFilter struct {
-	c                      kCoef
-	x1, x2, y1, y2, z1, z2 float64
+	c kCoef
+	// in1: the last input; d1: the last first difference; w1, w2: the
+	// last two second differences; y1, y2: the last two outputs of the
+	// shelf; z1, z2: the last two outputs.
+	in1, d1, w1, w2, y1, y2, z1, z2 float64
+}
+
+// energy filters block and returns the sum of the squares of the output.
+//
+// The loop is bound by its arithmetic (Go does not vectorise it), so it
+// does as little as the filter allows. The RLB high-pass's numerator is
+// (1 - z⁻¹)² (d = 1, -2, 1, as kWeighting makes it), and the two stages,
+// being linear and time-invariant, commute: the block is differenced
+// twice first (two subtractions, no multiplication), then goes through
+// the shelf's biquad and the high-pass's poles. Within each recursion
+// the terms that do not depend on the previous output are summed first,
+// so the chain from one output to the next is one multiply and one
+// subtraction. (math.FMA was no faster: without GOAMD64=v3 each one
+// carries a test of the CPU's features.)
+func (f *kFilter) energy(block []float64) float64 {
+	k := f.c
+	// prev is the last input sample; d1 the last first difference.
+	prev, d1, w1, w2, y1, y2, z1, z2 := f.in1, f.d1, f.w1, f.w2, f.y1, f.y2, f.z1, f.z2
+	var sum float64
+	for _, x := range block {
+		d := x - prev
+		w := d - d1 // the second difference: x - 2·x1 + x2
+		prev, d1 = x, d
+		y := (k.b0*w + k.b1*w1 + k.b2*w2 - k.a2*y2) - k.a1*y1
+		w2, w1 = w1, w
+		z := (y - k.c2*z2) - k.c1*z1
+		y2, y1 = y1, y
+		z2, z1 = z1, z
+		sum += z * z
+	}
+	// Denormals would slow the filters to a crawl in long silences.
+	f.in1, f.d1, f.w1, f.w2 = flush(prev), flush(d1), flush(w1), flush(w2)
+	f.y1, f.y2, f.z1, f.z2 = flush(y1), flush(y2), flush(z1), flush(z2)
+	return sum
+}
+
+func flush(v float64) float64 {
+	if math.Abs(v) < 1e-30 {
+		return 0
+	}
+	return v
 }
 
 // kWeighting derives the K-weighting coefficients for sample rate fs from
@@ -97,56 +142,6 @@ func bessel0(x float64) float64 {
 		s += term
 	}
 	return s
-}
-
-// tpSkip is the stretch of outputs whose windows are checked together
-// against the peak so far.
-const tpSkip = 16
-
-// truePeak is the interpolator of one channel: it keeps the last
-// tpTaps-1 samples and, per segment, runs the filter over them followed by
-// the segment's samples in one contiguous scratch slice.
-type truePeak struct {
-	x    []float64 // scratch: history, then the segment
-	peak float64
-}
-
-// add runs channel c of the interleaved segment seg (nc channels) through
-// the interpolator and keeps the largest absolute interpolated value.
-// Stretches whose largest sample times tpGain cannot beat the peak so far
-// are not interpolated: the bound is exact, so nothing is missed.
-func (t *truePeak) add(seg []float64, c, nc int) {
-	const hist = tpTaps - 1
-	if t.x == nil {
-		t.x = make([]float64, hist, hist+len(seg)/nc)
-	}
-	x := t.x[:hist]
-	for i := c; i < len(seg); i += nc {
-		x = append(x, seg[i])
-	}
-	peak := t.peak
-	outs := len(x) - hist // windows ending at each new sample
-	for start := 0; start < outs; start += tpSkip {
-		end := min(start+tpSkip, outs)
-		var m float64
-		for _, v := range x[start : end+hist] {
-			if a := math.Abs(v); a > m {
-				m = a
-			}
-		}
-		if m*tpGain <= peak {
-			continue
-		}
-		for i := start; i < end; i++ {
-			y1, y2, y3 := interpolate((*[tpTaps]float64)(x[i : i+tpTaps]))
-			y := max(math.Abs(y1), math.Abs(y2), math.Abs(y3))
-			if y > peak {
-				peak = y
-			}
-		}
-	}
-	copy(x, x[len(x)-hist:])
-	t.x, t.peak = x[:hist], peak
 }
 
 // interpolate returns the three in-between points of a window. Phase 2

@@ -24,15 +24,21 @@ import (
 // temporary directory; a file of the right size there is reused), then,
 // in one run, read by
 //
-//	decode          the WAV reader alone: the baseline
-//	loudness        decode + the meter with true peak (audio.loudness)
+//	read            the file's sample bytes read, nothing more: the baseline
+//	decode          the WAV reader, decoding to float64
+//	loudness        decode + the meter with true peak, the decoding on a
+//	                goroutine of its own (wav.Reader.Stream), as audio.loudness
 //	limiter         decode + gain + true-peak limiter (the extra pass of
 //	                audio.normalize with limiter: true)
 //	ffmpeg-ebur128  ffmpeg -af ebur128=peak=true, when ffmpeg is installed
 //
-// Each reports samples/s, MB/s of WAV data, × real time and the peak RSS of
-// the process during it (VmHWM, reset through /proc/self/clear_refs; the
-// ffmpeg case reports ffmpeg's own maximum RSS). Run it alone:
+// Each reports MB/s of WAV data, × real time, the CPU seconds of this
+// process (or of ffmpeg) and its peak RSS (VmHWM, reset through
+// /proc/self/clear_refs; ffmpeg's own maximum RSS). Then "ratios" reports
+// loudness against read, decode and ffmpeg (MB/s over MB/s, one run), and
+// "rss" the peak RSS of a process that only measures (this test binary
+// run again as a helper), for the file and for one a sixth as long: the
+// meter's memory does not grow with the length. Run it alone:
 //
 //	DPE_BENCH_SECONDS=3600 DPE_BENCH_DIR=/tmp/dpe-bench \
 //	  go test -run '^$' -bench LongFile -benchtime 1x ./internal/loudness/
@@ -51,27 +57,32 @@ func BenchmarkLongFile(b *testing.B) {
 	}
 	path, frames := longFile(b, dir, seconds)
 	samples := float64(2 * frames)
-	report := func(b *testing.B, rss int64) {
+	speed := map[string]float64{} // MB/s by mode
+	report := func(b *testing.B, mode string, cpu time.Duration, rss int64) {
 		el := b.Elapsed().Seconds() / float64(b.N)
+		speed[mode] = samples * 3 / el / 1e6
 		b.ReportMetric(samples/el, "samples/s")
-		b.ReportMetric(samples*3/el/1e6, "MB/s")
+		b.ReportMetric(speed[mode], "MB/s")
 		b.ReportMetric(float64(seconds)/el, "x_realtime")
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu_s/op")
 		if rss > 0 {
 			b.ReportMetric(float64(rss)/(1<<20), "peakRSS_MiB")
 		}
 	}
-	for _, mode := range []string{"decode", "loudness", "limiter"} {
+	for _, mode := range []string{"read", "decode", "loudness", "limiter"} {
 		b.Run(mode, func(b *testing.B) {
 			resetHWM(b)
+			cpu0 := selfCPU()
 			for b.Loop() {
 				process(b, path, mode)
 			}
-			report(b, readHWM(b))
+			report(b, mode, selfCPU()-cpu0, readHWM(b))
 		})
 	}
 	if ff, err := exec.LookPath("ffmpeg"); err == nil {
 		b.Run("ffmpeg-ebur128", func(b *testing.B) {
 			var rss int64
+			var cpu time.Duration
 			for b.Loop() {
 				cmd := exec.Command(ff, "-hide_banner", "-nostats", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-")
 				out, err := cmd.CombinedOutput()
@@ -82,26 +93,82 @@ func BenchmarkLongFile(b *testing.B) {
 					b.Fatalf("ffmpeg printed no summary:\n%s", out)
 				}
 				rss = max(rss, maxRSS(cmd.ProcessState))
+				cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			}
-			report(b, rss)
+			report(b, "ffmpeg", cpu, rss)
 		})
 	}
+	b.Run("ratios", func(b *testing.B) {
+		for b.Loop() {
+		}
+		for _, base := range []string{"read", "decode", "ffmpeg"} {
+			if speed[base] > 0 {
+				b.ReportMetric(speed["loudness"]/speed[base], "loudness/"+base)
+			}
+		}
+	})
+	b.Run("rss", func(b *testing.B) {
+		short, _ := longFile(b, dir, max(1, seconds/6))
+		var long, shrt int64
+		for b.Loop() {
+			long, shrt = helperRSS(b, path), helperRSS(b, short)
+		}
+		b.ReportMetric(float64(long)/(1<<20), "MiB_"+strconv.Itoa(seconds)+"s")
+		b.ReportMetric(float64(shrt)/(1<<20), "MiB_"+strconv.Itoa(max(1, seconds/6))+"s")
+	})
+}
+
+// helperEnv names the file the test binary, run as a helper, measures.
+const helperEnv = "DPE_LOUDNESS_HELPER_FILE"
+
+// TestMeasureHelper is not a test: run by helperRSS with helperEnv set,
+// it measures one file the way audio.loudness does and exits, so that the
+// process's peak RSS is the meter's.
+func TestMeasureHelper(t *testing.T) {
+	path := os.Getenv(helperEnv)
+	if path == "" {
+		t.Skip("a helper process of BenchmarkLongFile")
+	}
+	process(t, path, "loudness")
+}
+
+// helperRSS runs the measurement of path in a process of its own and
+// returns its peak RSS.
+func helperRSS(b *testing.B, path string) int64 {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMeasureHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("helper: %v\n%s", err, out)
+	}
+	return maxRSS(cmd.ProcessState)
 }
 
 // process reads the file at path once as mode says.
-func process(b *testing.B, path, mode string) {
-	b.Helper()
+func process(tb testing.TB, path, mode string) {
+	tb.Helper()
 	ctx := context.Background()
 	fh, err := os.Open(path)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer fh.Close()
 	r, err := wav.Open(ctx, fh, nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	f := r.Format()
+	if mode == "read" {
+		for {
+			_, err := r.ReadRaw(ctx, 16384)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
 	var m *loudness.Meter
 	var lim *loudness.Limiter
 	switch mode {
@@ -111,43 +178,43 @@ func process(b *testing.B, path, mode string) {
 		lim, err = loudness.NewLimiter(f.SampleRate, f.Channels, 10, -1)
 	}
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
+	}
+	if m != nil { // as audio.loudness does
+		err := r.Stream(ctx, 16384, func(b wav.Block) error { return m.Add(b.Samples) })
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if math.IsInf(m.Result().Integrated, -1) {
+			tb.Fatal("no loudness measured")
+		}
+		return
 	}
 	buf := make([]float64, 16384*f.Channels)
 	var out []float64
 	for {
 		n, rerr := r.Read(ctx, buf)
-		if n > 0 {
-			switch {
-			case m != nil:
-				if err := m.Add(buf[:n]); err != nil {
-					b.Fatal(err)
-				}
-			case lim != nil:
-				if out, err = lim.Process(out[:0], buf[:n]); err != nil {
-					b.Fatal(err)
-				}
+		if n > 0 && lim != nil {
+			if out, err = lim.Process(out[:0], buf[:n]); err != nil {
+				tb.Fatal(err)
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
 			break
 		}
 		if rerr != nil {
-			b.Fatal(rerr)
+			tb.Fatal(rerr)
 		}
 	}
-	switch {
-	case m != nil && math.IsInf(m.Result().Integrated, -1):
-		b.Fatal("no loudness measured")
-	case lim != nil && lim.Reduced == 0:
-		b.Fatal("the limiter reduced nothing")
+	if lim != nil && lim.Reduced == 0 {
+		tb.Fatal("the limiter reduced nothing")
 	}
 }
 
 // longFile writes (or finds) seconds of stereo 48 kHz 24-bit programme-
 // like sound in dir: a tone with a slow envelope, a little noise and, every
 // second, a 2 ms burst near full scale.
-func longFile(b *testing.B, dir string, seconds int) (string, int64) {
+func longFile(b testing.TB, dir string, seconds int) (string, int64) {
 	b.Helper()
 	const rate = 48000
 	frames := int64(seconds) * rate
@@ -203,7 +270,7 @@ func longFile(b *testing.B, dir string, seconds int) (string, int64) {
 }
 
 // resetHWM resets the process's peak RSS (Linux: clear_refs 5).
-func resetHWM(b *testing.B) {
+func resetHWM(b testing.TB) {
 	b.Helper()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		b.Logf("peak RSS not measured: %v", err)
@@ -212,7 +279,7 @@ func resetHWM(b *testing.B) {
 
 // readHWM returns the process's peak RSS in bytes since resetHWM, or 0
 // where /proc does not tell it.
-func readHWM(b *testing.B) int64 {
+func readHWM(b testing.TB) int64 {
 	b.Helper()
 	fh, err := os.Open("/proc/self/status")
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // Channel weights of BS.1770-4 Table 3.
@@ -72,20 +74,29 @@ type Options struct {
 var ErrLayout = errors.New("loudness: unsupported channel layout")
 
 // Meter measures one programme. Feed it interleaved samples with Add and
-// read the result with Result. It is used by one goroutine.
+// read the result with Result. It is used by one goroutine; on a machine
+// with more than one CPU, Add hands half of the channels of a large call
+// to a second goroutine and waits for it before returning.
 type Meter struct {
 	rate     int
 	channels int
-	weights  []float64
-	filters  []kFilter
-	tp       []truePeak // nil unless Options.TruePeak
-	peak     []float64  // per channel, absolute sample value
+	ch       []channel
+	truePeak bool
+	// split is the first channel Add measures itself when it shares the
+	// work; 0 when it never does.
+	split int
+	wg    sync.WaitGroup
+	// work measures channels [0, split) of pending; built once so that
+	// starting the helper goroutine allocates nothing.
+	work    func()
+	pending []float64
 
 	stepLen  int       // frames per 100 ms step
 	stepFill int       // frames in the current step
 	stepSum  float64   // weighted energy of the current step
 	steps    []float64 // ring of the last shortTermSteps step energies
 	nsteps   int64     // steps completed
+	segs     []int     // frames of each step segment of the current Add
 
 	maxMomentary float64
 	maxShortTerm float64
@@ -93,6 +104,11 @@ type Meter struct {
 	shortTerm    histogram
 	frames       int64
 }
+
+// parallelMin is the least number of frames for which Add shares its
+// channels with a second goroutine: below it, starting one costs more
+// than it saves.
+const parallelMin = 2048
 
 // New returns a Meter for sampleRate Hz and one weight per channel (see
 // Weights).
@@ -106,20 +122,23 @@ func New(sampleRate int, weights []float64, opt Options) (*Meter, error) {
 	m := &Meter{
 		rate:         sampleRate,
 		channels:     len(weights),
-		weights:      append([]float64(nil), weights...),
-		filters:      make([]kFilter, len(weights)),
-		peak:         make([]float64, len(weights)),
+		ch:           make([]channel, len(weights)),
+		truePeak:     opt.TruePeak,
 		stepLen:      int(math.Round(float64(sampleRate) / 10)),
 		steps:        make([]float64, shortTermSteps),
 		maxMomentary: math.Inf(-1),
 		maxShortTerm: math.Inf(-1),
 	}
 	coef := kWeighting(float64(sampleRate))
-	for i := range m.filters {
-		m.filters[i].c = coef
+	for i := range m.ch {
+		m.ch[i].init(weights[i], coef, opt.TruePeak)
 	}
-	if opt.TruePeak {
-		m.tp = make([]truePeak, len(weights))
+	if len(weights) > 1 && runtime.GOMAXPROCS(0) > 1 {
+		m.split = len(weights) / 2
+		m.work = func() {
+			defer m.wg.Done()
+			m.measure(m.pending, 0, m.split)
+		}
 	}
 	return m, nil
 }
@@ -130,15 +149,33 @@ func (m *Meter) Add(samples []float64) error {
 	if len(samples)%m.channels != 0 {
 		return fmt.Errorf("loudness: %d samples are not whole frames of %d channels", len(samples), m.channels)
 	}
-	for len(samples) > 0 {
-		n := min(len(samples)/m.channels, m.stepLen-m.stepFill)
-		seg := samples[:n*m.channels]
-		for c := 0; c < m.channels; c++ {
-			m.addChannel(seg, c)
+	n := len(samples) / m.channels
+	if n == 0 {
+		return nil
+	}
+	// The call's frames cut into segments at the 100 ms step boundaries.
+	m.segs = m.segs[:0]
+	for fill, left := m.stepFill, n; left > 0; fill = 0 {
+		s := min(left, m.stepLen-fill)
+		m.segs = append(m.segs, s)
+		left -= s
+	}
+	if m.split > 0 && n >= parallelMin {
+		m.pending = samples
+		m.wg.Add(1)
+		go m.work()
+		m.measure(samples, m.split, m.channels)
+		m.wg.Wait()
+		m.pending = nil
+	} else {
+		m.measure(samples, 0, m.channels)
+	}
+	for k, s := range m.segs {
+		for c := range m.ch {
+			m.stepSum += m.ch[c].energy[k]
 		}
-		m.stepFill += n
-		m.frames += int64(n)
-		samples = samples[len(seg):]
+		m.stepFill += s
+		m.frames += int64(s)
 		if m.stepFill == m.stepLen {
 			m.endStep()
 		}
@@ -146,49 +183,12 @@ func (m *Meter) Add(samples []float64) error {
 	return nil
 }
 
-// addChannel filters channel c of the interleaved segment seg, adding its
-// weighted energy to the current step and tracking its peaks.
-func (m *Meter) addChannel(seg []float64, c int) {
-	nc := m.channels
-	peak := m.peak[c]
-	for i := c; i < len(seg); i += nc {
-		if a := math.Abs(seg[i]); a > peak {
-			peak = a
-		}
+// measure runs channels [from, to) over the interleaved samples of the
+// current Add.
+func (m *Meter) measure(samples []float64, from, to int) {
+	for c := from; c < to; c++ {
+		m.ch[c].add(samples, c, m.channels, m.segs)
 	}
-	m.peak[c] = peak
-	if m.tp != nil {
-		m.tp[c].add(seg, c, nc)
-	}
-	w := m.weights[c]
-	if w == 0 {
-		return
-	}
-	f := &m.filters[c]
-	k := f.c
-	x1, x2, y1, y2, z1, z2 := f.x1, f.x2, f.y1, f.y2, f.z1, f.z2
-	var sum float64
-	for i := c; i < len(seg); i += nc {
-		x := seg[i]
-		// Stage 1: the high-shelf pre-filter.
-		y := k.b0*x + k.b1*x1 + k.b2*x2 - k.a1*y1 - k.a2*y2
-		x2, x1 = x1, x
-		// Stage 2: the RLB high-pass.
-		z := k.d0*y + k.d1*y1 + k.d2*y2 - k.c1*z1 - k.c2*z2
-		y2, y1 = y1, y
-		z2, z1 = z1, z
-		sum += z * z
-	}
-	// Denormals would slow the filters to a crawl in long silences.
-	f.x1, f.x2, f.y1, f.y2, f.z1, f.z2 = flush(x1), flush(x2), flush(y1), flush(y2), flush(z1), flush(z2)
-	m.stepSum += w * sum
-}
-
-func flush(v float64) float64 {
-	if math.Abs(v) < 1e-30 {
-		return 0
-	}
-	return v
 }
 
 // endStep closes a 100 ms step: a momentary block ends with every step
@@ -232,17 +232,16 @@ func (m *Meter) Result() Result {
 	}
 	r.Integrated = m.momentary.gatedLoudness(RelativeGate)
 	r.Range = m.shortTerm.loudnessRange()
-	var sp float64
-	for _, p := range m.peak {
-		sp = max(sp, p)
+	var sp, tp float64
+	for i := range m.ch {
+		sp = max(sp, m.ch[i].peak)
+		tp = max(tp, m.ch[i].tp.peak)
 	}
 	r.SamplePeak = ampToDB(sp)
-	if m.tp != nil {
-		tp := sp // the oversampled signal passes near, not through, the samples
-		for i := range m.tp {
-			tp = max(tp, m.tp[i].peak)
-		}
-		r.TruePeak = ampToDB(tp)
+	if m.truePeak {
+		// The oversampled signal passes through the samples too: the
+		// fourth phase of the interpolator is the sample peak.
+		r.TruePeak = ampToDB(max(tp, sp))
 	}
 	return r
 }

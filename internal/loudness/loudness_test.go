@@ -243,3 +243,116 @@ func TestInterpolateFolding(t *testing.T) {
 		}
 	}
 }
+
+// programmeLike returns stereo frames of a tone whose level steps between
+// loud and quiet, with noise and sparse near-full-scale bursts: material
+// on which the true-peak skip both skips and interpolates.
+func programmeLike(rate, frames int) []float64 {
+	s := make([]float64, 0, 2*frames)
+	seed := uint32(7)
+	for n := range frames {
+		seed = seed*1664525 + 1013904223
+		noise := float64(seed)/(1<<32) - 0.5
+		level := 0.05
+		if (n/(rate/3))%3 == 0 {
+			level = 0.4
+		}
+		v := level*math.Sin(2*math.Pi*997*float64(n)/float64(rate)) + 0.02*noise
+		if n%rate < rate/500 {
+			v += 0.9 * noise
+		}
+		s = append(s, v, -0.7*v)
+	}
+	return s
+}
+
+// TestTruePeakSkipIsExact: the meter, which interpolates only the windows
+// that can raise the peak, finds exactly the peak of interpolating every
+// window.
+func TestTruePeakSkipIsExact(t *testing.T) {
+	const rate = 48000
+	samples := programmeLike(rate, 5*rate)
+	m, err := New(rate, Weights(2, 0), Options{TruePeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(samples); err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	for c := range 2 {
+		x := make([]float64, tpHist, tpHist+len(samples)/2)
+		for i := c; i < len(samples); i += 2 {
+			x = append(x, samples[i])
+			want = max(want, math.Abs(samples[i]))
+		}
+		for i := 0; i+tpTaps <= len(x); i++ {
+			y1, y2, y3 := interpolate((*[tpTaps]float64)(x[i : i+tpTaps]))
+			want = max(want, math.Abs(y1), math.Abs(y2), math.Abs(y3))
+		}
+	}
+	if got := m.Result().TruePeak; got != 20*math.Log10(want) {
+		t.Errorf("true peak %.12f dBTP, interpolating every window gives %.12f", got, 20*math.Log10(want))
+	}
+}
+
+// TestChunkingAndSharing: the result does not depend on how the samples
+// are cut into calls, nor on whether Add shares the channels with a
+// second goroutine: peaks and frames exactly, loudness up to the rounding
+// of energies summed in another order.
+func TestChunkingAndSharing(t *testing.T) {
+	const rate = 48000
+	samples := programmeLike(rate, 7*rate)
+	var want Result
+	for i, tc := range []struct {
+		chunk  int // frames per Add
+		shared bool
+	}{{rate * 7, false}, {rate * 7, true}, {16384, true}, {4800, false}, {1000, true}, {333, false}} {
+		m, err := New(rate, Weights(2, 0), Options{TruePeak: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tc.shared {
+			m.split = 0
+		} else if m.split == 0 {
+			t.Skip("one CPU: Add never shares")
+		}
+		for s := samples; len(s) > 0; {
+			n := min(len(s), 2*tc.chunk)
+			if err := m.Add(s[:n]); err != nil {
+				t.Fatal(err)
+			}
+			s = s[n:]
+		}
+		got := m.Result()
+		if i == 0 {
+			want = got
+			continue
+		}
+		same := got.SamplePeak == want.SamplePeak && got.TruePeak == want.TruePeak && got.Frames == want.Frames
+		for _, d := range []float64{got.Integrated - want.Integrated, got.Range - want.Range,
+			got.MaxMomentary - want.MaxMomentary, got.MaxShortTerm - want.MaxShortTerm} {
+			same = same && math.Abs(d) < 1e-9
+		}
+		if !same {
+			t.Errorf("chunk %d shared %v: %+v, want %+v", tc.chunk, tc.shared, got, want)
+		}
+	}
+}
+
+// TestInterpolateMax: the unrolled loop finds the largest of the three
+// in-between points of every window.
+func TestInterpolateMax(t *testing.T) {
+	x := make([]float64, 200)
+	for j := range x {
+		x[j] = math.Sin(float64(j)*1.7) + 0.3*math.Cos(float64(j)*0.2)
+	}
+	var want float64
+	for i := 0; i+tpTaps <= len(x); i++ {
+		y1, y2, y3 := interpolate((*[tpTaps]float64)(x[i : i+tpTaps]))
+		want = max(want, math.Abs(y1), math.Abs(y2), math.Abs(y3))
+	}
+	if got := interpolateMax(x, 0, len(x)-tpTaps+1, 0); math.Abs(got-want) > 1e-15 {
+		t.Errorf("interpolateMax = %.17f, want %.17f", got, want)
+	}
+}

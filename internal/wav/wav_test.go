@@ -476,3 +476,59 @@ func TestFollowEmptyFileStaysEmpty(t *testing.T) {
 		t.Errorf("err = %v, want ErrNotWAV", err)
 	}
 }
+
+// TestStream: Stream hands over the samples Read gives, in order, with
+// the byte counts; an error of fn ends it with that error, the reader
+// goroutine gone.
+func TestStream(t *testing.T) {
+	f, _ := NewFormat(FormatPCM, 2, 48000, 24, false, 0)
+	want := ramp(10007, 2)
+	path := writeFile(t, f, nil, want, false)
+	open := func() *Reader {
+		fh, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fh.Close() })
+		r, err := Open(context.Background(), fh, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := open()
+	var got []float64
+	var last Block
+	err := r.Stream(context.Background(), 1000, func(b Block) error {
+		got = append(got, b.Samples...)
+		last = b
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || last.Read != int64(len(want)*3) || last.Known != last.Read {
+		t.Fatalf("%d samples, last block %d of %d bytes; want %d samples", len(got), last.Read, last.Known, len(want))
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1.0/(1<<23) {
+			t.Fatalf("sample %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+
+	stop := errors.New("enough")
+	calls := 0
+	err = open().Stream(context.Background(), 1000, func(Block) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("err = %v after %d calls, want %v after 1", err, calls, stop)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := open().Stream(ctx, 1000, func(Block) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: err = %v, want context.Canceled", err)
+	}
+}

@@ -91,3 +91,69 @@ func (im *Image) Render() *image.RGBA {
 func (im *Image) WritePNG(w io.Writer) error {
 	return png.Encode(w, im.Render())
 }
+
+// AddSpan takes the minimum and maximum, per channel, of the next frames
+// frames: every column those frames fall into takes them.
+func (im *Image) AddSpan(frames int64, lo, hi []float64) {
+	if frames <= 0 {
+		return
+	}
+	col := func(f int64) int {
+		if im.frames > 0 && f < im.frames {
+			return int(f * int64(im.width) / im.frames)
+		}
+		return im.width - 1
+	}
+	first, last := col(im.pos), col(im.pos+frames-1)
+	im.pos += frames
+	for x := first; x <= last; x++ {
+		for c := 0; c < im.channels; c++ {
+			k := x*im.channels + c
+			im.lo[k] = min(im.lo[k], lo[c])
+			im.hi[k] = max(im.hi[k], hi[c])
+		}
+	}
+}
+
+// peaksPerColumn is how many peaks of a level ImageFromPeaks wants per
+// column: the coarsest level that has as many is read.
+const peaksPerColumn = 4
+
+// ImageFromPeaks draws a width × height picture from the peak file r with
+// header h: from the coarsest level with at least peaksPerColumn peaks a
+// column (level 0 when none has), so its memory is a few peaks per
+// column whatever the length of the audio. It serves a source whose
+// length is only known once it has been read, such as a file still being
+// written.
+func ImageFromPeaks(r io.ReaderAt, h Header, width, height int) (*Image, error) {
+	im, err := NewImage(width, height, h.Channels, h.Frames)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Levels) == 0 {
+		return im, nil
+	}
+	level := 0
+	for i, l := range h.Levels {
+		if l.Peaks >= peaksPerColumn*int64(width) {
+			level = i
+		}
+	}
+	peaks, err := h.ReadLevel(r, level)
+	if err != nil {
+		return nil, err
+	}
+	ch := h.Channels
+	lo, hi := make([]float64, ch), make([]float64, ch)
+	block := int64(h.Levels[level].Block)
+	for p, left := 0, h.Frames; 2*ch*(p+1) <= len(peaks) && left > 0; p++ {
+		for c := range ch {
+			lo[c] = float64(peaks[2*ch*p+2*c]) / 32767
+			hi[c] = float64(peaks[2*ch*p+2*c+1]) / 32767
+		}
+		n := min(block, left)
+		im.AddSpan(n, lo, hi)
+		left -= n
+	}
+	return im, nil
+}

@@ -91,3 +91,47 @@ func FuzzDecodeJobBatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWorkflowFilter reads a fuzzed query string as GET /v1/workflows
+// does: a refusal is a model.ErrInvalid; an accepted filter, encoded
+// again by the client's WorkflowQuery, reads back to the same filter.
+func FuzzWorkflowFilter(f *testing.F) {
+	for _, s := range []string{
+		"state=failed,running&template=ingest&trigger=nightly&parent=3&after=12&limit=10",
+		"created_after=2026-01-02T03:04:05Z&created_before=2026-01-02T03:04:05.123456789%2B02:00",
+		"trigger=%20inbox%20", "created_after=yesterday", "created_before=0000-01-01T00:00:00%2B01:00", "parent=-1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest(http.MethodGet, "/v1/workflows", nil)
+		r.URL.RawQuery = raw
+		got, err := workflowFilter(r)
+		if err != nil {
+			if !errors.Is(err, model.ErrInvalid) {
+				t.Fatalf("workflowFilter(%q): %v, want an ErrInvalid", raw, err)
+			}
+			return
+		}
+		q := client.WorkflowQuery{
+			States: got.States, Templates: got.Templates, Parent: got.ParentID, Trigger: got.Trigger,
+			CreatedAfter: got.CreatedAfter, CreatedBefore: got.CreatedBefore, Limit: got.Limit,
+		}
+		if got.After != 0 {
+			q.After = strconv.FormatInt(got.After, 10)
+		}
+		r2 := httptest.NewRequest(http.MethodGet, "/v1/workflows", nil)
+		r2.URL.RawQuery = q.Encode()
+		back, err := workflowFilter(r2)
+		if err != nil {
+			t.Fatalf("%q → %+v → %q refused: %v", raw, got, q.Encode(), err)
+		}
+		if !back.CreatedAfter.Equal(got.CreatedAfter) || !back.CreatedBefore.Equal(got.CreatedBefore) {
+			t.Fatalf("%q → %q: times %v %v → %v %v", raw, q.Encode(), got.CreatedAfter, got.CreatedBefore, back.CreatedAfter, back.CreatedBefore)
+		}
+		back.CreatedAfter, back.CreatedBefore = got.CreatedAfter, got.CreatedBefore
+		if !reflect.DeepEqual(back, got) {
+			t.Fatalf("%q → %+v → %q → %+v", raw, got, q.Encode(), back)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/wire"
@@ -169,26 +170,11 @@ func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, page)
 		return
 	}
-	var f model.InstanceFilter
-	for _, s := range splitList(q.Get("state")) {
-		f.States = append(f.States, model.InstanceState(s))
-	}
-	f.Templates = splitList(q.Get("template"))
-	var err error
-	if f.ParentID, err = queryInt(q.Get("parent"), "parent"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if f.After, err = queryInt(q.Get("after"), "after"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	limit, err := queryInt(q.Get("limit"), "limit")
+	f, err := workflowFilter(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	f.Limit = int(limit)
 	page, err := a.flows.List(r.Context(), f)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -290,4 +276,40 @@ func (a *API) workerRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// workflowFilter reads the list filters of GET /v1/workflows (but name)
+// from the query string: state, template, parent, trigger,
+// created_after, created_before (exclusive RFC 3339 bounds), after and
+// limit.
+func workflowFilter(r *http.Request) (model.InstanceFilter, error) {
+	q := r.URL.Query()
+	var f model.InstanceFilter
+	for _, s := range splitList(q.Get("state")) {
+		f.States = append(f.States, model.InstanceState(s))
+	}
+	f.Templates = splitList(q.Get("template"))
+	f.Trigger = strings.TrimSpace(q.Get("trigger"))
+	if len(f.Trigger) > 200 {
+		return f, model.Invalid("trigger", "a trigger name has at most 200 characters")
+	}
+	var err error
+	if f.ParentID, err = queryInt(q.Get("parent"), "parent"); err != nil {
+		return f, err
+	}
+	if f.After, err = queryInt(q.Get("after"), "after"); err != nil {
+		return f, err
+	}
+	limit, err := queryInt(q.Get("limit"), "limit")
+	if err != nil {
+		return f, err
+	}
+	f.Limit = int(limit)
+	if f.CreatedAfter, err = queryTime(q.Get("created_after"), "created_after"); err != nil {
+		return f, err
+	}
+	if f.CreatedBefore, err = queryTime(q.Get("created_before"), "created_before"); err != nil {
+		return f, err
+	}
+	return f, nil
 }

@@ -4,6 +4,7 @@ import { get, getData, send, idempotencyKey, hasPostRoute } from '../api.js';
 import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
 import { logURL, logSection } from '../logs.js';
+import { waveformOf, waveformCanvas } from '../waveform.js';
 
 export const instanceStates = ['pending', 'running', 'succeeded', 'failed', 'canceled'];
 const pageSize = 50;
@@ -214,6 +215,9 @@ export function workflowDetail(root, ctx) {
           h('section', {}, h('h2', {}, 'Variables'), json(inst.vars)),
           h('section', {}, h('h2', {}, 'Arguments'), json(inst.args)),
           h('section', {}, h('h2', {}, 'Output'), json(inst.output))),
+        jobList.some(waveformOf) ? h('section', { id: 'waveforms' }, h('h2', {}, 'Waveforms'), jobList.filter(waveformOf).map((j) =>
+          h('figure', {}, waveformCanvas(waveformOf(j), { lane: 64, label: `Waveform of job #${j.id}` }),
+            h('figcaption', {}, link(`#/jobs/${j.id}`, `job #${j.id}`), ` ${j.result.path || ''}`)))) : null,
         jobList.length ? [h('h2', {}, 'Jobs'), table(['#Job', 'Type', 'Step', 'State', 'Attempt', 'Processor', 'Progress', 'Error'],
           jobList.map((j) => [link(`#/jobs/${j.id}`, `#${j.id}`), j.type, j.step || '—', badge(j.state), `${j.attempt}/${j.max_attempts}`,
             j.processor || '—', progress(j.progress), errorText(j.error)]))] : null,

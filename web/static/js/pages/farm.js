@@ -28,10 +28,10 @@ export function farm(root) {
       const [st, ls] = await Promise.all([getData('/v1/status'), getData('/v1/leases')]);
       const now = Date.parse(st.server.now) || Date.now();
       const list = [...(st.processors || [])].sort((a, b) => a.id.localeCompare(b.id));
-      replace(procs, table(['Processor', 'Host', 'Version', 'Status', 'Heartbeat', 'Started', 'Slots and running per type', '#Running'],
+      replace(procs, table(['Processor', 'Status', 'Heartbeat', 'Slots and running per type', 'Host', 'Version', 'Started'],
         list.map((p) => {
           const status = p.gone ? badge('stale', 'gone') : p.draining ? badge('draining') : badge('live');
-          return [h('strong', {}, p.id), p.host || '—', p.version || '—', status, ago(p.last_seen, now), time(p.started_at), slots(p), String(p.running)];
+          return [h('strong', {}, p.id), status, ago(p.last_seen, now), slots(p), p.host || '—', p.version || '—', time(p.started_at)];
         }), (k) => (list[k].gone ? 'row-failed' : '')));
       const lsList = [...(ls.items || [])].sort((a, b) => a.name.localeCompare(b.name));
       replace(leases, table(['Group', 'Active copy', 'Status', 'Epoch', 'Lease until'],

@@ -65,13 +65,13 @@ export function triggers(root) {
       if (!changed && body.dataset.ready) return;
       body.dataset.ready = '1';
       const items = [...(data.items || [])].sort((a, b) => a.name.localeCompare(b.name));
-      replace(body, table(['Name', 'Kind', 'Status', 'Active copy', 'Schedule and next fires', 'State', 'Last event', 'Mirrored', 'Last error', 'Actions'],
+      replace(body, table(['Name', 'Kind', 'Status', 'Actions', 'Active copy', 'Schedule and next fires', 'State', 'Last event', 'Mirrored', 'Last error'],
         items.map((t) => [h('strong', {}, t.name), t.kind,
           t.paused ? [badge('draining', 'paused'), h('div', { class: 'help' }, `since ${time(t.paused_at)}`)] : badge('live', 'running'),
+          actions(t),
           t.active ? [badge('active'), ' ', t.active] : t.mode === 'concurrent' ? 'all (concurrent)' : h('span', { class: 'muted' }, '—'),
           plan(t), stateText(t.state), t.last_event_at ? `${time(t.last_event_at)} (${ago(t.last_event_at)})` : '—', String(t.mirrored),
-          t.last_error ? [badge('failed', 'error'), ' ', errorText(t.last_error), h('div', { class: 'help' }, time(t.error_at))] : '—',
-          actions(t)]),
+          t.last_error ? [badge('failed', 'error'), ' ', errorText(t.last_error), h('div', { class: 'help' }, time(t.error_at))] : '—']),
         (k) => (items[k].last_error ? 'row-failed' : items[k].paused ? 'row-paused' : '')));
     },
   };

@@ -136,6 +136,7 @@ func TestBrowserOperations(t *testing.T) {
 		}
 		b.open(fmt.Sprintf("#/jobs/%d", id))
 		b.waitFor(`document.querySelector('#waveform canvas')?.dataset.columns === '`+fmt.Sprint(res.Overview.Columns)+`'`, "the waveform canvas")
+		b.waitFor(`document.querySelector('#job-detail')?.innerText.includes('columns, drawn above')`, "the result without the overview's numbers")
 		// The tone is drawn: the middle column has accent pixels well off
 		// the axis (there the sine is at 0.45 of full scale: 45% of the
 		// lane), the first columns almost none (it fades in).
@@ -151,10 +152,13 @@ func TestBrowserOperations(t *testing.T) {
 		row := `[...document.querySelectorAll('#processors tbody tr')].find(r => r.innerText.includes('farm-kill'))`
 		b.waitFor(`(r => r && r.innerText.includes('LIVE') && r.innerText.includes('0.1.0') && /noop: 0 used, 2 free of 2/.test(r.innerText))(`+row+`)`, "the live processor with version and slots")
 		b.shot("farm")
+		killed := time.Now()
 		if err := p.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		b.waitFor(`(r => r && r.innerText.includes('GONE') && r.classList.contains('row-failed'))(`+row+`)`, "the processor marked gone")
+		// Three 300 ms intervals of silence, then the page's next 2 s poll.
+		t.Logf("SIGKILL to gone on the page: %v", time.Since(killed).Round(10*time.Millisecond))
 		b.shot("farm-gone")
 	})
 }

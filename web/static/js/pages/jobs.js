@@ -100,7 +100,7 @@ export function jobDetail(root, ctx) {
         logSection(log.data, false),
         h('div', { class: 'grid' },
           h('section', {}, h('h2', {}, 'Params'), json(j.params)),
-          h('section', {}, h('h2', {}, 'Result'), json(j.result))));
+          h('section', {}, h('h2', {}, 'Result'), json(waveformOf(j) ? { ...j.result, overview: `${waveformOf(j).columns} columns, drawn above` } : j.result))));
     },
   };
 }

@@ -53,6 +53,12 @@ name: tick
 steps:
   - {id: mark, set: {marked: true}}
 ---
+name: sum
+args:
+  path: {type: string, required: true}
+steps:
+  - {id: sum, job: util.checksum, params: {path: "${{ args.path }}"}, retry: {max_attempts: 1}}
+---
 name: slow
 args:
   wait: {type: duration, default: 10m}
@@ -81,7 +87,7 @@ func stack(t *testing.T, token string) (string, *client.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	p, err := processor.New(processor.Config{Client: c, Quota: map[string]int{"noop": 8}, LeaseTTL: 3 * time.Second,
+	p, err := processor.New(processor.Config{Client: c, Quota: map[string]int{"noop": 8, "util.checksum": 2, "audio.waveform": 1}, LeaseTTL: 3 * time.Second,
 		Handlers: handlers.Builtins(handlers.Config{}), Log: log, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)

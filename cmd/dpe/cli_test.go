@@ -151,6 +151,18 @@ func TestCLITalksLikeATool(t *testing.T) {
 		if _, errOut, code := dpe("trigger", "records", "inbox"); code != 0 {
 			t.Errorf("records of a trigger without any: exit %d\n%s", code, errOut)
 		}
+		if out, errOut, code := dpe("trigger", "pause", "inbox"); code != 0 || !strings.Contains(out, "trigger inbox paused") {
+			t.Errorf("pause: exit %d\n%s%s", code, out, errOut)
+		}
+		if out, _, _ = dpe("trigger", "list"); !regexp.MustCompile(`(?m)^inbox\s+folder\s.*paused since `).MatchString(out) {
+			t.Errorf("trigger list does not show inbox paused:\n%s", out)
+		}
+		if out, errOut, code := dpe("trigger", "resume", "inbox"); code != 0 || !strings.Contains(out, "trigger inbox running") {
+			t.Errorf("resume: exit %d\n%s%s", code, out, errOut)
+		}
+		if _, errOut, code := dpe("trigger", "pause", "nosuch"); code != exitUsage || !strings.Contains(errOut, "nosuch not found") {
+			t.Errorf("pause of an unknown trigger: exit %d\n%s", code, errOut)
+		}
 	})
 
 	t.Run("list filters take names", func(t *testing.T) {

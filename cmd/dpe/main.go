@@ -50,7 +50,7 @@ var commands = map[string]command{
 	"tablewatcher":  {"run the table watchers of a config file (standby or concurrent)", runTableWatcher},
 	"schedule":      {"fire a schedule now: schedule fire NAME --config FILE", runSchedule},
 	"locations":     {"check the roots of the configured locations: locations check --config FILE", runLocations},
-	"trigger":       {"list triggers, their active copy, last event and error; show records", runTrigger},
+	"trigger":       {"list triggers, their active copy, last event and error; show records; pause, resume", runTrigger},
 	"job":           {"submit, list, show, cancel, re-prioritise and retry jobs", runJob},
 	"type":          {"list job types and set their cluster-wide limits", runType},
 	"token":         {"create, list and revoke API tokens: token create --role ROLE --name NAME", runToken},

@@ -14,6 +14,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/location"
+	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/processor"
 	"github.com/dpe-engine/dpe/internal/tracing"
 )
@@ -33,6 +34,7 @@ type processorFlags struct {
 	leaseTTL time.Duration
 	grace    time.Duration
 	tracing  *tracing.Provider
+	presence time.Duration
 }
 
 func (p *processorFlags) register(fs *flag.FlagSet) {
@@ -45,6 +47,7 @@ func (p *processorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.id, "id", "", "processor id (default host-pid-random)")
 	fs.DurationVar(&p.leaseTTL, "lease-ttl", 30*time.Second, "lease on claimed jobs; renewed every third of it")
 	fs.DurationVar(&p.grace, "grace", 30*time.Second, "on SIGTERM, let running jobs finish this long before giving them back")
+	fs.DurationVar(&p.presence, "presence-every", model.DefaultPresenceEvery, "announce this processor (version, quota, used slots) this often; silent for three intervals, it shows as gone")
 }
 
 // build makes the processor; defaults fill types missing from the quota.
@@ -101,7 +104,7 @@ func (p *processorFlags) build(c *client.Client, log *slog.Logger, defaults map[
 	}
 	proc, err := processor.New(processor.Config{
 		Client: c, ID: p.id, Quota: quota, Handlers: hs, Labels: p.labels.m, Unavailable: unavailable,
-		LeaseTTL: p.leaseTTL, Grace: p.grace, Log: log, Tracing: p.tracing,
+		LeaseTTL: p.leaseTTL, Grace: p.grace, PresenceEvery: p.presence, Version: version, Log: log, Tracing: p.tracing,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("processor: %w", err)

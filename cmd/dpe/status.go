@@ -39,7 +39,11 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "jobs       %s\n\nprocessors (%d)\n", strings.Join(counts, ", "), len(st.Processors))
 	t := newTable(e.stdout, "ID", "HOST", "QUOTA", "RUNNING", "LABELS", "LAST SEEN")
 	for _, p := range st.Processors {
-		t.row(p.ID, dash(p.Host), mapString(p.Quota), p.Running, dash(mapString(p.Labels)), s.Now.Sub(p.LastSeen).Round(time.Second).String()+" ago")
+		seen := s.Now.Sub(p.LastSeen).Round(time.Second).String() + " ago"
+		if p.Gone {
+			seen += " (gone)"
+		}
+		t.row(p.ID, dash(p.Host), mapString(p.Quota), p.Running, dash(mapString(p.Labels)), seen)
 	}
 	t.flush()
 	for _, p := range st.Processors {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/folderwatcher"
 	"github.com/dpe-engine/dpe/internal/model"
@@ -167,8 +169,8 @@ func runSchedule(ctx context.Context, e *env, args []string) error {
 // NAME no trigger has is an error (exit 2, like any name that does not
 // exist), not an empty table.
 func runTrigger(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "records") {
-		return usagef("want: dpe trigger list, or dpe trigger records NAME [--limit N]")
+	if len(args) == 0 || !slices.Contains([]string{"list", "records", "pause", "resume"}, args[0]) {
+		return usagef("want: dpe trigger list, dpe trigger records NAME [--limit N], dpe trigger pause NAME or dpe trigger resume NAME")
 	}
 	verb := args[0]
 	fs, g := newCommand("trigger "+verb, e)
@@ -196,6 +198,9 @@ func runTrigger(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one trigger NAME")
 	}
+	if verb == "pause" || verb == "resume" {
+		return pauseTrigger(ctx, e, g, c, pos[0], verb == "pause")
+	}
 	items, err := c.TriggerRecords(ctx, pos[0], *limit)
 	if err != nil {
 		return err
@@ -213,15 +218,54 @@ func runTrigger(ctx context.Context, e *env, args []string) error {
 }
 
 func printTriggers(e *env, list []model.Trigger) {
-	t := newTable(e.stdout, "NAME", "KIND", "ACTIVE", "MIRRORED", "LAST EVENT", "ERROR")
+	t := newTable(e.stdout, "NAME", "KIND", "ACTIVE", "MIRRORED", "LAST EVENT", "ERROR", "STATUS")
 	for _, tr := range list {
 		last := "-"
 		if tr.LastEventAt != nil {
 			last = tr.LastEventAt.Local().Format(time.DateTime)
 		}
-		t.row(tr.Name, tr.Kind, activeCopyText(tr), tr.Mirrored, last, dash(tr.LastError))
+		t.row(tr.Name, tr.Kind, activeCopyText(tr), tr.Mirrored, last, dash(tr.LastError), triggerStatus(tr))
 	}
 	t.flush()
+}
+
+// triggerStatus says whether a trigger is paused, and when a schedule
+// fires next.
+func triggerStatus(tr model.Trigger) string {
+	switch {
+	case tr.Paused && tr.PausedAt != nil:
+		return "paused since " + tr.PausedAt.Local().Format(time.DateTime)
+	case tr.Paused:
+		return "paused"
+	case len(tr.Next) > 0:
+		return "next " + tr.Next[0].Local().Format(time.DateTime)
+	}
+	return "-"
+}
+
+// pauseTrigger is `dpe trigger pause|resume NAME`.
+func pauseTrigger(ctx context.Context, e *env, g *globals, c *client.Client, name string, pause bool) error {
+	var (
+		tr  *model.Trigger
+		err error
+	)
+	if pause {
+		tr, err = c.PauseTrigger(ctx, name)
+	} else {
+		tr, err = c.ResumeTrigger(ctx, name)
+	}
+	if err != nil {
+		return err
+	}
+	if g.json() {
+		return printJSON(e.stdout, tr)
+	}
+	if tr.Paused {
+		fmt.Fprintf(e.stdout, "trigger %s paused: its events start nothing until resumed\n", tr.Name)
+	} else {
+		fmt.Fprintf(e.stdout, "trigger %s running\n", tr.Name)
+	}
+	return nil
 }
 
 // activeCopyText says which copy of a trigger acts: the standby lease's

@@ -30,6 +30,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 	wait := fs.Bool("wait", false, "start: wait for the end with a progress bar; exit non-zero unless it succeeded")
 	state := fs.String("state", "", "list: only these states (comma-separated)")
 	tpl := fs.String("template", "", "list: only these templates (comma-separated)")
+	trig := fs.String("trigger", "", "list: only the instances this trigger started")
 	limit := fs.Int("limit", 50, "list: page size")
 	after := fs.String("after", "", "list: cursor (the 'next' of the previous page)")
 	follow := fs.Bool("follow", false, "logs: keep printing new lines until the instance ends; exit 3 unless it succeeded")
@@ -69,7 +70,7 @@ func runWorkflow(ctx context.Context, e *env, args []string) error {
 		}
 		return waitInstance(ctx, e, g, c, inst.ID)
 	case "list":
-		q := client.WorkflowQuery{Templates: splitComma(*tpl), Name: *name, Limit: *limit, After: *after}
+		q := client.WorkflowQuery{Templates: splitComma(*tpl), Name: *name, Trigger: *trig, Limit: *limit, After: *after}
 		for _, s := range splitComma(*state) {
 			q.States = append(q.States, model.InstanceState(s))
 		}

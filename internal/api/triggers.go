@@ -17,6 +17,34 @@ func (a *API) triggerRoutes() {
 	a.handle("GET /v1/triggers", a.listTriggers)
 	a.handle("GET /v1/triggers/{name}", a.getTrigger)
 	a.handle("GET /v1/triggers/{name}/records", a.triggerRecords)
+	a.handle("POST /v1/triggers/{name}/pause", a.pauseTrigger(true))
+	a.handle("POST /v1/triggers/{name}/resume", a.pauseTrigger(false))
+	// Idempotent: each fire now names its instance by the time, so a
+	// retried call would start a second one.
+	a.handle("POST /v1/triggers/{name}/fire-now", a.idempotent(a.fireNow))
+}
+
+// pauseTrigger pauses or resumes a trigger and answers it.
+func (a *API) pauseTrigger(paused bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, err := a.triggers.Pause(r.Context(), r.PathValue("name"), paused)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, t)
+	}
+}
+
+// fireNow starts one instance of a schedule now, as `dpe
+// schedule fire` does, from the config its scheduler reported.
+func (a *API) fireNow(w http.ResponseWriter, r *http.Request) {
+	res, err := a.triggers.FireNow(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *API) fire(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/wire"
@@ -183,7 +184,8 @@ func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) {
 
 // workflowFilter reads GET /v1/workflows's query string: the one instance
 // name asked for ("" for none; the filters are then not read), or the
-// list filters.
+// list filters: state, template, parent, trigger, created_after,
+// created_before (exclusive RFC 3339 bounds), after and limit.
 func workflowFilter(r *http.Request) (string, model.InstanceFilter, error) {
 	q := r.URL.Query()
 	var f model.InstanceFilter
@@ -194,6 +196,10 @@ func workflowFilter(r *http.Request) (string, model.InstanceFilter, error) {
 		f.States = append(f.States, model.InstanceState(s))
 	}
 	f.Templates = splitList(q.Get("template"))
+	f.Trigger = strings.TrimSpace(q.Get("trigger"))
+	if err := wire.CheckName("trigger", f.Trigger); err != nil {
+		return "", f, err
+	}
 	var err error
 	if f.ParentID, err = queryInt(q.Get("parent"), "parent"); err != nil {
 		return "", f, err
@@ -206,6 +212,12 @@ func workflowFilter(r *http.Request) (string, model.InstanceFilter, error) {
 		return "", f, err
 	}
 	f.Limit = int(limit)
+	if f.CreatedAfter, err = queryTime(q.Get("created_after"), "created_after"); err != nil {
+		return "", f, err
+	}
+	if f.CreatedBefore, err = queryTime(q.Get("created_before"), "created_before"); err != nil {
+		return "", f, err
+	}
 	return "", f, nil
 }
 

@@ -487,6 +487,42 @@ func triggerAndLeaseRoutes(t *testing.T, c *client.Client) {
 		t.Fatalf("records: %+v", recs)
 	}
 
+	// Fire now needs the config a scheduler reports in its state; a
+	// paused schedule starts nothing, neither by fire now nor by fire.
+	if _, err := c.FireScheduleNow(ctx, "tick"); !errors.Is(err, model.ErrInvalid) {
+		t.Fatalf("fire now before the config is reported: %v, want ErrInvalid", err)
+	}
+	if _, err := c.FireScheduleNow(ctx, "inbox"); !errors.Is(err, model.ErrInvalid) {
+		t.Fatalf("fire now of a folder watcher: %v, want ErrInvalid", err)
+	}
+	must(c.Fire(ctx, "tick", model.FireRequest{Kind: model.TriggerSchedule, Fires: []model.Start{},
+		State: []byte(`{"last":"2026-12-06T10:00:00Z","spec":{"cron":"0 * * * *","template":"two"}}`)}))(t)
+	if tr := must(c.GetTrigger(ctx, "tick"))(t); tr.Schedule == nil || tr.Schedule.Cron != "0 * * * *" || len(tr.Next) != 3 || tr.Next[0].Minute() != 0 {
+		t.Fatalf("schedule and next fires: %+v", tr)
+	}
+	now := must(c.FireScheduleNow(ctx, "tick"))(t)
+	if len(now.Records) != 1 || now.Records[0].Action != model.RecordStarted || !strings.HasPrefix(now.Records[0].Instance, "schedule/tick/manual/") {
+		t.Fatalf("fire now: %+v", now.Records)
+	}
+	if p := must(c.PauseTrigger(ctx, "tick"))(t); !p.Paused || p.PausedAt == nil || len(p.Next) != 0 {
+		t.Fatalf("pause: %+v", p)
+	}
+	if _, err := c.FireScheduleNow(ctx, "tick"); !errors.Is(err, model.ErrConflict) {
+		t.Fatalf("fire now while paused: %v, want ErrConflict", err)
+	}
+	paused := must(c.Fire(ctx, "tick", model.FireRequest{Kind: model.TriggerSchedule, Fires: []model.Start{
+		{Key: "2026-12-06T11:00:00Z", Instance: model.InstanceSpec{Template: "two", Name: "tick-2"}},
+	}}))(t)
+	if len(paused.Records) != 1 || paused.Records[0].Action != model.RecordSkipped || paused.Records[0].InstanceID != 0 {
+		t.Fatalf("fire while paused: %+v", paused.Records)
+	}
+	if r := must(c.ResumeTrigger(ctx, "tick"))(t); r.Paused || len(r.Next) != 3 {
+		t.Fatalf("resume: %+v", r)
+	}
+	if _, err := c.PauseTrigger(ctx, "nothing"); !errors.Is(err, model.ErrNotFound) {
+		t.Fatalf("pause of an unknown trigger: %v, want ErrNotFound", err)
+	}
+
 	// Named leases: the holder renews, another is refused until release.
 	l := must(c.LeaseAcquire(ctx, "trigger/tick", "a", 5*time.Second))(t)
 	if l.Holder != "a" || l.Epoch == 0 {

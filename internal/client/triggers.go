@@ -72,6 +72,35 @@ func (c *Client) ReportTriggerError(ctx context.Context, name, kind, msg string,
 	return c.do(ctx, http.MethodPost, triggerPath(name, "/error"), wire.ErrorReport{Kind: kind, Error: msg}, nil, opts...)
 }
 
+// PauseTrigger pauses a trigger: until resumed, its events start nothing
+// (each is recorded as skipped) (POST /v1/triggers/{name}/pause).
+func (c *Client) PauseTrigger(ctx context.Context, name string, opts ...CallOption) (*model.Trigger, error) {
+	var t model.Trigger
+	if err := c.do(ctx, http.MethodPost, triggerPath(name, "/pause"), nil, &t, opts...); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// ResumeTrigger resumes a paused trigger (POST /v1/triggers/{name}/resume).
+func (c *Client) ResumeTrigger(ctx context.Context, name string, opts ...CallOption) (*model.Trigger, error) {
+	var t model.Trigger
+	if err := c.do(ctx, http.MethodPost, triggerPath(name, "/resume"), nil, &t, opts...); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// FireScheduleNow starts one instance of a schedule now from the config
+// its scheduler reported (POST /v1/triggers/{name}/fire-now).
+func (c *Client) FireScheduleNow(ctx context.Context, name string, opts ...CallOption) (*model.TriggerResult, error) {
+	var res model.TriggerResult
+	if err := c.do(ctx, http.MethodPost, triggerPath(name, "/fire-now"), nil, &res, opts...); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 func triggerPath(name, suffix string) string {
 	return "/v1/triggers/" + url.PathEscape(name) + suffix
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/wire"
@@ -47,7 +48,13 @@ type WorkflowQuery struct {
 	States    []model.InstanceState
 	Templates []string
 	Parent    int64 // parent instance id
-	Limit     int
+	// Trigger selects the instances a trigger started.
+	Trigger string
+	// CreatedAfter and CreatedBefore are exclusive bounds of the
+	// creation time.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Limit         int
 	// After is the cursor of the page to fetch: the Next of the previous
 	// page; empty for the first page.
 	After string
@@ -72,6 +79,15 @@ func (q WorkflowQuery) Encode() string {
 	}
 	if q.Parent != 0 {
 		v.Set("parent", strconv.FormatInt(q.Parent, 10))
+	}
+	if q.Trigger != "" {
+		v.Set("trigger", q.Trigger)
+	}
+	if !q.CreatedAfter.IsZero() {
+		v.Set("created_after", q.CreatedAfter.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.CreatedBefore.IsZero() {
+		v.Set("created_before", q.CreatedBefore.UTC().Format(time.RFC3339Nano))
 	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))

@@ -60,6 +60,33 @@ type waveformResult struct {
 	Header      *waveform.Header `json:"header,omitempty"`
 	DurationS   float64          `json:"duration_s"`
 	AlreadyDone bool             `json:"already_done"`
+	// Overview is a coarse waveform inline, so that the monitor can draw
+	// it without reaching the processor's files.
+	Overview *waveform.Overview `json:"overview,omitempty"`
+}
+
+// overviewColumns is how many columns the inline overview has (fewer for
+// short files or many channels, see waveform.ReadOverview).
+const overviewColumns = 512
+
+// addOverview puts the overview of the peak file at path into res; one
+// that cannot be read is left out (the peak file and the picture are the
+// job's output, the overview a convenience).
+func (res *waveformResult) addOverview(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	hd, err := waveform.ReadHeader(f)
+	if err != nil {
+		return
+	}
+	res.Header = &hd
+	res.DurationS = round3(float64(hd.Frames) / float64(hd.SampleRate))
+	if ov, err := waveform.ReadOverview(f, hd, overviewColumns); err == nil {
+		res.Overview = &ov
+	}
 }
 
 // Run writes the peak file and the picture unless both are already made
@@ -100,13 +127,7 @@ func (h *waveformHandler) Run(ctx context.Context, t Task) (any, error) {
 	}
 	if alreadyMade(p.Peaks, key) && (p.PNG == "" || alreadyMade(p.PNG, key)) {
 		res.AlreadyDone = true
-		if f, err := os.Open(p.Peaks); err == nil {
-			if hd, err := waveform.ReadHeader(f); err == nil {
-				res.Header = &hd
-				res.DurationS = round3(float64(hd.Frames) / float64(hd.SampleRate))
-			}
-			f.Close()
-		}
+		res.addOverview(p.Peaks)
 		return res, nil
 	}
 	hd, err := h.write(ctx, t, p, key, follow)
@@ -115,6 +136,7 @@ func (h *waveformHandler) Run(ctx context.Context, t Task) (any, error) {
 	}
 	res.Header = &hd
 	res.DurationS = round3(float64(hd.Frames) / float64(hd.SampleRate))
+	res.addOverview(p.Peaks)
 	return res, nil
 }
 

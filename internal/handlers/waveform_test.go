@@ -30,6 +30,12 @@ func TestWaveform(t *testing.T) {
 	if r.AlreadyDone || r.DurationS != 2 || r.Header == nil || r.Header.Channels != 2 || r.Header.Frames != 96000 {
 		t.Fatalf("result = %+v", r)
 	}
+	// The inline overview: 96000 frames in 188 peaks of 512 at level 0,
+	// so all of them; -6 and -20 dBFS tones per channel.
+	if ov := r.Overview; ov == nil || ov.Columns != 188 || ov.FramesPerColumn != 512 || len(ov.Max) != 2 ||
+		ov.Max[0][100] < 0.49 || ov.Max[0][100] > 0.51 || ov.Min[1][100] > -0.09 || ov.Min[1][100] < -0.11 {
+		t.Errorf("overview = %+v", r.Overview)
+	}
 	if got := pr.reports(); len(got) == 0 || got[len(got)-1] != 100 {
 		t.Errorf("progress = %v", got)
 	}
@@ -72,7 +78,7 @@ func TestWaveform(t *testing.T) {
 
 	// Again: already made. Without the picture it is made again.
 	res, err = b.run(t, jobtype.AudioWaveform, params)
-	if err != nil || !res.(waveformResult).AlreadyDone || res.(waveformResult).Header.Frames != 96000 {
+	if err != nil || !res.(waveformResult).AlreadyDone || res.(waveformResult).Header.Frames != 96000 || res.(waveformResult).Overview.Columns != 188 {
 		t.Errorf("second run = %+v, %v; want already done", res, err)
 	}
 	if err := os.Remove(pic); err != nil {

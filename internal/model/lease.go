@@ -82,10 +82,46 @@ type Processor struct {
 	// but cannot run here, each with the reason (ffmpeg missing): it
 	// claims none of them.
 	Unavailable map[string]string `json:"unavailable,omitempty"`
-	Running     int               `json:"running"`
-	Draining    bool              `json:"draining,omitempty"`
-	LastSeen    time.Time         `json:"last_seen,omitzero"`
-	Started     time.Time         `json:"started_at,omitzero"`
+	// Version is the dpe version the processor runs.
+	Version string `json:"version,omitempty"`
+	// Used is the processor's own count of the slots taken per type (at
+	// its last announcement): jobs it runs or still reports. Its quota
+	// minus Used is what it may claim.
+	Used map[string]int `json:"used,omitempty"`
+	// Every is how often the processor announces itself; the server
+	// marks it Gone after three silent intervals.
+	Every Duration `json:"every,omitzero"`
+	// Running counts the jobs the core DB has running on this processor,
+	// RunningByType the same per type (server-side, at the time of the
+	// read).
+	Running       int            `json:"running"`
+	RunningByType map[string]int `json:"running_by_type,omitempty"`
+	Draining      bool           `json:"draining,omitempty"`
+	// Gone: the processor stopped announcing itself (no call for three of
+	// its intervals); set by the server when it lists processors.
+	Gone     bool      `json:"gone,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Started  time.Time `json:"started_at,omitzero"`
+}
+
+// DefaultPresenceEvery is how often a processor announces itself unless
+// configured otherwise (and what the server assumes of one that does not
+// say).
+const DefaultPresenceEvery = 10 * time.Second
+
+// MaxPresenceEvery is the longest announcement interval a processor may
+// have: the server lists processors seen within the last minute, so one
+// must count as gone (three intervals) before it drops off the list.
+const MaxPresenceEvery = 20 * time.Second
+
+// GoneAfter is how long a processor may be silent before it counts as
+// gone: three of its announcement intervals.
+func (p Processor) GoneAfter() time.Duration {
+	every := time.Duration(p.Every)
+	if every <= 0 {
+		every = DefaultPresenceEvery
+	}
+	return 3 * every
 }
 
 // Lease is a named lease: leadership of a standby group, or ownership of a

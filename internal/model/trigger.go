@@ -30,6 +30,27 @@ type Trigger struct {
 	// one acting) or TriggerConcurrent (every copy acts); empty when no
 	// copy holds a live lease of the trigger.
 	Mode string `json:"mode,omitempty"`
+	// Paused: an operator paused the trigger; while paused it starts
+	// nothing (every event is recorded as skipped and consumed).
+	Paused   bool       `json:"paused,omitempty"`
+	PausedAt *time.Time `json:"paused_at,omitempty"`
+	// Schedule is what a schedule's scheduler reported of its config
+	// (nil until it has, and for watchers); Next its next fire times from
+	// now, computed by the server from it.
+	Schedule *ScheduleSpec `json:"schedule,omitempty"`
+	Next     []time.Time   `json:"next,omitempty"`
+}
+
+// ScheduleSpec is what a scheduler reports of a schedule's config, kept
+// in the trigger's state under "spec": enough for the server to tell the
+// next fire times and to fire it now on an operator's request.
+type ScheduleSpec struct {
+	Cron     string         `json:"cron"`
+	Timezone string         `json:"timezone,omitempty"`
+	Template string         `json:"template"`
+	Args     map[string]any `json:"args,omitempty"`
+	Priority int            `json:"priority,omitempty"`
+	Disabled bool           `json:"disabled,omitempty"`
 }
 
 // Trigger run modes, as Trigger.Mode reports them.

@@ -134,8 +134,13 @@ type InstanceFilter struct {
 	States    []InstanceState
 	Templates []string
 	ParentID  int64
-	After     int64 // cursor: ids below it (lists are newest first)
-	Limit     int
+	// Trigger selects the instances a trigger started.
+	Trigger string
+	// CreatedAfter and CreatedBefore are exclusive bounds of CreatedAt.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	After         int64 // cursor: ids below it (lists are newest first)
+	Limit         int
 }
 
 // Advance is what a worker commits for an instance in one transaction,

@@ -30,8 +30,10 @@ func (p *Processor) presenceLoop(ctx context.Context) {
 func (p *Processor) announce(ctx context.Context) error {
 	p.mu.Lock()
 	running := 0
-	for _, n := range p.running {
-		running += n
+	used := make(map[string]int, len(p.cfg.Quota))
+	for typ := range p.cfg.Quota {
+		used[typ] = p.running[typ]
+		running += p.running[typ]
 	}
 	info := model.Processor{
 		ID:          p.cfg.ID,
@@ -39,6 +41,9 @@ func (p *Processor) announce(ctx context.Context) error {
 		Labels:      p.cfg.Labels,
 		Quota:       p.cfg.Quota,
 		Unavailable: p.cfg.Unavailable,
+		Version:     p.cfg.Version,
+		Used:        used,
+		Every:       model.Duration(p.cfg.PresenceEvery),
 		Running:     running,
 		Draining:    p.draining,
 		Started:     p.started,

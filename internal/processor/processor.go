@@ -22,6 +22,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/handlers"
 	"github.com/dpe-engine/dpe/internal/holder"
+	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/tracing"
 )
 
@@ -30,7 +31,7 @@ const (
 	DefaultLeaseTTL      = 30 * time.Second
 	DefaultPollWait      = 20 * time.Second
 	DefaultGrace         = 30 * time.Second
-	DefaultPresenceEvery = 10 * time.Second
+	DefaultPresenceEvery = model.DefaultPresenceEvery
 	DefaultProgressEvery = time.Second
 	DefaultStopWait      = 5 * time.Second
 	DefaultFlushTimeout  = 30 * time.Second
@@ -63,8 +64,12 @@ type Config struct {
 	// Grace is how long running jobs may go on after shutdown begins
 	// before they are cancelled and given back. Zero: 30s.
 	Grace time.Duration
-	// PresenceEvery is how often the processor announces itself. Zero: 10s.
+	// PresenceEvery is how often the processor announces itself (its
+	// version, quota and used slots); the server marks it gone after three
+	// silent intervals. Zero: 10s.
 	PresenceEvery time.Duration
+	// Version is the dpe version announced to the server.
+	Version string
 	// ProgressEvery is the shortest interval between two progress calls
 	// for one job; progress also rides on every heartbeat. Zero: 1s.
 	ProgressEvery time.Duration
@@ -181,6 +186,9 @@ func New(cfg Config) (*Processor, error) {
 		if *f.d == 0 {
 			*f.d = f.def
 		}
+	}
+	if cfg.PresenceEvery > model.MaxPresenceEvery {
+		return nil, fmt.Errorf("processor: presence interval %v above %v (the server forgets a processor silent for a minute)", cfg.PresenceEvery, model.MaxPresenceEvery)
 	}
 	if cfg.LeaseTTL < 30*time.Millisecond {
 		return nil, fmt.Errorf("processor: lease TTL %v too short", cfg.LeaseTTL)

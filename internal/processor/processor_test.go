@@ -260,7 +260,7 @@ func TestDrain(t *testing.T) {
 	p := setup(t, fs, Config{
 		Quota:    map[string]int{"slow": 1, "stuck": 1},
 		Handlers: map[string]handlers.Handler{"slow": slow, "stuck": stuck},
-		Grace:    500 * time.Millisecond, PresenceEvery: time.Hour,
+		Grace:    500 * time.Millisecond, PresenceEvery: model.MaxPresenceEvery,
 	})
 	stop := start(t, p)
 	recv(t, slow.started, "slow start")
@@ -701,5 +701,38 @@ func TestAnnouncesUnavailable(t *testing.T) {
 			}
 		}
 		return false
+	})
+}
+
+// TestPresenceSlots: the announcement carries the version, the interval
+// and the slots used per type, so the farm page can show used and free.
+func TestPresenceSlots(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.add("slow", 0)
+	slow := newBlocker()
+	p := setup(t, fs, Config{
+		Quota:    map[string]int{"slow": 3, "idle": 2},
+		Handlers: map[string]handlers.Handler{"slow": slow, "idle": slow},
+		Version:  "1.2.3", PresenceEvery: 50 * time.Millisecond, Grace: 10 * time.Millisecond,
+	})
+	stop := start(t, p)
+	t.Cleanup(func() { _ = stop() })
+	recv(t, slow.started, "slow start")
+	fs.waitFor(t, "an announcement with one slow slot used", func(evs []event) bool {
+		for _, e := range evs {
+			if e.kind == "presence" && maps.Equal(e.proc.Used, map[string]int{"slow": 1, "idle": 0}) &&
+				e.proc.Version == "1.2.3" && e.proc.Every == model.Duration(50*time.Millisecond) {
+				return true
+			}
+		}
+		return false
+	})
+	close(slow.release)
+	fs.waitFor(t, "an announcement with every slot free", func(evs []event) bool {
+		e := evs[len(evs)-1]
+		for i := len(evs) - 1; i >= 0 && e.kind != "presence"; i-- {
+			e = evs[i]
+		}
+		return e.kind == "presence" && maps.Equal(e.proc.Used, map[string]int{"slow": 0, "idle": 0})
 	})
 }

@@ -32,10 +32,15 @@ type state struct {
 	// Last is the latest fire time consumed (RFC3339Nano, UTC): fired,
 	// skipped or coalesced. The server keeps the maximum it was sent.
 	Last string `json:"last"`
+	// Spec is the schedule's config as the server shows it (next fire
+	// times) and fires it now; the server keeps the latest sent.
+	Spec *model.ScheduleSpec `json:"spec,omitempty"`
 }
 
-func stateJSON(last time.Time) json.RawMessage {
-	b, _ := json.Marshal(state{Last: last.UTC().Format(time.RFC3339Nano)}) // cannot fail
+// stateJSON is the state sent with a fire: last and the spec.
+func (c *compiled) stateJSON(last time.Time) json.RawMessage {
+	spec := c.spec()
+	b, _ := json.Marshal(state{Last: last.UTC().Format(time.RFC3339Nano), Spec: &spec}) // args were marshalled at compile
 	return b
 }
 
@@ -98,18 +103,29 @@ func (c *compiled) request(starts []model.Start, st json.RawMessage) model.FireR
 // disabled, and asks neither the approval hook nor the overlap and throttle
 // rules.
 func FireNow(ctx context.Context, c *client.Client, cfg Config, now time.Time) (model.TriggerResult, error) {
-	cc, err := cfg.compile() // cfg is a copy: the caller's is left alone
+	req, err := ManualFire(cfg, now)
 	if err != nil {
 		return model.TriggerResult{}, err
+	}
+	res, err := trigger.Fire(ctx, c, cfg.Name, req)
+	if err != nil {
+		return res, fmt.Errorf("schedule %s: fire now: %w", cfg.Name, err)
+	}
+	return res, nil
+}
+
+// ManualFire is the request of a manual fire of cfg at now (see FireNow):
+// the server sends it for an operator's "fire now" from the spec the
+// scheduler reported.
+func ManualFire(cfg Config, now time.Time) (model.FireRequest, error) {
+	cc, err := cfg.compile() // cfg is a copy: the caller's is left alone
+	if err != nil {
+		return model.FireRequest{}, err
 	}
 	s := cc.start(now, false, "")
 	s.Key = "manual/" + now.UTC().Format(time.RFC3339Nano)
 	s.Event = "manual"
 	s.Instance.Name = ManualInstanceName(cfg.Name, now)
 	s.Data["manual"] = true
-	res, err := trigger.Fire(ctx, c, cfg.Name, model.FireRequest{Kind: model.TriggerSchedule, Fires: []model.Start{s}})
-	if err != nil {
-		return res, fmt.Errorf("schedule %s: fire now: %w", cfg.Name, err)
-	}
-	return res, nil
+	return model.FireRequest{Kind: model.TriggerSchedule, Fires: []model.Start{s}}, nil
 }

@@ -236,7 +236,7 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	req := r.c.request(starts, stateJSON(fires[len(fires)-1].at))
+	req := r.c.request(starts, r.c.stateJSON(fires[len(fires)-1].at))
 	res, err := trigger.Fire(ctx, r.client, r.c.cfg.Name, req)
 	if err != nil {
 		return 0, fmt.Errorf("hand %d fire times to the server: %w", len(fires), err)
@@ -277,6 +277,9 @@ func (r *runner) sync(ctx context.Context) error {
 	if !ok {
 		return r.baseline(ctx)
 	}
+	if err := r.reportSpec(ctx, t.State, last); err != nil {
+		return err
+	}
 	r.advance(last)
 	r.synced = true
 	r.log.Debug("schedule state read", "last", last)
@@ -286,7 +289,7 @@ func (r *runner) sync(ctx context.Context) error {
 // baseline records last = now with no fire.
 func (r *runner) baseline(ctx context.Context) error {
 	now := r.clock.Now()
-	req := r.c.request([]model.Start{}, stateJSON(now))
+	req := r.c.request([]model.Start{}, r.c.stateJSON(now))
 	res, err := trigger.Fire(ctx, r.client, r.c.cfg.Name, req)
 	if err != nil {
 		return fmt.Errorf("record baseline: %w", err)

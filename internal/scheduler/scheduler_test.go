@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/trigger"
 )
@@ -372,9 +373,18 @@ func TestDSTSpringForwardEndToEnd(t *testing.T) {
 
 func TestStateRoundTrip(t *testing.T) {
 	at := utc("2026-11-25T01:00:00Z").Add(5 * time.Millisecond)
-	raw := stateJSON(at)
-	var m map[string]string
-	if err := json.Unmarshal(raw, &m); err != nil || m["last"] != "2026-11-25T01:00:00.005Z" {
+	cfg := Config{Name: "n", Cron: "0 1 * * *", Template: "t", Args: map[string]any{"a": 1}}
+	cc, err := cfg.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := cc.stateJSON(at)
+	var m struct {
+		Last string              `json:"last"`
+		Spec *model.ScheduleSpec `json:"spec"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil || m.Last != "2026-11-25T01:00:00.005Z" ||
+		m.Spec == nil || m.Spec.Cron != "0 1 * * *" || m.Spec.Timezone != "UTC" || m.Spec.Template != "t" || m.Spec.Args["a"] != 1.0 {
 		t.Errorf("state %s", raw)
 	}
 	got, ok, err := parseState(raw)
@@ -418,5 +428,36 @@ func TestDisabledScheduleDoesNotRun(t *testing.T) {
 	clk.runUntil(t, 1, t0.Add(2*time.Minute))
 	if got, want := srv.instanceNames(), names("on", minutes(t0, 1, 2)...); !slices.Equal(got, want) {
 		t.Errorf("instances %v, want %v", got, want)
+	}
+}
+
+// TestReportSpec: a scheduler reports its config at start when the core
+// DB holds another (here: none), without moving last, so the server can
+// show the next fire times and fire it now.
+func TestReportSpec(t *testing.T) {
+	srv := newFakeServer(t)
+	start := utc("2026-03-28T12:00:00Z")
+	srv.setLast("night", start)
+	cfg := Config{Name: "night", Cron: "30 2 * * *", Timezone: "Europe/Berlin", Template: "t", Priority: 4}
+	startScheduler(t, Options{Client: srv.newClient(t), Schedules: []Config{cfg}, Mode: concurrent(), Clock: newFakeClock(start)})
+	var st state
+	eventually.True(t, 10*time.Second, func() bool {
+		_ = json.Unmarshal(srv.state("night"), &st)
+		return st.Spec != nil
+	}, "the reported config")
+	if sp := st.Spec; sp.Cron != "30 2 * * *" || sp.Timezone != "Europe/Berlin" || sp.Template != "t" || sp.Priority != 4 || sp.Disabled || !srv.last("night").Equal(start) {
+		t.Errorf("stored spec %+v last %v", st.Spec, srv.last("night"))
+	}
+}
+
+func TestNextFires(t *testing.T) {
+	spec := model.ScheduleSpec{Cron: "30 2 * * *", Timezone: "Europe/Berlin", Template: "t"}
+	got, err := NextFires(spec, utc("2026-03-28T12:00:00Z"), 3)
+	want := []time.Time{utc("2026-03-29T01:00:00Z"), utc("2026-03-30T00:30:00Z"), utc("2026-03-31T00:30:00Z")}
+	if err != nil || !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("NextFires = %v %v, want %v (spring forward fires once at the change)", got, err, want)
+	}
+	if _, err := NextFires(model.ScheduleSpec{Cron: "0 0 30 2 *"}, time.Time{}, 1); err == nil {
+		t.Error("a cron that never fires was accepted")
 	}
 }

@@ -166,6 +166,16 @@ func (f *fakeServer) fire(w http.ResponseWriter, r *http.Request) {
 		if ok && last.After(tr.last) { // "last" never goes backwards
 			tr.last, tr.state = last, req.State
 		}
+		// The config it reports is kept, whatever last does.
+		var sent, stored map[string]json.RawMessage
+		if json.Unmarshal(req.State, &sent) == nil && sent["spec"] != nil {
+			_ = json.Unmarshal(tr.state, &stored)
+			if stored == nil {
+				stored = map[string]json.RawMessage{}
+			}
+			stored["spec"] = sent["spec"]
+			tr.state, _ = json.Marshal(stored)
+		}
 	}
 	f.records = append(f.records, recs...)
 	reply(w, model.TriggerResult{Records: recs, Trigger: f.view(name, tr)})
@@ -216,7 +226,7 @@ func (f *fakeServer) release(w http.ResponseWriter, r *http.Request) {
 func (f *fakeServer) setLast(name string, last time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.triggers[name] = &fakeTrigger{kind: model.TriggerSchedule, last: last, state: stateJSON(last)}
+	f.triggers[name] = &fakeTrigger{kind: model.TriggerSchedule, last: last, state: lastOnly(last)}
 }
 
 // last returns a schedule's stored "last" (zero when none).
@@ -354,3 +364,20 @@ func keysOf(recs []model.TriggerRecord) []string {
 }
 
 func join(ss []string) string { return strings.Join(ss, "\n") }
+
+// lastOnly is the state of a schedule run before by a scheduler that
+// reported no config.
+func lastOnly(last time.Time) json.RawMessage {
+	b, _ := json.Marshal(state{Last: last.UTC().Format(time.RFC3339Nano)})
+	return b
+}
+
+// state returns a trigger's stored state.
+func (f *fakeServer) state(name string) json.RawMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if tr, ok := f.triggers[name]; ok {
+		return tr.state
+	}
+	return nil
+}

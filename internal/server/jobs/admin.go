@@ -199,6 +199,20 @@ func (s *Service) ProcessorSeen(ctx context.Context, p model.Processor) error {
 			return model.Invalid("unavailable."+t, "reason longer than 1000 bytes")
 		}
 	}
+	for t, n := range p.Used {
+		if err := jobtype.ValidName(t); err != nil {
+			return model.Invalid("used", "%v", err)
+		}
+		if n < 0 {
+			return model.Invalid("used."+t, "must not be negative, got %d", n)
+		}
+	}
+	if len(p.Version) > 100 {
+		return model.Invalid("version", "at most 100 characters")
+	}
+	if p.Every < 0 || time.Duration(p.Every) > model.MaxPresenceEvery {
+		return model.Invalid("every", "want a positive interval of at most %s, got %s", model.MaxPresenceEvery, time.Duration(p.Every))
+	}
 	if err := s.store.ProcessorUpsert(ctx, p, s.clock.Now()); err != nil {
 		return fmt.Errorf("processor %s: %w", p.ID, err)
 	}
@@ -208,14 +222,19 @@ func (s *Service) ProcessorSeen(ctx context.Context, p model.Processor) error {
 // ProcessorStale is how long a processor stays listed after its last call.
 const ProcessorStale = time.Minute
 
-// Processors lists the processors seen recently.
+// Processors lists the processors seen recently, those silent for
+// longer than their GoneAfter marked Gone.
 func (s *Service) Processors(ctx context.Context) ([]model.Processor, error) {
-	list, err := s.store.ProcessorList(ctx, s.clock.Now().Add(-ProcessorStale))
+	now := s.clock.Now()
+	list, err := s.store.ProcessorList(ctx, now.Add(-ProcessorStale))
 	if err != nil {
 		return nil, fmt.Errorf("list processors: %w", err)
 	}
 	if list == nil {
 		list = []model.Processor{}
+	}
+	for i := range list {
+		list[i].Gone = now.Sub(list[i].LastSeen) > list[i].GoneAfter()
 	}
 	return list, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -308,3 +309,60 @@ func TestSetPriority(t *testing.T) {
 }
 
 func ptr(n int) *int { return &n }
+
+// TestProcessorGone: a processor silent for three of its announcement
+// intervals (the default when it names none) is listed as gone; bad
+// announcements are refused naming the field.
+func TestProcessorGone(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	seen := func(p model.Processor) {
+		t.Helper()
+		if err := b.svc.ProcessorSeen(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen(model.Processor{ID: "fast", Quota: map[string]int{"noop": 2}, Used: map[string]int{"noop": 1}, Version: "0.1.0", Every: model.Duration(time.Second)})
+	seen(model.Processor{ID: "plain", Quota: map[string]int{"noop": 2}})
+	gone := func() map[string]bool {
+		t.Helper()
+		list, err := b.svc.Processors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, p := range list {
+			out[p.ID] = p.Gone
+		}
+		return out
+	}
+	for _, c := range []struct {
+		advance time.Duration
+		want    map[string]bool
+	}{
+		{0, map[string]bool{"fast": false, "plain": false}},
+		{3 * time.Second, map[string]bool{"fast": false, "plain": false}},
+		{time.Millisecond, map[string]bool{"fast": true, "plain": false}},
+		{27 * time.Second, map[string]bool{"fast": true, "plain": true}},
+		{time.Minute, map[string]bool{}}, // forgotten
+	} {
+		b.clock.Advance(c.advance)
+		if got := gone(); !maps.Equal(got, c.want) {
+			t.Errorf("after +%v: gone %v, want %v", c.advance, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		p     model.Processor
+		field string
+	}{
+		{model.Processor{ID: "x", Used: map[string]int{"noop": -1}}, "used.noop"},
+		{model.Processor{ID: "x", Used: map[string]int{"No Type": 1}}, "used"},
+		{model.Processor{ID: "x", Version: strings.Repeat("v", 101)}, "version"},
+		{model.Processor{ID: "x", Every: model.Duration(time.Minute)}, "every"},
+	} {
+		err := b.svc.ProcessorSeen(ctx, c.p)
+		if !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("ProcessorSeen(%+v) = %v, want invalid %s", c.p, err, c.field)
+		}
+	}
+}

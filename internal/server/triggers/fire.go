@@ -51,6 +51,10 @@ func (s *Service) Fire(ctx context.Context, name string, req model.FireRequest) 
 		}
 		newLast = st.Last
 	}
+	spec, err := sentSpec(req.State)
+	if err != nil {
+		return model.TriggerResult{}, err
+	}
 
 	preps := make([]prepared, len(req.Fires))
 	for i, f := range req.Fires {
@@ -86,7 +90,7 @@ func (s *Service) Fire(ctx context.Context, name string, req model.FireRequest) 
 	var recs []model.TriggerRecord
 	started := false
 	now := s.clock.Now()
-	err := s.store.TriggerDo(ctx, name, req.Kind, now, func(tx store.TriggerTx) error {
+	err = s.store.TriggerDo(ctx, name, req.Kind, now, func(tx store.TriggerTx) error {
 		recs = recs[:0]
 		active := 0
 		if req.Overlap == "skip" || req.Throttle > 0 {
@@ -148,8 +152,12 @@ func (s *Service) Fire(ctx context.Context, name string, req model.FireRequest) 
 			if b, ok := st["last"]; ok {
 				_ = json.Unmarshal(b, &old)
 			}
+			changed := keepSpec(st, spec)
 			if newLast.After(old) {
 				st["last"], _ = json.Marshal(newLast.UTC())
+				changed = true
+			}
+			if changed {
 				if err := tx.SetState(st.json()); err != nil {
 					return err
 				}

@@ -137,7 +137,7 @@ func (s *Service) Observe(ctx context.Context, name string, o model.Observation)
 		// A page with deferred items does not move the watcher's state
 		// (its cursor) on: the state would claim they were handled.
 		for k, v := range clientState {
-			if k != "passes" && k != "baselined" && k != "seq" && len(ob.deferred) == 0 {
+			if !serverKey(k) && len(ob.deferred) == 0 {
 				st[k] = v
 			}
 		}

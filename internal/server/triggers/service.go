@@ -70,6 +70,7 @@ func (s *Service) Get(ctx context.Context, name string) (model.Trigger, error) {
 	if err != nil {
 		return t, fmt.Errorf("trigger %s: %w", name, err)
 	}
+	s.decorate(&t)
 	return t, nil
 }
 
@@ -81,6 +82,9 @@ func (s *Service) List(ctx context.Context) ([]model.Trigger, error) {
 	}
 	if list == nil {
 		list = []model.Trigger{}
+	}
+	for i := range list {
+		s.decorate(&list[i])
 	}
 	return list, nil
 }
@@ -166,6 +170,11 @@ func (s *Service) prepare(ctx context.Context, trigger string, spec model.Instan
 // create makes the instance of a prepared start inside the trigger's
 // transaction and records the outcome.
 func create(tx store.TriggerTx, rec model.TriggerRecord, p prepared) (model.TriggerRecord, bool, error) {
+	if pausedAt(tx.Trigger().State) != nil { // one place: nothing a paused trigger sees starts
+		rec.Action, rec.Reason = model.RecordSkipped, pausedReason
+		_, err := tx.Record(rec)
+		return rec, false, err
+	}
 	if p.failed != "" {
 		rec.Action, rec.Reason = model.RecordFailed, p.failed
 		_, err := tx.Record(rec)
@@ -201,6 +210,17 @@ func readState(b json.RawMessage) state {
 		_ = json.Unmarshal(b, &st)
 	}
 	return st
+}
+
+// serverKey reports whether a key of a trigger's state is the server's own,
+// which a watcher's page never sets: a pass's start, the baseline mark,
+// the mirror's change number, the pause and a schedule's spec.
+func serverKey(k string) bool {
+	switch k {
+	case "passes", "baselined", "seq", pausedKey, specKey:
+		return true
+	}
+	return false
 }
 
 // seq is the trigger's newest mirror change number (0: none yet).

@@ -283,6 +283,15 @@ func (s *Store) InstanceList(ctx context.Context, f model.InstanceFilter) (model
 	if f.ParentID != 0 {
 		add("parent_id = $%d", f.ParentID)
 	}
+	if f.Trigger != "" {
+		add("trigger = $%d", f.Trigger)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created_at > $%d", f.CreatedAfter)
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created_at < $%d", f.CreatedBefore)
+	}
 	countSQL := cappedCount(`SELECT 1 FROM instances` + whereClause(conds))
 	countArgs := slices.Clone(args)
 	if f.After > 0 {

@@ -68,14 +68,17 @@ func nonNil[V any](m map[string]V) map[string]V {
 }
 
 // ProcessorList returns processors seen at or after seenSince, by id, with
-// Running counting their running jobs.
+// Running counting their running jobs, RunningByType per type.
 func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model.Processor, error) {
 	// The lateral count uses the partial index jobs_running_processor.
 	rows, err := s.pool.Query(ctx, `
-		SELECT p.id, p.host, p.labels, p.quota, p.draining, p.last_seen, p.started_at, r.n
+		SELECT p.id, p.host, p.labels, p.quota, p.draining, p.last_seen, p.started_at,
+			coalesce(r.by_type, '{}'::jsonb)
 		FROM processors p
 		CROSS JOIN LATERAL (
-			SELECT count(*) AS n FROM jobs j WHERE j.state = 'running' AND j.processor = p.id
+			SELECT jsonb_object_agg(t.type, t.n) AS by_type FROM (
+				SELECT j.type, count(*) AS n FROM jobs j
+				WHERE j.state = 'running' AND j.processor = p.id GROUP BY j.type) t
 		) r
 		WHERE p.last_seen >= $1
 		ORDER BY p.id`, seenSince)
@@ -84,22 +87,32 @@ func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model
 	}
 	out := []model.Processor{}
 	var (
-		p             model.Processor
-		labels, quota []byte
-		started       *time.Time
+		p                      model.Processor
+		labels, quota, running []byte
+		started                *time.Time
 	)
-	_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.Host, &labels, &quota, &p.Draining, &p.LastSeen, &started, &p.Running}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.Host, &labels, &quota, &p.Draining, &p.LastSeen, &started, &running}, func() error {
 		q := p
 		q.Labels, q.Quota = nil, nil
-		if err := json.Unmarshal(labels, &q.Labels); err != nil {
+		var stored map[string]string
+		if err := json.Unmarshal(labels, &stored); err != nil {
 			return fmt.Errorf("processor %s: labels: %w", p.ID, err)
 		}
 		if err := json.Unmarshal(quota, &q.Quota); err != nil {
 			return fmt.Errorf("processor %s: quota: %w", p.ID, err)
 		}
-		q.Labels, q.Unavailable = store.SplitProcessorLabels(q.Labels)
+		if err := json.Unmarshal(running, &q.RunningByType); err != nil {
+			return fmt.Errorf("processor %s: running jobs per type: %w", p.ID, err)
+		}
+		store.SplitProcessorLabels(stored, &q)
 		if len(q.Quota) == 0 {
 			q.Quota = nil
+		}
+		if len(q.RunningByType) == 0 {
+			q.RunningByType = nil
+		}
+		for _, n := range q.RunningByType {
+			q.Running += n
 		}
 		q.LastSeen = q.LastSeen.UTC()
 		q.Started = time.Time{}

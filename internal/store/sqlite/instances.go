@@ -230,6 +230,18 @@ func instanceFilter(f model.InstanceFilter) (string, []any) {
 		conds = append(conds, "parent_id = ? AND parent_id <> 0")
 		args = append(args, f.ParentID)
 	}
+	if f.Trigger != "" {
+		conds = append(conds, `"trigger" = ?`)
+		args = append(args, f.Trigger)
+	}
+	if !f.CreatedAfter.IsZero() {
+		conds = append(conds, "created_at > ?")
+		args = append(args, ms(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		conds = append(conds, "created_at < ?")
+		args = append(args, ms(f.CreatedBefore))
+	}
 	return strings.Join(conds, " AND "), args
 }
 

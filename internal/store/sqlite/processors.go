@@ -37,14 +37,16 @@ func (s *Store) ProcessorUpsert(ctx context.Context, p model.Processor, now time
 }
 
 // ProcessorList returns the processors seen at or after seenSince, by id,
-// with the number of jobs each holds running.
+// with the number of jobs each holds running, in all and per type.
 func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model.Processor, error) {
 	out := []model.Processor{}
 	err := s.read(ctx, "list processors", func(tx *txn) error {
 		// The count walks the partial index jobs_running_processor.
 		rows, err := tx.QueryContext(ctx, `
 			SELECT p.id, p.host, p.labels, p.quota, p.draining, p.last_seen, p.started,
-				(SELECT COUNT(*) FROM jobs AS j WHERE j.state = 'running' AND j.processor = p.id)
+				(SELECT json_group_object(r.type, r.n) FROM (
+					SELECT j.type, COUNT(*) AS n FROM jobs AS j
+					WHERE j.state = 'running' AND j.processor = p.id GROUP BY j.type) AS r)
 			FROM processors AS p
 			WHERE p.last_seen >= ?
 			ORDER BY p.id`, ms(seenSince))
@@ -54,18 +56,25 @@ func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				p             model.Processor
-				labels, quota string
-				lastSeen      int64
-				started       sql.NullInt64
+				p                      model.Processor
+				labels, quota, running string
+				lastSeen               int64
+				started                sql.NullInt64
 			)
-			if err := rows.Scan(&p.ID, &p.Host, &labels, &quota, &p.Draining, &lastSeen, &started, &p.Running); err != nil {
+			if err := rows.Scan(&p.ID, &p.Host, &labels, &quota, &p.Draining, &lastSeen, &started, &running); err != nil {
 				return err
 			}
-			if p.Labels, err = decodeMap[string](labels); err != nil {
+			stored, err := decodeMap[string](labels)
+			if err != nil {
 				return err
 			}
-			p.Labels, p.Unavailable = store.SplitProcessorLabels(p.Labels)
+			store.SplitProcessorLabels(stored, &p)
+			if p.RunningByType, err = decodeMap[int](running); err != nil {
+				return err
+			}
+			for _, n := range p.RunningByType {
+				p.Running += n
+			}
 			if p.Quota, err = decodeMap[int](quota); err != nil {
 				return err
 			}

@@ -299,6 +299,9 @@ func testInstanceList(t *testing.T, open WorkflowOpener) {
 			if i == 6 || i == 7 {
 				sp.ParentID, sp.ParentStep = all[3].ID, "sub"
 			}
+			if i%3 == 0 {
+				sp.Trigger = "nightly"
+			}
 			return sp
 		}
 		finals := []model.InstanceState{model.InstanceSucceeded, model.InstanceFailed, model.InstanceCanceled}
@@ -333,6 +336,12 @@ func testInstanceList(t *testing.T, open WorkflowOpener) {
 			{"parent", model.InstanceFilter{ParentID: all[3].ID}, idx(7, 6)},
 			{"running b", model.InstanceFilter{States: []model.InstanceState{model.InstanceRunning}, Templates: []string{"b"}}, idx(3)},
 			{"parent, template b", model.InstanceFilter{ParentID: all[3].ID, Templates: []string{"b"}}, idx(7)},
+			{"trigger", model.InstanceFilter{Trigger: "nightly"}, idx(9, 6, 3, 0)},
+			{"trigger unknown", model.InstanceFilter{Trigger: "inbox"}, idx()},
+			{"created after 4s", model.InstanceFilter{CreatedAfter: at(4 * time.Second)}, idx(9, 8, 7, 6, 5)},
+			{"created before 2s", model.InstanceFilter{CreatedBefore: at(2 * time.Second)}, idx(1, 0)},
+			{"created between, trigger, pending", model.InstanceFilter{CreatedAfter: at(2 * time.Second), CreatedBefore: at(9 * time.Second),
+				Trigger: "nightly", States: []model.InstanceState{model.InstancePending}}, idx(6)},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {

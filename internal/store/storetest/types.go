@@ -78,6 +78,7 @@ func testProcessors(t *testing.T, open Opener) {
 		ID: "p2", Host: "farm-2", Labels: map[string]string{"site": "berlin", "gpu": "yes"},
 		Quota: map[string]int{"q.x": 2, "q.y": 1}, Draining: true, Started: at(-time.Hour),
 		Unavailable: map[string]string{"q.z": "ffmpeg not found"},
+		Version:     "9.8.7", Used: map[string]int{"q.x": 1, "q.y": 0}, Every: model.Duration(1500 * time.Millisecond),
 	}
 	p1 := model.Processor{ID: "p1", Host: "farm-1", Quota: map[string]int{"q.x": 4}}
 	upsert := func(p model.Processor, now time.Time) {
@@ -94,17 +95,22 @@ func testProcessors(t *testing.T, open Opener) {
 		}
 		return got
 	}
-	same := func(what string, got, want model.Processor, lastSeen time.Time, running int) {
+	same := func(what string, got, want model.Processor, lastSeen time.Time, running map[string]int) {
 		t.Helper()
 		if got.ID != want.ID || got.Host != want.Host || got.Draining != want.Draining ||
 			!maps.Equal(got.Labels, want.Labels) || !maps.Equal(got.Quota, want.Quota) ||
-			!maps.Equal(got.Unavailable, want.Unavailable) {
+			!maps.Equal(got.Unavailable, want.Unavailable) || got.Version != want.Version ||
+			!maps.Equal(got.Used, want.Used) || got.Every != want.Every {
 			t.Errorf("%s = %+v, want %+v", what, got, want)
 		}
 		sameTime(t, what+" LastSeen", got.LastSeen, lastSeen)
 		sameTime(t, what+" Started", got.Started, want.Started)
-		if got.Running != running {
-			t.Errorf("%s Running = %d, want %d", what, got.Running, running)
+		total := 0
+		for _, n := range running {
+			total += n
+		}
+		if got.Running != total || !maps.Equal(got.RunningByType, running) {
+			t.Errorf("%s Running = %d %v, want %d %v", what, got.Running, got.RunningByType, total, running)
 		}
 	}
 
@@ -114,8 +120,8 @@ func testProcessors(t *testing.T, open Opener) {
 	if len(got) != 2 {
 		t.Fatalf("ProcessorList: %d processors, want 2", len(got))
 	}
-	same("p1", got[0], p1, at(time.Minute), 0)
-	same("p2", got[1], p2, T0, 0)
+	same("p1", got[0], p1, at(time.Minute), nil)
+	same("p2", got[1], p2, T0, nil)
 	if got := list(at(30 * time.Second)); len(got) != 1 || got[0].ID != "p1" {
 		t.Fatalf("seen since +30s: %v, want p1 only", got)
 	}
@@ -136,16 +142,18 @@ func testProcessors(t *testing.T, open Opener) {
 	upsert(p2b, at(2*time.Minute))
 
 	insertN(t, s, T0, "q.x", 5)
+	insertN(t, s, T0, "q.z", 1)
 	claimN(t, s, "q.x", "p1", 2, at(2*time.Minute))
 	mine := claimN(t, s, "q.x", "p2", 2, at(2*time.Minute))
+	claimN(t, s, "q.z", "p2", 1, at(2*time.Minute))
 	complete(t, s, model.Completion{ID: mine[0].ID, Epoch: mine[0].Epoch}, at(2*time.Minute))
 
 	got = list(at(30 * time.Second))
 	if len(got) != 2 {
 		t.Fatalf("ProcessorList: %d processors, want 2", len(got))
 	}
-	same("p1 (2 running)", got[0], p1, at(time.Minute), 2)
-	same("p2 after upsert (1 running)", got[1], p2b, at(2*time.Minute), 1)
+	same("p1 (2 running)", got[0], p1, at(time.Minute), map[string]int{"q.x": 2})
+	same("p2 after upsert (2 running)", got[1], p2b, at(2*time.Minute), map[string]int{"q.x": 1, "q.z": 1})
 	if got := names(); !slices.Equal(got, []string{"q.x", "q.y", "q.z"}) {
 		t.Errorf("types: %v, want q.x q.y q.z", got)
 	}

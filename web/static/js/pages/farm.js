@@ -3,39 +3,36 @@
 import { getData } from '../api.js';
 import { h, replace, badge, time, ago, table } from '../dom.js';
 
-/** staleAfter: a processor heartbeats at a third of its lease TTL (10 s
- * by default); one silent for this long has stopped. */
-export const staleAfter = 45e3;
+/** slots lists a processor's types with its quota, the slots it says it
+ * uses (its own count, as of its last announcement), the free ones, and
+ * the jobs the core DB has running on it. */
+function slots(p) {
+  const quota = p.quota || {}, used = p.used || {}, running = p.running_by_type || {};
+  const kinds = [...new Set([...Object.keys(quota), ...Object.keys(running)])].sort();
+  if (!kinds.length) return '—';
+  return h('ul', { class: 'slots' }, kinds.map((k) => {
+    const q = quota[k], u = used[k];
+    const free = q === undefined || u === undefined ? '—' : String(Math.max(0, q - u));
+    return h('li', { 'data-type': k }, h('strong', {}, k), `: ${u ?? '—'} used, ${free} free of ${q ?? '—'} · ${running[k] || 0} running`);
+  }));
+}
 
 export function farm(root) {
   const procs = h('div', { id: 'processors' }), leases = h('div', { id: 'leases' }), types = h('div', { id: 'types' }), server = h('div');
-  root.append(h('h1', {}, 'Farm'), h('h2', {}, 'Processors'), procs, h('h2', {}, 'Standby groups (leases)'), leases,
+  root.append(h('h1', {}, 'Farm'), h('h2', {}, 'Processors'), procs,
+    h('p', { class: 'help' }, 'Slots: the processor\'s own count at its last announcement (used, free of its quota); running: the jobs the core DB has running on it now. A processor silent for three of its announcement intervals is gone.'),
+    h('h2', {}, 'Standby groups (leases)'), leases,
     h('h2', {}, 'Job types'), types, h('h2', {}, 'This server'), server);
   return {
     async refresh() {
-      const [st, ls, running] = await Promise.all([getData('/v1/status'), getData('/v1/leases'), getData('/v1/jobs?state=running&limit=1000')]);
+      const [st, ls] = await Promise.all([getData('/v1/status'), getData('/v1/leases')]);
       const now = Date.parse(st.server.now) || Date.now();
-      const perProc = new Map(); // processor -> type -> running
-      for (const j of running.items) {
-        const m = perProc.get(j.processor) || new Map();
-        m.set(j.type, (m.get(j.type) || 0) + 1);
-        perProc.set(j.processor, m);
-      }
       const list = [...(st.processors || [])].sort((a, b) => a.id.localeCompare(b.id));
-      replace(procs, table(['Processor', 'Host', 'Status', 'Heartbeat', 'Started', 'Quota and running per type', '#Running'],
+      replace(procs, table(['Processor', 'Status', 'Heartbeat', 'Slots and running per type', 'Host', 'Version', 'Started'],
         list.map((p) => {
-          const age = now - Date.parse(p.last_seen);
-          const status = p.draining ? badge('draining') : age > staleAfter ? badge('stale', 'stale') : badge('live');
-          const run = perProc.get(p.id) || new Map();
-          const kinds = [...new Set([...Object.keys(p.quota || {}), ...run.keys()])].sort();
-          return [h('strong', {}, p.id), p.host || '—', status, ago(p.last_seen, now), time(p.started_at),
-            kinds.length ? h('ul', {}, kinds.map((k) => h('li', {}, `${k}: ${run.get(k) || 0} running of ${p.quota?.[k] ?? '—'}`))) : '—',
-            String(p.running)];
-        }), (k) => {
-          const p = list[k];
-          return now - Date.parse(p.last_seen) > staleAfter ? 'row-failed' : '';
-        }),
-      running.next ? h('p', { class: 'help' }, 'Per-type counts read the first 1000 running jobs only.') : null);
+          const status = p.gone ? badge('stale', 'gone') : p.draining ? badge('draining') : badge('live');
+          return [h('strong', {}, p.id), status, ago(p.last_seen, now), slots(p), p.host || '—', p.version || '—', time(p.started_at)];
+        }), (k) => (list[k].gone ? 'row-failed' : '')));
       const lsList = [...(ls.items || [])].sort((a, b) => a.name.localeCompare(b.name));
       replace(leases, table(['Group', 'Active copy', 'Status', 'Epoch', 'Lease until'],
         lsList.map((l) => {

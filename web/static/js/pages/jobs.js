@@ -5,6 +5,7 @@ import { h, replace, badge, time, span, json, facts, progress, table, errorText,
 import { confirmDialog, act } from '../ui.js';
 import { changePriority } from './workflows.js';
 import { logURL, logSection } from '../logs.js';
+import { waveformOf, waveformCanvas } from '../waveform.js';
 
 const jobStates = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 
@@ -93,11 +94,13 @@ export function jobDetail(root, ctx) {
           ['Duration', span(j.started_at, j.finished_at, now)], ['Timeout', j.timeout && j.timeout !== '0s' ? j.timeout : 'none'],
           j.selector ? ['Selector', Object.entries(j.selector).map(([k, v]) => `${k}=${v}`).join(', ')] : null,
         ]),
+        waveformOf(j) ? h('section', { id: 'waveform' }, h('h2', {}, 'Waveform'), waveformCanvas(waveformOf(j), { label: `Waveform of ${j.result.path || 'the file'}` }),
+          h('p', { class: 'help' }, `${j.result.path || ''} · ${j.result.duration_s ?? '—'} s · picture ${j.result.png || 'not made'} and peaks ${j.result.peaks || '—'} on the processor`)) : null,
         h('h2', {}, 'Output'), j.message ? h('pre', { id: 'job-output' }, j.message) : h('p', { class: 'muted' }, 'No message reported.'),
         logSection(log.data, false),
         h('div', { class: 'grid' },
           h('section', {}, h('h2', {}, 'Params'), json(j.params)),
-          h('section', {}, h('h2', {}, 'Result'), json(j.result))));
+          h('section', {}, h('h2', {}, 'Result'), json(waveformOf(j) ? { ...j.result, overview: `${waveformOf(j).columns} columns, drawn above` } : j.result))));
     },
   };
 }

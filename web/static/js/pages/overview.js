@@ -3,7 +3,6 @@
 import { get, getData } from '../api.js';
 import { h, replace, badge, time, ago, link } from '../dom.js';
 import { bins, throughputChart } from '../chart.js';
-import { staleAfter } from './farm.js';
 
 const wfStates = ['pending', 'running', 'succeeded', 'failed', 'canceled'];
 const jobStates = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
@@ -78,10 +77,10 @@ export function overview(root) {
             ? (groups === 1 ? ' The one standby group has an active copy.' : ` Each of the ${groups} standby groups has an active copy.`) : ' No standby groups are running.')
           : h('ul', {}, idle.map((l) => h('li', {}, badge('none', 'no active copy'), ' ', h('strong', {}, l.name),
             h('span', { class: 'muted' }, ` — last held by ${l.holder || 'nobody'}, lease ended ${ago(l.until, now)} (${time(l.until)})`)))));
-        const silent = (st.processors || []).filter((p) => now - Date.parse(p.last_seen) > staleAfter);
+        const silent = (st.processors || []).filter((p) => p.gone);
         if (silent.length) {
           roles.append(h('h2', {}, 'Processors without a heartbeat'), h('ul', { id: 'stale-processors' }, silent.map((p) =>
-            h('li', {}, badge('stale'), ' ', h('strong', {}, p.id), h('span', { class: 'muted' }, ` — last heartbeat ${ago(p.last_seen, now)}`)))));
+            h('li', {}, badge('stale', 'gone'), ' ', h('strong', {}, p.id), h('span', { class: 'muted' }, ` — last heartbeat ${ago(p.last_seen, now)}`)))));
         }
         roles.append(h('p', { class: 'help' }, 'From the standby leases and processor heartbeats; see ', link('#/farm', 'Farm'), ' for every copy.'));
       }

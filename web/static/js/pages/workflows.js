@@ -4,6 +4,7 @@ import { get, getData, send, idempotencyKey, hasPostRoute } from '../api.js';
 import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
 import { logURL, logSection } from '../logs.js';
+import { waveformOf, waveformCanvas } from '../waveform.js';
 
 export const instanceStates = ['pending', 'running', 'succeeded', 'failed', 'canceled'];
 const pageSize = 50;
@@ -13,9 +14,21 @@ function final(state) { return state === 'succeeded' || state === 'failed' || st
 /** listQuery builds the API query of the list from the page's hash query. */
 function listQuery(q) {
   const p = new URLSearchParams();
-  for (const k of ['state', 'template', 'name', 'after']) if (q.get(k)) p.set(k, q.get(k));
+  for (const k of ['state', 'template', 'name', 'trigger', 'created_after', 'created_before', 'after']) if (q.get(k)) p.set(k, q.get(k));
   p.set('limit', String(pageSize));
   return p;
+}
+
+/** timeFilters are the created-time bounds: RFC 3339 in the hash and the
+ * API, local time in the form's inputs. */
+const timeFilters = ['created_after', 'created_before'];
+
+/** localInput turns an RFC 3339 time into a datetime-local input's value. */
+function localInput(iso) {
+  const d = new Date(iso || '');
+  if (!iso || isNaN(d)) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 function select(name, label, options, value) {
@@ -26,16 +39,26 @@ function select(name, label, options, value) {
 export function workflowList(root, ctx) {
   const q = ctx.query;
   const templateSel = select('template', 'Template', q.get('template') ? [q.get('template')] : [], q.get('template'));
+  const triggerSel = select('trigger', 'Started by trigger', q.get('trigger') ? [q.get('trigger')] : [], q.get('trigger'));
   const form = h('form', { class: 'filters', id: 'wf-filters' },
     select('state', 'State', instanceStates, q.get('state')),
     templateSel,
+    triggerSel,
+    h('label', {}, 'Created after', h('input', { type: 'datetime-local', name: 'created_after', id: 'f-created_after', value: localInput(q.get('created_after')) })),
+    h('label', {}, 'Created before', h('input', { type: 'datetime-local', name: 'created_before', id: 'f-created_before', value: localInput(q.get('created_before')) })),
     h('label', {}, 'Name (exact)', h('input', { name: 'name', id: 'f-name', value: q.get('name') || '', size: 24 })),
     h('button', { type: 'submit' }, 'Apply'),
     h('a', { class: 'button ghost', href: '#/workflows' }, 'Clear'));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const p = new URLSearchParams();
-    for (const [k, v] of new FormData(form)) if (v) p.set(k, v);
+    for (const [k, v] of new FormData(form)) {
+      if (!v) continue;
+      if (timeFilters.includes(k)) {
+        const d = new Date(v); // a datetime-local value reads as local time
+        if (!isNaN(d)) p.set(k, d.toISOString());
+      } else p.set(k, v);
+    }
     ctx.navigate(`#/workflows?${p}`);
   });
   const starter = h('select', { id: 'start-template', 'aria-label': 'Template to start' }, h('option', { value: '' }, 'Start a workflow from…'));
@@ -51,6 +74,10 @@ export function workflowList(root, ctx) {
       starter.append(h('option', { value: n }, n));
     }
   }).catch(() => {});
+  getData('/v1/triggers').then((t) => {
+    const sel = triggerSel.querySelector('select');
+    for (const n of (t.items || []).map((x) => x.name).sort()) if (n !== q.get('trigger')) sel.append(h('option', { value: n }, n));
+  }).catch(() => {});
 
   const url = `/v1/workflows?${listQuery(q)}`;
   return {
@@ -60,7 +87,7 @@ export function workflowList(root, ctx) {
       body.dataset.ready = '1';
       const now = Date.now();
       const rows = data.items.map((i) => [
-        link(`#/workflows/${i.id}`, `#${i.id}`), link(`#/workflows/${i.id}`, i.name), `${i.template} v${i.version}`,
+        link(`#/workflows/${i.id}`, `#${i.id}`), [link(`#/workflows/${i.id}`, i.name), i.trigger ? h('div', { class: 'help' }, `by trigger ${i.trigger}`) : null], `${i.template} v${i.version}`,
         badge(i.state), progress(i.progress), String(i.priority), time(i.created_at), span(i.started_at, i.finished_at, now),
         errorText(i.error && i.error.length > 160 ? i.error.slice(0, 160) + '…' : i.error)]);
       const pager = h('div', { class: 'pager' },
@@ -188,6 +215,9 @@ export function workflowDetail(root, ctx) {
           h('section', {}, h('h2', {}, 'Variables'), json(inst.vars)),
           h('section', {}, h('h2', {}, 'Arguments'), json(inst.args)),
           h('section', {}, h('h2', {}, 'Output'), json(inst.output))),
+        jobList.some(waveformOf) ? h('section', { id: 'waveforms' }, h('h2', {}, 'Waveforms'), jobList.filter(waveformOf).map((j) =>
+          h('figure', {}, waveformCanvas(waveformOf(j), { lane: 64, label: `Waveform of job #${j.id}` }),
+            h('figcaption', {}, link(`#/jobs/${j.id}`, `job #${j.id}`), ` ${j.result.path || ''}`)))) : null,
         jobList.length ? [h('h2', {}, 'Jobs'), table(['#Job', 'Type', 'Step', 'State', 'Attempt', 'Processor', 'Progress', 'Error'],
           jobList.map((j) => [link(`#/jobs/${j.id}`, `#${j.id}`), j.type, j.step || '—', badge(j.state), `${j.attempt}/${j.max_attempts}`,
             j.processor || '—', progress(j.progress), errorText(j.error)]))] : null,

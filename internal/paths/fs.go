@@ -243,10 +243,7 @@ func (g *Guard) CreateTemp(dir, pattern string) (*os.File, string, error) {
 		return nil, "", err
 	}
 	defer r.Close()
-	create, done, err := g.creatorIn(r, dir, rel)
-	if err != nil {
-		return nil, "", err
-	}
+	create, done := g.creatorIn(r, dir, rel)
 	defer done()
 	prefix, suffix := pattern, ""
 	if i := lastStar(pattern); i >= 0 {

@@ -225,7 +225,7 @@ func (g *Guard) mkdirAllIn(r *os.Root, p, rel string, perm os.FileMode) error {
 	defer func() { cur.close() }()
 	elems := split(rel)
 	for i := range elems {
-		next, err := g.mkdirStep(r, p, cur, elems[:i+1], i == len(elems)-1, mode(perm))
+		next, err := g.mkdirStep(r, p, cur, elems[:i+1], elems[i+1:], mode(perm))
 		if err != nil {
 			return err
 		}
@@ -251,8 +251,9 @@ func mode(perm os.FileMode) uint32 {
 }
 
 // mkdirStep opens, creating it if missing, the last of elems in the
-// pinned directory cur.
-func (g *Guard) mkdirStep(r *os.Root, p string, cur *dirFD, elems []string, last bool, perm uint32) (*dirFD, error) {
+// pinned directory cur; rest are the elements to make after it.
+func (g *Guard) mkdirStep(r *os.Root, p string, cur *dirFD, elems, rest []string, perm uint32) (*dirFD, error) {
+	last := len(rest) == 0
 	e, prefix := elems[len(elems)-1], strings.Join(elems, string(filepath.Separator))
 	for try := 0; ; try++ {
 		var fd int
@@ -281,7 +282,7 @@ func (g *Guard) mkdirStep(r *os.Root, p string, cur *dirFD, elems []string, last
 				// where it leads is checked before anything is made in it.
 				d, err := pinDir(r, prefix)
 				if err != nil {
-					return nil, &os.PathError{Op: "mkdirat", Path: prefix, Err: errnoOf(err)}
+					return nil, &os.PathError{Op: "mkdirat", Path: filepath.Join(append(elems, rest...)...), Err: errnoOf(err)}
 				}
 				return d, nil
 			}
@@ -293,21 +294,31 @@ func (g *Guard) mkdirStep(r *os.Root, p string, cur *dirFD, elems []string, last
 	}
 }
 
-func (g *Guard) creatorIn(r *os.Root, dir, rel string) (func(name string) (*os.File, error), func(), error) {
+// creatorIn returns create, which makes the new file name (O_EXCL) in
+// the directory rel for CreateTemp, and done, to call after the last.
+func (g *Guard) creatorIn(r *os.Root, dir, rel string) (create func(name string) (*os.File, error), done func()) {
 	if len(g.deny) == 0 {
 		return func(name string) (*os.File, error) {
 			return r.OpenFile(filepath.Join(rel, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		}, func() {}, nil
+		}, func() {}
 	}
-	d, err := pinDir(r, rel)
-	if err != nil {
-		return nil, nil, &os.PathError{Op: "openat", Path: rel, Err: errnoOf(err)}
-	}
-	if err := g.checkIn(dir, d, ""); err != nil {
-		d.close()
-		return nil, nil, err
-	}
-	return func(name string) (*os.File, error) {
+	// The directory is pinned at the first name, for the error to name
+	// the file as os.Root's does.
+	var d *dirFD
+	create = func(name string) (*os.File, error) {
+		fail := func(err error) error { return &os.PathError{Op: "openat", Path: filepath.Join(rel, name), Err: err} }
+		if d == nil {
+			var err error
+			if d, err = pinDir(r, rel); err != nil {
+				return nil, fail(errnoOf(err))
+			}
+			if err := g.checkIn(dir, d, ""); err != nil {
+				return nil, err
+			}
+		}
+		if err := g.checkIn(dir, d, name); err != nil {
+			return nil, err
+		}
 		var fd int
 		err := ignoringEINTR(func() error {
 			var err error
@@ -315,8 +326,14 @@ func (g *Guard) creatorIn(r *os.Root, dir, rel string) (func(name string) (*os.F
 			return err
 		})
 		if err != nil {
-			return nil, &os.PathError{Op: "openat", Path: filepath.Join(rel, name), Err: err}
+			return nil, fail(err)
 		}
 		return os.NewFile(uintptr(fd), filepath.Join(dir, name)), nil
-	}, d.close, nil
+	}
+	done = func() {
+		if d != nil {
+			d.close()
+		}
+	}
+	return create, done
 }

@@ -29,8 +29,8 @@ func (g *Guard) renameIn(r *os.Root, _, _, relFrom, relTo string) error {
 	return r.Rename(relFrom, relTo)
 }
 
-func (g *Guard) creatorIn(r *os.Root, _, rel string) (func(name string) (*os.File, error), func(), error) {
+func (g *Guard) creatorIn(r *os.Root, _, rel string) (create func(name string) (*os.File, error), done func()) {
 	return func(name string) (*os.File, error) {
 		return r.OpenFile(filepath.Join(rel, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	}, func() {}, nil
+	}, func() {}
 }

@@ -19,7 +19,7 @@ import (
 // swaps are atomic (RENAME_EXCHANGE), so dir is always there, most of
 // the time as the real directory: most checks pass, and the link comes
 // now and then between a check and an operation.
-func swapLoop(t *testing.T, dir, target string, stop <-chan struct{}) {
+func swapLoop(t *testing.T, dir, target string, started chan<- struct{}, stop <-chan struct{}) {
 	t.Helper()
 	link := dir + ".link"
 	if err := os.Symlink(target, link); err != nil {
@@ -39,10 +39,16 @@ func swapLoop(t *testing.T, dir, target string, stop <-chan struct{}) {
 			t.Error(err)
 			return
 		}
-		runtime.Gosched()
+		for range 3 {
+			runtime.Gosched()
+		}
 		if err := swap(); err != nil {
 			t.Error(err)
 			return
+		}
+		if started != nil {
+			close(started)
+			started = nil
 		}
 		for range 50 {
 			runtime.Gosched()
@@ -80,18 +86,6 @@ func newRaceTree(t *testing.T) *raceTree {
 	return rt
 }
 
-// mkfiles creates the named files in each of dirs.
-func mkfiles(t *testing.T, names []string, dirs ...string) {
-	t.Helper()
-	for _, d := range dirs {
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(d, n), []byte(d), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
 // TestDenySwapRace is the mutating half of finding 4 of issue 13 with a
 // denied directory under the root: each operation is given a path that
 // Resolve accepts, in a directory that a concurrent loop swaps for a link
@@ -100,7 +94,9 @@ func mkfiles(t *testing.T, names []string, dirs ...string) {
 // directory however the timing falls. Each case counts the operations
 // that changed something in it.
 func TestDenySwapRace(t *testing.T) {
-	const attempts = 400
+	// least attempts, more (up to attempts) until one meets the
+	// link, so that every operation is raced.
+	const least, attempts = 400, 1500
 	names := make([]string, attempts)
 	for i := range names {
 		names[i] = fmt.Sprintf("f%d", i)
@@ -191,6 +187,12 @@ func TestDenySwapRace(t *testing.T) {
 			},
 		},
 	}
+	hits := 0 // operations that met the link
+	t.Cleanup(func() {
+		if hits == 0 && !t.Failed() {
+			t.Error("no operation met the link: the race was not exercised")
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := newRaceTree(t)
@@ -208,12 +210,17 @@ func TestDenySwapRace(t *testing.T) {
 				}
 				ops[i] = func() error { return op(p) }
 			}
-			stop := make(chan struct{})
+			started, stop := make(chan struct{}), make(chan struct{})
 			var wg sync.WaitGroup
 			// A relative link, as a user inside the root would plant it.
-			wg.Go(func() { swapLoop(t, rt.dir, "../data", stop) })
-			ok, failed, blocked := 0, 0, 0
+			wg.Go(func() { swapLoop(t, rt.dir, "../data", started, stop) })
+			<-started
+			ok, failed, blocked, tried := 0, 0, 0, 0
 			for _, op := range ops {
+				if tried >= least && blocked > 0 {
+					break
+				}
+				tried++
 				switch err := op(); {
 				case err == nil:
 					ok++
@@ -226,13 +233,14 @@ func TestDenySwapRace(t *testing.T) {
 			close(stop)
 			wg.Wait()
 			leaked := tc.leaked(t, rt)
-			t.Logf("%d attempts: %d done, %d refused by the guard, %d failed otherwise, %d touched the denied dir", attempts, ok, blocked, failed, leaked)
+			t.Logf("%d attempts: %d done, %d refused by the guard, %d failed otherwise, %d touched the denied dir", tried, ok, blocked, failed, leaked)
 			if leaked != 0 {
-				t.Errorf("%d of %d operations changed the denied directory", leaked, attempts)
+				t.Errorf("%d of %d operations changed the denied directory", leaked, tried)
 			}
 			if ok == 0 {
 				t.Error("no operation succeeded: the race was not exercised")
 			}
+			hits += blocked + leaked
 		})
 	}
 }

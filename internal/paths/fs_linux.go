@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -218,6 +217,12 @@ func (g *Guard) mkdirAllIn(r *os.Root, p, rel string, perm os.FileMode) error {
 	if len(g.deny) == 0 {
 		return r.MkdirAll(rel, perm)
 	}
+	return g.mkdirAllLinks(r, p, rel, perm, 0)
+}
+
+// mkdirAllLinks is mkdirAllIn after links dangling in the root were
+// followed.
+func (g *Guard) mkdirAllLinks(r *os.Root, p, rel string, perm os.FileMode, links int) error {
 	cur, err := pinDir(r, ".")
 	if err != nil {
 		return &os.PathError{Op: "mkdirat", Path: rel, Err: errnoOf(err)}
@@ -225,7 +230,18 @@ func (g *Guard) mkdirAllIn(r *os.Root, p, rel string, perm os.FileMode) error {
 	defer func() { cur.close() }()
 	elems := split(rel)
 	for i := range elems {
-		next, err := g.mkdirStep(r, p, cur, elems[:i+1], elems[i+1:], mode(perm))
+		next, err := g.mkdirStep(r, p, cur, elems, i, mode(perm))
+		var dl danglingLink
+		if errors.As(err, &dl) && links < maxLinks {
+			// As os.Root's MkdirAll: the link's target is made, with
+			// the rest under it. Lexically: ".." in a target after a
+			// link is taken as written, not after the link.
+			next := filepath.Join(filepath.Dir(filepath.Join(elems[:i+1]...)), string(dl), filepath.Join(elems[i+1:]...))
+			if !filepath.IsAbs(string(dl)) && filepath.IsLocal(next) {
+				return g.mkdirAllLinks(r, p, next, perm, links+1)
+			}
+			err = &os.PathError{Op: "mkdirat", Path: rel, Err: unix.ENOENT}
+		}
 		if err != nil {
 			return err
 		}
@@ -234,6 +250,12 @@ func (g *Guard) mkdirAllIn(r *os.Root, p, rel string, perm os.FileMode) error {
 	}
 	return g.checkIn(p, cur, "")
 }
+
+// danglingLink is the target of a link in the root to nothing, which
+// MkdirAll makes.
+type danglingLink string
+
+func (danglingLink) Error() string { return "dangling link" }
 
 // mode is perm for mkdirat, with the setuid, setgid and sticky bits.
 func mode(perm os.FileMode) uint32 {
@@ -250,11 +272,11 @@ func mode(perm os.FileMode) uint32 {
 	return m
 }
 
-// mkdirStep opens, creating it if missing, the last of elems in the
-// pinned directory cur; rest are the elements to make after it.
-func (g *Guard) mkdirStep(r *os.Root, p string, cur *dirFD, elems, rest []string, perm uint32) (*dirFD, error) {
-	last := len(rest) == 0
-	e, prefix := elems[len(elems)-1], strings.Join(elems, string(filepath.Separator))
+// mkdirStep opens, creating it if missing, the element i of elems in the
+// pinned directory cur.
+func (g *Guard) mkdirStep(r *os.Root, p string, cur *dirFD, elems []string, i int, perm uint32) (*dirFD, error) {
+	last := i == len(elems)-1
+	e, prefix := elems[i], filepath.Join(elems[:i+1]...)
 	for try := 0; ; try++ {
 		var fd int
 		err := ignoringEINTR(func() error {
@@ -281,8 +303,17 @@ func (g *Guard) mkdirStep(r *os.Root, p string, cur *dirFD, elems, rest []string
 				// A link, followed as os.MkdirAll does, through the root:
 				// where it leads is checked before anything is made in it.
 				d, err := pinDir(r, prefix)
+				if errors.Is(err, unix.ENOENT) && last {
+					// As os.Root's: a final link is not made a directory.
+					return nil, &os.PathError{Op: "mkdirat", Path: prefix, Err: unix.EEXIST}
+				}
+				if errors.Is(err, unix.ENOENT) {
+					if target, err := readlinkat(cur.fd, e); err == nil {
+						return nil, danglingLink(target)
+					}
+				}
 				if err != nil {
-					return nil, &os.PathError{Op: "mkdirat", Path: filepath.Join(append(elems, rest...)...), Err: errnoOf(err)}
+					return nil, &os.PathError{Op: "mkdirat", Path: filepath.Join(elems...), Err: errnoOf(err)}
 				}
 				return d, nil
 			}
@@ -336,4 +367,18 @@ func (g *Guard) creatorIn(r *os.Root, dir, rel string) (create func(name string)
 		}
 	}
 	return create, done
+}
+
+// readlinkat returns the target of the link name in the directory fd.
+func readlinkat(fd int, name string) (string, error) {
+	for n := 256; ; n *= 2 {
+		b := make([]byte, n)
+		m, err := unix.Readlinkat(fd, name, b)
+		if err != nil {
+			return "", err
+		}
+		if m < n {
+			return string(b[:m]), nil
+		}
+	}
 }

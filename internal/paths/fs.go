@@ -31,6 +31,14 @@ import (
 // link (Open, Stat) first resolve the link and check its target, which is
 // then opened through the root holding it (a link from one root to
 // another, which os.Root alone would refuse, keeps working).
+//
+// A denied dir under a root is out of os.Root's sight: it follows links
+// that stay in the root. Open checks where the file it opened really is
+// (verify); the mutating operations (MkdirAll, Remove, Chtimes, Rename,
+// CreateTemp) pin the directory they act in as a descriptor, check where
+// it is, and act on one name in it (fs_linux.go). Elsewhere than Linux,
+// the check of the path string alone guards the denied dirs
+// (fs_other.go).
 
 // beneath opens the most specific root holding the resolved path p and
 // returns it with p relative to it. The caller closes the root; files
@@ -152,7 +160,7 @@ func (g *Guard) MkdirAll(p string, perm fs.FileMode) error {
 	if rel == "." {
 		return nil // a root exists
 	}
-	return r.MkdirAll(rel, perm)
+	return g.mkdirAllIn(r, p, rel, perm)
 }
 
 // Remove removes the file or empty directory p (a link, not its target).
@@ -165,7 +173,7 @@ func (g *Guard) Remove(p string) error {
 		return err
 	}
 	defer r.Close()
-	return r.Remove(rel)
+	return g.removeIn(r, p, rel)
 }
 
 // Chtimes sets the access and modification times of the file p.
@@ -178,7 +186,7 @@ func (g *Guard) Chtimes(p string, atime, mtime time.Time) error {
 		return err
 	}
 	defer r.Close()
-	return r.Chtimes(rel, atime, mtime)
+	return g.chtimesIn(r, p, rel, atime, mtime)
 }
 
 // Rename renames from to to. Both must be under one root: across roots
@@ -213,7 +221,7 @@ func (g *Guard) Rename(from, to string) error {
 	if err != nil {
 		return err
 	}
-	return r.Rename(relFrom, relTo)
+	return g.renameIn(r, from, to, relFrom, relTo)
 }
 
 // CreateTemp creates a new file in the directory dir, named by pattern
@@ -235,6 +243,8 @@ func (g *Guard) CreateTemp(dir, pattern string) (*os.File, string, error) {
 		return nil, "", err
 	}
 	defer r.Close()
+	create, done := g.creatorIn(r, dir, rel)
+	defer done()
 	prefix, suffix := pattern, ""
 	if i := lastStar(pattern); i >= 0 {
 		prefix, suffix = pattern[:i], pattern[i+1:]
@@ -243,7 +253,7 @@ func (g *Guard) CreateTemp(dir, pattern string) (*os.File, string, error) {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		name := prefix + hex.EncodeToString(b[:]) + suffix
-		f, err := r.OpenFile(filepath.Join(rel, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := create(name)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}

@@ -33,6 +33,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
 	cfgPath := fs.String("config", "", "configuration file: schedules, folder_watchers, table_watchers, processor quotas")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and instances this long after they end (0: keep forever)")
+	auditRetention := fs.Duration("audit-retention", server.DefaultAuditRetention, "purge audit entries this long after the call they record")
 	var pf processorFlags
 	pf.register(fs)
 	var lf listenFlags
@@ -41,6 +42,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	wf.register(fs, "worker-")
 	if err := g.parseNone(args); err != nil {
 		return err
+	}
+	if *auditRetention <= 0 {
+		return usagef("--audit-retention: want a positive duration such as 2160h, got %s", *auditRetention)
 	}
 	log := g.logger()
 	if err := os.MkdirAll(*data, 0o755); err != nil {
@@ -87,7 +91,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention}
+	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention, AuditRetention: *auditRetention}
 	lf.apply(&scfg)
 	srv, err := server.New(scfg)
 	if err != nil {

@@ -125,6 +125,7 @@ var routeRoles = map[string][]model.Role{
 	"POST /v1/tokens":                        admins,
 	"GET /v1/tokens":                         admins,
 	"DELETE /v1/tokens/{name}":               admins,
+	"GET /v1/audit":                          admins,
 }
 
 // adminJobTypes may be submitted directly only by an admin: they run
@@ -313,10 +314,14 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 			return
 		}
 		if !on {
+			noteAuthOff(r.Context())
 			h.ServeHTTP(w, r)
 			return
 		}
 		p, err := a.authn.principal(r.Context(), r)
+		if err == nil {
+			noteCaller(r.Context(), p)
+		}
 		if err != nil {
 			refuse(w)
 			if errors.Is(err, errNoToken) {

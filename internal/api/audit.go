@@ -276,27 +276,42 @@ func (a *API) audited(pattern string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller := &auditCaller{}
 		aw := &auditWriter{statusWriter: statusWriter{ResponseWriter: w, status: http.StatusOK}}
+		// A handler that panics (net/http then drops the connection) is
+		// still a call: recorded as a 500 while the panic goes on.
+		panicked := true
+		defer func() {
+			if panicked {
+				aw.status, aw.head = http.StatusInternalServerError, []byte(`"title":"internal error"`)
+			}
+			a.record(pattern, names, r, w.Header().Get("X-Request-Id"), aw, caller)
+		}()
 		h.ServeHTTP(aw, r.WithContext(context.WithValue(r.Context(), auditCallerKey{}, caller)))
-		if !recorded(pattern, aw.status) {
-			return
-		}
-		e := model.AuditEntry{
-			At: a.clock.Now(), Principal: "anonymous", Method: r.Method, Route: pattern, Status: aw.status,
-			Remote: r.RemoteAddr, RequestID: w.Header().Get("X-Request-Id"), Outcome: outcome(aw.status, aw.head),
-		}
-		switch {
-		case caller.known:
-			e.Principal, e.Role = caller.p.Name, caller.p.Role
-		case caller.authOff:
-			e.Principal = "-"
-		}
-		var target []string
-		for _, n := range names {
-			target = append(target, n+"="+r.PathValue(n))
-		}
-		e.Target = strings.Join(target, " ")
-		a.audit.add(e)
+		panicked = false
 	})
+}
+
+// record queues the audit entry of a call answered through aw, if the
+// rule of machineRoutes records it.
+func (a *API) record(pattern string, names []string, r *http.Request, requestID string, aw *auditWriter, caller *auditCaller) {
+	if !recorded(pattern, aw.status) {
+		return
+	}
+	e := model.AuditEntry{
+		At: a.clock.Now(), Principal: "anonymous", Method: r.Method, Route: pattern, Status: aw.status,
+		Remote: r.RemoteAddr, RequestID: requestID, Outcome: outcome(aw.status, aw.head),
+	}
+	switch {
+	case caller.known:
+		e.Principal, e.Role = caller.p.Name, caller.p.Role
+	case caller.authOff:
+		e.Principal = "-"
+	}
+	var target []string
+	for _, n := range names {
+		target = append(target, n+"="+r.PathValue(n))
+	}
+	e.Target = strings.Join(target, " ")
+	a.audit.add(e)
 }
 
 // pathNames returns the names of a route path's wildcards, in order.

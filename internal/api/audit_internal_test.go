@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +126,36 @@ func TestAuditQueue(t *testing.T) {
 	}
 	if p.Total != size || counterValue(t, au.written) != size {
 		t.Fatalf("after the flush: %d stored, %v counted written; want %d", p.Total, counterValue(t, au.written), size)
+	}
+}
+
+// TestAuditPanic: a handler that panics still leaves its entry, as a 500,
+// and the panic goes on to net/http.
+func TestAuditPanic(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := coredb.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "dpe.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	a := &API{clock: clock.Real{}, audit: newAuditor(st, clock.Real{}, log, prometheus.NewRegistry(), 8)}
+	h := a.audited("DELETE /v1/templates/{name}", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	mux := http.NewServeMux()
+	mux.Handle("DELETE /v1/templates/{name}", h)
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Errorf("recovered %v, want the handler's panic", p)
+			}
+		}()
+		mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodDelete, "/v1/templates/x", nil))
+	}()
+	select {
+	case e := <-a.audit.queue:
+		if e.Status != 500 || e.Outcome != "internal error" || e.Target != "name=x" || e.Principal != "anonymous" {
+			t.Fatalf("entry of the panic: %+v", e)
+		}
+	default:
+		t.Fatal("no entry for a call whose handler panicked")
 	}
 }

@@ -319,9 +319,6 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 			return
 		}
 		p, err := a.authn.principal(r.Context(), r)
-		if err == nil {
-			noteCaller(r.Context(), p)
-		}
 		if err != nil {
 			refuse(w)
 			if errors.Is(err, errNoToken) {
@@ -332,6 +329,7 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
+		noteCaller(r.Context(), p) // for the audit trail, refused or not
 		if slices.Contains(a.certRoles, p.Role) && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
 			refuse(w)
 			writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "this token needs a client certificate (mutual TLS)"})

@@ -15,6 +15,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	drain := fs.Duration("drain-delay", 0, "on shutdown, fail /readyz this long before closing the listener (set to the load balancer's check interval)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on shutdown, wait this long for in-flight requests")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and workflow instances this long after they end (0: keep forever)")
+	auditRetention := fs.Duration("audit-retention", server.DefaultAuditRetention, "purge audit entries this long after the call they record")
 	profiling := fs.Bool("pprof", false, "serve Go runtime profiles under /debug/pprof/ (admin token when auth is on)")
 	var lf listenFlags
 	lf.register(fs)
@@ -22,6 +23,9 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	tf.register(fs)
 	if err := g.parseNone(args); err != nil {
 		return err
+	}
+	if *auditRetention <= 0 {
+		return usagef("--audit-retention: want a positive duration such as 2160h, got %s", *auditRetention)
 	}
 	log := g.logger()
 	tp, flush, err := tf.start(ctx, e, "server", log)
@@ -31,7 +35,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	defer flush()
 	// --token (or --token-file, DPE_TOKEN) is a shared admin token; the
 	// tokens of `dpe token` live in the core database.
-	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling, Tracing: tp}
+	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, AuditRetention: *auditRetention, Profiling: *profiling, Tracing: tp}
 	if err := lf.apply(ctx, &cfg); err != nil {
 		return err
 	}

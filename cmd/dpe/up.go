@@ -34,6 +34,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
 	cfgPath := fs.String("config", "", "configuration file: schedules, folder_watchers, table_watchers, processor quotas")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and instances this long after they end (0: keep forever)")
+	auditRetention := fs.Duration("audit-retention", server.DefaultAuditRetention, "purge audit entries this long after the call they record")
 	var pf processorFlags
 	pf.register(fs)
 	var lf listenFlags
@@ -44,6 +45,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	tf.register(fs)
 	if err := g.parseNone(args); err != nil {
 		return err
+	}
+	if *auditRetention <= 0 {
+		return usagef("--audit-retention: want a positive duration such as 2160h, got %s", *auditRetention)
 	}
 	log := g.logger()
 	var serverTracing *tracing.Provider
@@ -103,7 +107,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention, Tracing: serverTracing}
+	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention, AuditRetention: *auditRetention, Tracing: serverTracing}
 	if err := lf.apply(ctx, &scfg); err != nil {
 		return err
 	}

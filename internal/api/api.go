@@ -79,6 +79,7 @@ type API struct {
 	log      *slog.Logger
 	authn    *authenticator
 	limits   *limiter
+	audit    *auditor // nil: the store keeps no audit trail
 	info     func() wire.ServerInfo
 	ready    func(ctx context.Context) error
 	mux      *http.ServeMux
@@ -120,10 +121,14 @@ func New(cfg Config) *API {
 	ts, _ := cfg.Store.(store.TokenStore)
 	a.authn = newAuthenticator(cfg.Token, ts, cfg.Clock.Now)
 	a.limits = newLimiter(cfg.Limits)
+	a.audit = newAuditor(cfg.Store, cfg.Clock, cfg.Log, cfg.Registry, auditQueueSize)
 	cfg.Registry.MustRegister(a.requests, a.latency)
 	a.routes()
 	if ts != nil {
 		a.tokenRoutes()
+	}
+	if a.audit != nil {
+		a.auditRoutes()
 	}
 	a.protect("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	if cfg.Profiling {
@@ -183,13 +188,13 @@ func (a *API) routes() {
 }
 
 // handle registers a /v1 route behind authentication, the cross-site
-// guard and metrics.
+// guard, metrics and, for a mutating route, the audit trail.
 func (a *API) handle(pattern string, h http.HandlerFunc) {
 	a.registered = append(a.registered, pattern)
 	if strings.HasPrefix(pattern, "GET ") {
 		h = withETag(h) // every GET is a prompt read (no GET long-polls)
 	}
-	a.mux.Handle(pattern, a.instrument(pattern, a.authorize(pattern, a.guard(pattern, a.limit(pattern, a.scope(pattern, a.pathNames(pattern, keyLimit(h))))))))
+	a.mux.Handle(pattern, a.instrument(pattern, a.audited(pattern, a.authorize(pattern, a.guard(pattern, a.limit(pattern, a.scope(pattern, a.pathNames(pattern, keyLimit(h)))))))))
 }
 
 // protect registers a route outside /v1 behind authentication only.

@@ -130,6 +130,7 @@ var routeRoles = map[string][]model.Role{
 	"POST /v1/tokens":                        admins,
 	"GET /v1/tokens":                         admins,
 	"DELETE /v1/tokens/{name}":               admins,
+	"GET /v1/audit":                          admins,
 }
 
 // adminJobTypes may be submitted directly only by an admin: they run
@@ -318,6 +319,7 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 			return
 		}
 		if !on {
+			noteAuthOff(r.Context())
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -332,6 +334,7 @@ func (a *API) authorize(pattern string, h http.Handler) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
+		noteCaller(r.Context(), p) // for the audit trail, refused or not
 		if slices.Contains(a.certRoles, p.Role) && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
 			refuse(w)
 			writeProblem(w, wire.Problem{Title: "forbidden", Status: http.StatusForbidden, Detail: "this token needs a client certificate (mutual TLS)"})

@@ -87,6 +87,7 @@ var wantRoles = map[string]string{
 	"POST /v1/tokens":                        "A",
 	"GET /v1/tokens":                         "A",
 	"DELETE /v1/tokens/{name}":               "A",
+	"GET /v1/audit":                          "A",
 }
 
 var roleLetters = map[model.Role]string{

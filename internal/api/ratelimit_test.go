@@ -14,10 +14,6 @@ import (
 	"github.com/dpe-engine/dpe/internal/model"
 )
 
-func bearer(secret string) map[string]string {
-	return map[string]string{"Authorization": "Bearer " + secret}
-}
-
 // TestRateLimit: a token's changes past its burst are refused with a 429
 // naming the limit and when to retry, until the (fake) clock refills its
 // bucket; other tokens and machine traffic are not affected.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/client"
+	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/lease"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/server"
@@ -579,5 +580,22 @@ func tokenRoutes(t *testing.T, anon *client.Client, rec *recorder) {
 	ok(t, c.RevokeToken(ctx, "farm"))
 	if err := c.RevokeToken(ctx, "farm"); !errors.Is(err, model.ErrNotFound) {
 		t.Fatalf("revoke twice: %v, want ErrNotFound", err)
+	}
+	// The audit trail holds the revocations (written just after their
+	// answers) and the anonymous first create.
+	revoked := client.AuditQuery{Principal: "root", Route: "DELETE /v1/tokens/{name}", Limit: 1}
+	page := eventually.Value(t, 10*time.Second, func() (*wire.AuditPage, error) { return c.ListAudit(ctx, revoked) },
+		func(p *wire.AuditPage) bool { return p.Total == 2 }, "two revocations by root in the audit trail")
+	if len(page.Items) != 1 || page.Next == "" || page.Items[0].Status != http.StatusNotFound || page.Items[0].Target != "name=farm" {
+		t.Fatalf("audit, newest revocation: %+v", page)
+	}
+	revoked.Cursor = page.Next
+	page = must(c.ListAudit(ctx, revoked))(t)
+	if len(page.Items) != 1 || page.Items[0].Status != http.StatusNoContent || page.Items[0].Role != model.RoleAdmin {
+		t.Fatalf("audit, second page: %+v", page)
+	}
+	first := must(c.ListAudit(ctx, client.AuditQuery{Principal: "-", Route: "POST /v1/tokens"}))(t)
+	if first.Total != 1 || first.Items[0].Status != http.StatusCreated {
+		t.Fatalf("audit, the create made before auth was on: %+v", first)
 	}
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// Retention: finished jobs and instances are purged this long after
 	// they end (0: kept forever). CleanEvery paces the purge (default 10m).
 	Retention, CleanEvery time.Duration
+	// AuditRetention: audit entries are purged this long after the call
+	// they record (0 or less: DefaultAuditRetention). The trail is always
+	// bounded, whatever Retention says.
+	AuditRetention time.Duration
 	// Profiling serves Go runtime profiles under /debug/pprof/.
 	Profiling bool
 
@@ -124,6 +128,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.AuditRetention <= 0 {
+		cfg.AuditRetention = DefaultAuditRetention
 	}
 	if cfg.CleanEvery <= 0 {
 		cfg.CleanEvery = 10 * time.Minute
@@ -249,10 +256,17 @@ func (s *Server) Run(ctx context.Context) error {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		_ = s.jobs.Run(bg)
+	}()
+	go func() {
+		// Stopped after the listener (the deferred stopBG runs once
+		// Shutdown has waited for in-flight requests): the entries of
+		// the last answers are written before the store closes.
+		defer wg.Done()
+		_ = s.api.RunAudit(bg)
 	}()
 	go func() {
 		defer wg.Done()

@@ -34,3 +34,9 @@ func TestTokenConformance(t *testing.T) {
 	db := newTestDB(t)
 	storetest.RunTokens(t, func(t *testing.T) store.TokenStore { return db.open(t) })
 }
+
+// TestAuditConformance runs the shared audit suite.
+func TestAuditConformance(t *testing.T) {
+	db := newTestDB(t)
+	storetest.RunAudit(t, func(t *testing.T) store.AuditStore { return db.open(t) })
+}

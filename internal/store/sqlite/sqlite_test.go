@@ -56,6 +56,12 @@ func TestTokenConformance(t *testing.T) {
 	})
 }
 
+func TestAuditConformance(t *testing.T) {
+	storetest.RunAudit(t, func(t *testing.T) store.AuditStore {
+		return openAt(t, filepath.Join(t.TempDir(), "dpe.db"))
+	})
+}
+
 func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dpe.db")
 	s, err := Open(t.Context(), path, nil)

@@ -34,3 +34,9 @@ func TestTokenConformance(t *testing.T) {
 	db := newTestDB(t)
 	storetest.RunTokens(t, func(t *testing.T) store.TokenStore { return db.open(t) })
 }
+
+// TestAlertConformance runs the shared alert suite.
+func TestAlertConformance(t *testing.T) {
+	db := newTestDB(t)
+	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertEngine { return db.open(t) })
+}

@@ -59,9 +59,14 @@ type Alert struct {
 type AlertDelivery struct {
 	Receiver string `json:"receiver"`
 	// Notification is what was (or is being) sent: "firing" or "resolved".
-	Notification string     `json:"notification"`
-	Attempts     int        `json:"attempts"`
-	SentAt       *time.Time `json:"sent_at,omitempty"`
+	Notification string `json:"notification"`
+	Attempts     int    `json:"attempts"`
+	// LastAt is when the latest attempt was made, and LastCall the id of
+	// that call (one call may carry many alerts): what a server taking
+	// over counts against the rate limit.
+	LastAt   *time.Time `json:"last_at,omitempty"`
+	LastCall string     `json:"last_call,omitempty"`
+	SentAt   *time.Time `json:"sent_at,omitempty"`
 	// NextAt is when the next attempt is due after a failure.
 	NextAt    *time.Time `json:"next_at,omitempty"`
 	LastError string     `json:"last_error,omitempty"`

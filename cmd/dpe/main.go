@@ -54,6 +54,7 @@ var commands = map[string]command{
 	"job":           {"submit, list, show, cancel, re-prioritise and retry jobs", runJob},
 	"type":          {"list job types and set their cluster-wide limits", runType},
 	"token":         {"create, list and revoke API tokens: token create --role ROLE --name NAME", runToken},
+	"alert":         {"list alerts and their notifications; send a test notification to every receiver", runAlert},
 	"status":        {"show the server, core database, processors and job counts", runStatus},
 	"version":       {"print the version", runVersion},
 }

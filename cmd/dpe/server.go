@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/server"
 )
 
@@ -16,15 +17,23 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on shutdown, wait this long for in-flight requests")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and workflow instances this long after they end (0: keep forever)")
 	profiling := fs.Bool("pprof", false, "serve Go runtime profiles under /debug/pprof/ (admin token when auth is on)")
+	cfgPath := fs.String("config", "", "configuration file: its alerts section (rules and receivers)")
 	var lf listenFlags
 	lf.register(fs)
 	if err := g.parseNone(args); err != nil {
 		return err
 	}
+	f := &config.File{}
+	if *cfgPath != "" {
+		var err error
+		if f, err = loadConfig(*cfgPath); err != nil {
+			return err
+		}
+	}
 	log := g.logger()
 	// --token (or --token-file, DPE_TOKEN) is a shared admin token; the
 	// tokens of `dpe token` live in the core database.
-	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling}
+	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, Profiling: *profiling, Alerts: f.Alerts}
 	lf.apply(&cfg)
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -80,6 +80,15 @@ func New(o Options) *Evaluator {
 	if o.SeenWithin <= 0 {
 		o.SeenWithin = time.Minute
 	}
+	var rules [][2]string
+	for _, r := range o.Config.Rules {
+		rules = append(rules, [2]string{r.Name, string(r.Kind)})
+	}
+	var receivers []string
+	for _, r := range o.Config.Receivers {
+		receivers = append(receivers, r.Name)
+	}
+	o.Metrics.Configured(rules, receivers)
 	return &Evaluator{
 		o:     o,
 		retry: backoff.Policy{Initial: o.Config.Retry.Backoff, Max: o.Config.Retry.MaxBackoff, Jitter: 0.2},
@@ -434,6 +443,7 @@ func List(ctx context.Context, st store.AlertStore, cfg Config, now time.Time) (
 		}
 	}
 	slices.SortStableFunc(out.Items, func(a, b model.Alert) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
+	out.Total = len(out.Items)
 	for _, a := range out.Items {
 		switch a.State {
 		case model.AlertFiring:

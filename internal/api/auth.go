@@ -122,6 +122,8 @@ var routeRoles = map[string][]model.Role{
 	"GET /v1/triggers":                       readers,
 	"GET /v1/triggers/{name}":                {admin, operator, viewer, trig},
 	"GET /v1/triggers/{name}/records":        readers,
+	"GET /v1/alerts":                         readers,
+	"POST /v1/alerts/test":                   operators,
 	"POST /v1/tokens":                        admins,
 	"GET /v1/tokens":                         admins,
 	"DELETE /v1/tokens/{name}":               admins,

@@ -31,6 +31,7 @@ func TestRoutes(t *testing.T) {
 	t.Run("jobs", func(t *testing.T) { jobRoutes(t, realServer(t, rec)) })
 	t.Run("workflows", func(t *testing.T) { workflowRoutes(t, realServer(t, rec)) })
 	t.Run("triggers and leases", func(t *testing.T) { triggerAndLeaseRoutes(t, realServer(t, rec)) })
+	t.Run("alerts", func(t *testing.T) { alertRoutes(t, realServer(t, rec)) })
 	t.Run("tokens", func(t *testing.T) { tokenRoutes(t, realServer(t, rec), rec) })
 	if t.Failed() {
 		return
@@ -543,5 +544,17 @@ func tokenRoutes(t *testing.T, anon *client.Client, rec *recorder) {
 	ok(t, c.RevokeToken(ctx, "farm"))
 	if err := c.RevokeToken(ctx, "farm"); !errors.Is(err, model.ErrNotFound) {
 		t.Fatalf("revoke twice: %v, want ErrNotFound", err)
+	}
+}
+
+func alertRoutes(t *testing.T, c *client.Client) {
+	ctx := t.Context()
+	list := must(c.ListAlerts(ctx))(t)
+	if list.Items == nil || len(list.Items) != 0 || list.Firing != 0 || list.Rules == nil {
+		t.Fatalf("alerts of a fresh server: %+v", list)
+	}
+	// No receiver configured: the test is refused, naming what to add.
+	if _, err := c.TestAlerts(ctx); !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), "alerts.receivers") {
+		t.Fatalf("test without receivers: %v, want invalid naming alerts.receivers", err)
 	}
 }

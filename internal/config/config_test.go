@@ -26,6 +26,9 @@ func TestParseRefusesBadConfig(t *testing.T) {
 		{"zero quota", "processor:\n  quota: {util.copy: 0}\n", 0, "processor.quota.util.copy"},
 		{"relative location root", "locations:\n  archive: [relative/dir]\n", 0, "absolute"},
 		{"not YAML", "schedules: [\n", 1, "did not find"},
+		{"bad alert kind", "processor: {}\nalerts:\n  receivers: [{name: ops, webhook: 'http://h/x'}]\n  rules: [{name: r, kind: failed}]\n", 2, "alerts.rules[0].kind"},
+		{"alert receiver unknown", "alerts:\n  receivers: [{name: ops, webhook: 'http://h/x'}]\n  rules: [{name: r, kind: workflow_failed, receivers: [pager]}]\n", 1, "alerts.rules[0].receivers[0]"},
+		{"unknown alert field", "alerts:\n  rules: [{name: r, kind: workflow_failed, fore: 1m}]\n", 2, "fore"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,22 @@ func NewAlerts(reg prometheus.Registerer) *Alerts {
 	return m
 }
 
+// Configured starts the series of the configured rules (0 firing) and
+// receivers (0 sent, 0 failed), so they are exposed before anything
+// happens.
+func (m *Alerts) Configured(rules [][2]string, receivers []string) {
+	if m == nil {
+		return
+	}
+	for _, r := range rules {
+		m.firing.WithLabelValues(r[0], r[1])
+	}
+	for _, r := range receivers {
+		m.notifications.WithLabelValues(r, "sent")
+		m.notifications.WithLabelValues(r, "failed")
+	}
+}
+
 // Firing sets the number of firing alerts of each rule (rule → kind →
 // count); rules absent from the map read 0.
 func (m *Alerts) Firing(counts map[[2]string]int) {

@@ -10,9 +10,11 @@ import (
 // with a notification owed) and those changed in the last day, most
 // recently changed first, with the configured rules and receivers.
 type AlertList struct {
-	Items   []model.Alert `json:"items"`
-	Firing  int           `json:"firing"`  // items in state firing
-	Pending int           `json:"pending"` // items in state pending
+	Items []model.Alert `json:"items"`
+	// Total counts the items (the list is not paged).
+	Total   int `json:"total"`
+	Firing  int `json:"firing"`  // items in state firing
+	Pending int `json:"pending"` // items in state pending
 	// Rules and Receivers are the alert configuration of the server that
 	// answered (empty: no alerts configured).
 	Rules     []AlertRule `json:"rules"`

@@ -72,7 +72,15 @@ func runAlert(ctx context.Context, e *env, args []string) error {
 	}
 	if len(want) > 0 {
 		list.Items = slices.DeleteFunc(list.Items, func(a model.Alert) bool { return !want[a.State] })
-		list.Total = len(list.Items)
+		list.Total, list.Firing, list.Pending = len(list.Items), 0, 0
+		for _, a := range list.Items {
+			switch a.State {
+			case model.AlertFiring:
+				list.Firing++
+			case model.AlertPending:
+				list.Pending++
+			}
+		}
 	}
 	if g.json() {
 		return printJSON(e.stdout, list)

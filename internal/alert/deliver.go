@@ -215,7 +215,7 @@ func notification(rule, receiver, server string, call []due, now time.Time) wire
 func (e *Evaluator) Test(ctx context.Context) (wire.AlertTestResults, error) {
 	out := wire.AlertTestResults{Results: []wire.AlertTestResult{}}
 	if len(e.o.Config.Receivers) == 0 {
-		return out, model.Invalid("receivers", "no alert receivers are configured: add alerts.receivers to the server's configuration file")
+		return out, model.Invalid("alerts.receivers", "no alert receivers are configured: add them to the alerts section of the server's configuration file (dpe server --config)")
 	}
 	for i := range e.o.Config.Receivers {
 		r := &e.o.Config.Receivers[i]

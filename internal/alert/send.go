@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -75,24 +76,63 @@ func sendMail(ctx context.Context, s *SMTP, n wire.AlertNotification) error {
 		fmt.Fprintf(&b, "- and %d more\r\n", n.More)
 	}
 	fmt.Fprintf(&b, "\r\nserver %s\r\n", n.Server)
-	var auth smtp.Auth
-	if s.Username != "" {
-		host, _, _ := net.SplitHostPort(s.Addr)
-		auth = smtp.PlainAuth("", s.Username, s.password, host)
+	return deliverMail(ctx, s, []byte(b.String()))
+}
+
+// deliverMail is smtp.SendMail on a connection bounded by ctx (dialled
+// with it, its deadline on every read and write): STARTTLS when the
+// server offers it, PLAIN auth with a username.
+func deliverMail(ctx context.Context, s *SMTP, msg []byte) (err error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("smtp %s: %w", s.Addr, err)
 	}
-	// net/smtp has no context: run it aside and stop waiting at the
-	// deadline (the connection then ends with the process's timeouts).
-	done := make(chan error, 1)
-	go func() { done <- smtp.SendMail(s.Addr, auth, s.From, s.To, []byte(b.String())) }()
-	select {
-	case err := <-done:
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	host, _, _ := net.SplitHostPort(s.Addr)
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("smtp %s: %w", s.Addr, err)
+	}
+	defer c.Close()
+	step := func(what string, err error) error {
 		if err != nil {
-			return fmt.Errorf("smtp %s: %w", s.Addr, err)
+			return fmt.Errorf("smtp %s: %s: %w", s.Addr, what, err)
 		}
 		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("smtp %s: %w", s.Addr, ctx.Err())
 	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := step("starttls", c.StartTLS(&tls.Config{ServerName: host})); err != nil {
+			return err
+		}
+	}
+	if s.Username != "" {
+		if err := step("auth", c.Auth(smtp.PlainAuth("", s.Username, s.password, host))); err != nil {
+			return err
+		}
+	}
+	if err := step("mail from", c.Mail(s.From)); err != nil {
+		return err
+	}
+	for _, to := range s.To {
+		if err := step("rcpt to "+to, c.Rcpt(to)); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err := step("data", err); err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return step("data", err)
+	}
+	if err := step("data", w.Close()); err != nil {
+		return err
+	}
+	return step("quit", c.Quit())
 }
 
 // oneLine keeps a header value on one line.

@@ -220,3 +220,99 @@ func alertsEndToEnd(t *testing.T, dsn string) {
 		t.Fatalf("receiver got %d calls after the test, want 3", n)
 	}
 }
+
+// runAlertServer runs a server with the alert configuration until stop or
+// the end of the test.
+func runAlertServer(t *testing.T, dsn, id string, cfg alert.Config) (*server.Server, func()) {
+	t.Helper()
+	srv, err := server.New(server.Config{DB: dsn, ID: id, Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server %s: %v", id, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-srv.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("server not ready in 30s")
+	}
+	return srv, stop
+}
+
+// TestAlertsTwoServers: two servers on one PostgreSQL database evaluate
+// alerts one at a time. A failure is notified exactly once while both
+// run, not again when the evaluating server stops and the other takes
+// over, and the next failure is notified by the other.
+func TestAlertsTwoServers(t *testing.T) {
+	dsn := testdb.Postgres(t)
+	h := &hook{}
+	recv := httptest.NewServer(h)
+	t.Cleanup(recv.Close)
+	cfg := alert.Config{Every: 200 * time.Millisecond, Receivers: []alert.Receiver{{Name: "ops", Webhook: recv.URL}},
+		Rules: []alert.Rule{{Name: "failed", Kind: model.AlertWorkflowFailed}}}
+	a, stopA := runAlertServer(t, dsn, "server-a", cfg)
+	eventually.True(t, 20*time.Second, func() bool { return evaluations(t, a.URL()) > 0 }, "server-a evaluates")
+	b, _ := runAlertServer(t, dsn, "server-b", cfg)
+	c, err := client.New(client.Config{URLs: []string{a.URL(), b.URL()}, Deadline: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	w, err := worker.New(worker.Config{Client: c, PollWait: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWorker := context.WithCancel(context.Background())
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Run(wctx) }()
+	t.Cleanup(func() { stopWorker(); <-wdone })
+	if _, err := c.ImportTemplate(t.Context(), []byte("name: boom\nsteps:\n  - {id: stop, fail: disk full}\n"), "application/yaml"); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := c.StartWorkflow(t.Context(), model.InstanceSpec{Template: "boom", Name: "boom-1"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, 20*time.Second, func() bool { return h.count() > 0 }, "a call for boom-1")
+	base := evaluations(t, a.URL())
+	eventually.True(t, 20*time.Second, func() bool { return evaluations(t, a.URL()) >= base+5 }, "five more evaluations on server-a")
+	if n, nb := h.count(), evaluations(t, b.URL()); n != 1 || nb != 0 {
+		t.Fatalf("while both run: %d calls (want 1), server-b evaluated %d times (want 0, it stands by)", n, nb)
+	}
+	if first := h.of("failed")[0].n; first.Server != "server-a" || first.Alerts[0].Subject != "boom-1" {
+		t.Fatalf("first call = %+v", first)
+	}
+
+	// server-a stops (and gives the lease up): server-b takes over and
+	// does not notify boom-1 again.
+	stopA()
+	stopped := time.Now()
+	eventually.True(t, alert.LeaseTTL+10*time.Second, func() bool { return evaluations(t, b.URL()) >= 1 }, "server-b takes over")
+	t.Logf("server-b evaluated %s after server-a stopped", time.Since(stopped).Round(time.Millisecond))
+	eventually.True(t, 20*time.Second, func() bool { return evaluations(t, b.URL()) >= 5 }, "server-b evaluates five times")
+	if n := h.count(); n != 1 {
+		t.Fatalf("after the takeover: %d calls, want still 1: %+v", n, h.calls)
+	}
+	if _, err := c.StartWorkflow(t.Context(), model.InstanceSpec{Template: "boom", Name: "boom-2"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, 20*time.Second, func() bool { return h.count() > 1 }, "a call for boom-2")
+	base = evaluations(t, b.URL())
+	eventually.True(t, 20*time.Second, func() bool { return evaluations(t, b.URL()) >= base+5 }, "five more evaluations on server-b")
+	calls := h.of("failed")
+	if len(calls) != 2 || calls[1].n.Server != "server-b" || calls[1].n.Alerts[0].Subject != "boom-2" {
+		t.Fatalf("calls = %+v", calls)
+	}
+}

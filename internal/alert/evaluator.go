@@ -104,6 +104,9 @@ func (e *Evaluator) Run(ctx context.Context) error {
 	}
 	el := &lease.Elector{Acquirer: e.o.Leases, Name: LeaseName, Holder: e.o.Holder, TTL: LeaseTTL, Log: e.o.Log, Clock: e.o.Clock}
 	return el.Run(ctx, func(ctx context.Context, _ model.Lease) error {
+		// A server that stands by reports no firing alerts: the series
+		// aggregate across servers with max.
+		defer e.o.Metrics.Firing(e.zeros())
 		if err := e.seed(ctx); err != nil && ctx.Err() == nil {
 			e.o.Log.Warn("alerts: read recent notifications", "err", err)
 		}
@@ -225,10 +228,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		}
 	}
 	err = e.deliver(ctx, byKey)
-	firing := map[[2]string]int{}
-	for _, r := range e.o.Config.Rules {
-		firing[[2]string{r.Name, string(r.Kind)}] = 0
-	}
+	firing := e.zeros()
 	for _, a := range byKey {
 		if a.State == model.AlertFiring {
 			firing[[2]string{a.Rule, string(a.Kind)}]++
@@ -247,6 +247,15 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		e.o.Metrics.Evaluated()
 	}
 	return err
+}
+
+// zeros is a firing count of 0 for every configured rule.
+func (e *Evaluator) zeros() map[[2]string]int {
+	out := map[[2]string]int{}
+	for _, r := range e.o.Config.Rules {
+		out[[2]string{r.Name, string(r.Kind)}] = 0
+	}
+	return out
 }
 
 // failedSince pages through the failed instances finished since the time.
@@ -386,7 +395,7 @@ func (e *Evaluator) unservedTypes(ctx context.Context, now time.Time) (map[strin
 	out := map[string]condition{}
 	for t, c := range counts {
 		if n := c[model.JobQueued]; n > 0 && !served[t] {
-			out[t] = condition{since: now, summary: fmt.Sprintf("%d jobs of type %s queued and no live processor serves the type", n, t)}
+			out[t] = condition{since: now, summary: fmt.Sprintf("%s of type %s queued and no live processor serves the type", plural(n, "job"), t)}
 		}
 	}
 	return out, nil
@@ -400,6 +409,14 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// plural is "1 job", "2 jobs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func clip(s string, n int) string {

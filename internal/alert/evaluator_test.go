@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/coredb"
+	"github.com/dpe-engine/dpe/internal/metrics"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store"
 	"github.com/dpe-engine/dpe/internal/wire"
@@ -91,10 +94,45 @@ func (r *receiver) calls() []wire.AlertNotification {
 // clock.
 func setup(t *testing.T, st engine, cfg Config, clk *clock.Fake, holder string) *Evaluator {
 	t.Helper()
+	e, _ := setupReg(t, st, cfg, clk, holder)
+	return e
+}
+
+// setupReg is setup that also returns the registry of its metrics.
+func setupReg(t *testing.T, st engine, cfg Config, clk *clock.Fake, holder string) (*Evaluator, *prometheus.Registry) {
+	t.Helper()
 	if err := cfg.Validate(func(k string) string { return map[string]string{"HOOK_SECRET": "s3cret"}[k] }); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	return New(Options{Store: st, Config: cfg, Holder: holder, Clock: clk, Log: slog.New(slog.DiscardHandler)})
+	reg := prometheus.NewRegistry()
+	return New(Options{Store: st, Config: cfg, Holder: holder, Clock: clk, Log: slog.New(slog.DiscardHandler), Metrics: metrics.NewAlerts(reg)}), reg
+}
+
+// gauge reads one series of the registry (-1 when absent).
+func gauge(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }
 
 func evaluate(t *testing.T, e *Evaluator) {
@@ -121,7 +159,11 @@ func TestGroupInactive(t *testing.T) {
 		Receivers: []Receiver{{Name: "ops", Webhook: hook.srv.URL, SecretEnv: "HOOK_SECRET"}},
 		Rules:     []Rule{{Name: "nocopy", Kind: model.AlertGroupInactive, For: time.Minute, Match: []string{"trigger/*"}}},
 	}
-	e := setup(t, st, cfg, clk, "server-a")
+	e, reg := setupReg(t, st, cfg, clk, "server-a")
+	firing := map[string]string{"rule": "nocopy", "kind": "group_inactive"}
+	if v := gauge(t, reg, metrics.NameAlertsFiring, firing); v != 0 {
+		t.Fatalf("firing before any evaluation = %v, want 0 (the rule's series exists)", v)
+	}
 	ctx := t.Context()
 	if _, err := st.LeaseAcquire(ctx, "trigger/sched", "sched@a", 10*time.Second, t0); err != nil {
 		t.Fatal(err)
@@ -158,6 +200,12 @@ func TestGroupInactive(t *testing.T) {
 		evaluate(t, e)
 	}
 	wantCalls(t, hook, 1, "while it stays inactive")
+	if v := gauge(t, reg, metrics.NameAlertsFiring, firing); v != 1 {
+		t.Fatalf("firing = %v, want 1", v)
+	}
+	if v := gauge(t, reg, metrics.NameAlertNotifications, map[string]string{"receiver": "ops", "result": "sent"}); v != 1 {
+		t.Fatalf("notifications sent = %v, want 1", v)
+	}
 
 	// A second server taking over (a new evaluator on the same database)
 	// does not notify again.

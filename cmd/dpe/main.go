@@ -55,6 +55,7 @@ var commands = map[string]command{
 	"type":          {"list job types and set their cluster-wide limits", runType},
 	"token":         {"create, list and revoke API tokens: token create --role ROLE --name NAME", runToken},
 	"audit":         {"list the audit trail of mutating API calls: audit list [--since 24h] [--principal NAME] [--route ROUTE]", runAudit},
+	"alert":         {"list alerts and their notifications; send a test notification to every receiver", runAlert},
 	"status":        {"show the server, core database, processors and job counts", runStatus},
 	"version":       {"print the version", runVersion},
 }

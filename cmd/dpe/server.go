@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/config"
 	"github.com/dpe-engine/dpe/internal/server"
 )
 
@@ -17,6 +18,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and workflow instances this long after they end (0: keep forever)")
 	auditRetention := fs.Duration("audit-retention", server.DefaultAuditRetention, "purge audit entries this long after the call they record")
 	profiling := fs.Bool("pprof", false, "serve Go runtime profiles under /debug/pprof/ (admin token when auth is on)")
+	cfgPath := fs.String("config", "", "configuration file: its alerts section (rules and receivers)")
 	var lf listenFlags
 	lf.register(fs)
 	var tf traceFlag
@@ -27,6 +29,13 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	if *auditRetention <= 0 {
 		return usagef("--audit-retention: want a positive duration such as 2160h, got %s", *auditRetention)
 	}
+	f := &config.File{}
+	if *cfgPath != "" {
+		var err error
+		if f, err = loadConfig(*cfgPath); err != nil {
+			return err
+		}
+	}
 	log := g.logger()
 	tp, flush, err := tf.start(ctx, e, "server", log)
 	if err != nil {
@@ -35,7 +44,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	defer flush()
 	// --token (or --token-file, DPE_TOKEN) is a shared admin token; the
 	// tokens of `dpe token` live in the core database.
-	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, AuditRetention: *auditRetention, Profiling: *profiling, Tracing: tp}
+	cfg := server.Config{DB: *db, Listen: *listen, Token: g.token, Log: log, ID: *id, DrainDelay: *drain, ShutdownGrace: *grace, Retention: *retention, AuditRetention: *auditRetention, Profiling: *profiling, Tracing: tp, Alerts: f.Alerts}
 	if err := lf.apply(ctx, &cfg); err != nil {
 		return err
 	}

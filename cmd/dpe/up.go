@@ -32,7 +32,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs, g := newCommand("up", e)
 	data := fs.String("data", "./dpe-data", "data directory (core database, inbox)")
 	listen := fs.String("listen", "127.0.0.1:8460", "address to listen on")
-	cfgPath := fs.String("config", "", "configuration file: schedules, folder_watchers, table_watchers, processor quotas")
+	cfgPath := fs.String("config", "", "configuration file: schedules, folder_watchers, table_watchers, processor quotas, alerts")
 	retention := fs.Duration("retention", 7*24*time.Hour, "purge finished jobs and instances this long after they end (0: keep forever)")
 	auditRetention := fs.Duration("audit-retention", server.DefaultAuditRetention, "purge audit entries this long after the call they record")
 	var pf processorFlags
@@ -107,7 +107,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention, AuditRetention: *auditRetention, Tracing: serverTracing}
+	scfg := server.Config{DB: dsn, Listen: *listen, Token: g.token, Log: log.With("role", "server"), Retention: *retention, AuditRetention: *auditRetention, Tracing: serverTracing, Alerts: cfg.Alerts}
 	if err := lf.apply(ctx, &scfg); err != nil {
 		return err
 	}

@@ -39,9 +39,11 @@ type Config struct {
 	Flows *workflows.Service // nil: no workflow routes
 	// Triggers serves schedules and watchers (nil: no trigger routes).
 	Triggers *triggers.Service
-	Store    store.Store // idempotency records and readiness
-	Clock    clock.Clock
-	Log      *slog.Logger
+	// Alerts serves the alerts (nil: no alert routes).
+	Alerts Alerts
+	Store  store.Store // idempotency records and readiness
+	Clock  clock.Clock
+	Log    *slog.Logger
 	// Token, when set, is a shared admin token ("Authorization: Bearer
 	// TOKEN"), kept for compatibility with the single-token set-up. With
 	// it, or once the store holds a token (store.TokenStore), every route
@@ -74,6 +76,7 @@ type API struct {
 	jobs     *jobs.Service
 	flows    *workflows.Service
 	triggers *triggers.Service
+	alerts   Alerts
 	store    store.Store
 	clock    clock.Clock
 	log      *slog.Logger
@@ -105,7 +108,7 @@ func New(cfg Config) *API {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	a := &API{
-		jobs: cfg.Jobs, flows: cfg.Flows, triggers: cfg.Triggers, store: cfg.Store, clock: cfg.Clock, log: cfg.Log,
+		jobs: cfg.Jobs, flows: cfg.Flows, triggers: cfg.Triggers, alerts: cfg.Alerts, store: cfg.Store, clock: cfg.Clock, log: cfg.Log,
 		info: cfg.Info, checkHost: cfg.CheckHost, certRoles: cfg.ClientCertRoles, ready: cfg.Ready, mux: http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpe_http_requests_total", Help: "HTTP requests by route and status.",
@@ -183,6 +186,9 @@ func (a *API) routes() {
 	}
 	if a.triggers != nil {
 		a.triggerRoutes()
+	}
+	if a.alerts != nil {
+		a.alertRoutes()
 	}
 	a.logRoutes()
 }

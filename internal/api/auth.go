@@ -127,6 +127,8 @@ var routeRoles = map[string][]model.Role{
 	"POST /v1/triggers/{name}/pause":         operators,
 	"POST /v1/triggers/{name}/resume":        operators,
 	"POST /v1/triggers/{name}/fire-now":      operators,
+	"GET /v1/alerts":                         readers,
+	"POST /v1/alerts/test":                   operators,
 	"POST /v1/tokens":                        admins,
 	"GET /v1/tokens":                         admins,
 	"DELETE /v1/tokens/{name}":               admins,

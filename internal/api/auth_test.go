@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/alert"
 	"github.com/dpe-engine/dpe/internal/api"
 	"github.com/dpe-engine/dpe/internal/coredb"
 	"github.com/dpe-engine/dpe/internal/model"
@@ -84,6 +85,8 @@ var wantRoles = map[string]string{
 	"POST /v1/triggers/{name}/pause":         "AO",
 	"POST /v1/triggers/{name}/resume":        "AO",
 	"POST /v1/triggers/{name}/fire-now":      "AO",
+	"GET /v1/alerts":                         "AOV",
+	"POST /v1/alerts/test":                   "AO",
 	"POST /v1/tokens":                        "A",
 	"GET /v1/tokens":                         "A",
 	"DELETE /v1/tokens/{name}":               "A",
@@ -126,7 +129,8 @@ func apiServer(t *testing.T, tokens bool, set func(*api.Config)) (string, map[mo
 	js := jobs.New(jobs.Config{Store: st, Log: log, Wake: hub})
 	flows := workflows.New(workflows.Config{Store: st, Log: log, Wake: hub, KnownJobType: js.KnownType})
 	trig := triggers.New(triggers.Config{Store: st.(store.TriggerStore), Flows: flows, Log: log})
-	cfg := api.Config{Jobs: js, Flows: flows, Triggers: trig, Store: st, Log: log, Profiling: true}
+	alerts := alert.New(alert.Options{Store: st.(alert.Store), Log: log})
+	cfg := api.Config{Jobs: js, Flows: flows, Triggers: trig, Alerts: alerts, Store: st, Log: log, Profiling: true}
 	set(&cfg)
 	h := api.New(cfg)
 	srv := httptest.NewServer(h)

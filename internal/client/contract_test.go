@@ -32,6 +32,7 @@ func TestRoutes(t *testing.T) {
 	t.Run("jobs", func(t *testing.T) { jobRoutes(t, realServer(t, rec)) })
 	t.Run("workflows", func(t *testing.T) { workflowRoutes(t, realServer(t, rec)) })
 	t.Run("triggers and leases", func(t *testing.T) { triggerAndLeaseRoutes(t, realServer(t, rec)) })
+	t.Run("alerts", func(t *testing.T) { alertRoutes(t, realServer(t, rec)) })
 	t.Run("tokens", func(t *testing.T) { tokenRoutes(t, realServer(t, rec), rec) })
 	if t.Failed() {
 		return
@@ -597,5 +598,17 @@ func tokenRoutes(t *testing.T, anon *client.Client, rec *recorder) {
 	first := must(c.ListAudit(ctx, client.AuditQuery{Principal: "-", Route: "POST /v1/tokens"}))(t)
 	if first.Total != 1 || first.Items[0].Status != http.StatusCreated {
 		t.Fatalf("audit, the create made before auth was on: %+v", first)
+	}
+}
+
+func alertRoutes(t *testing.T, c *client.Client) {
+	ctx := t.Context()
+	list := must(c.ListAlerts(ctx))(t)
+	if list.Items == nil || len(list.Items) != 0 || list.Firing != 0 || list.Rules == nil {
+		t.Fatalf("alerts of a fresh server: %+v", list)
+	}
+	// No receiver configured: the test is refused, naming what to add.
+	if _, err := c.TestAlerts(ctx); !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), "alerts.receivers") {
+		t.Fatalf("test without receivers: %v, want invalid naming alerts.receivers", err)
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dpe-engine/dpe/internal/alert"
 	"github.com/dpe-engine/dpe/internal/folderwatcher"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/scheduler"
@@ -29,6 +31,8 @@ type File struct {
 	FolderWatchers []folderwatcher.Config `yaml:"folder_watchers"`
 	TableWatchers  []tablewatcher.Config  `yaml:"table_watchers"`
 	Locations      map[string][]string    `yaml:"locations"`
+	// Alerts are the server's alert rules and receivers.
+	Alerts alert.Config `yaml:"alerts"`
 
 	path string
 }
@@ -157,6 +161,9 @@ func (f *File) validate(root *yaml.Node) error {
 			return &Error{File: f.path, Reason: fmt.Sprintf("processor.exec.allow[%d]: %q must be a clean absolute path", i, a)}
 		}
 	}
+	if err := f.Alerts.Validate(os.Getenv); err != nil {
+		return &Error{File: f.path, Line: keyLine(root, "alerts"), Reason: strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
 	for name, roots := range f.Locations {
 		if len(roots) == 0 {
 			return &Error{File: f.path, Reason: fmt.Sprintf("locations.%s: give at least one root", name)}
@@ -190,4 +197,18 @@ func entryLines(root *yaml.Node) map[string][]int {
 		}
 	}
 	return out
+}
+
+// keyLine is the line of a top-level key (0 when absent).
+func keyLine(root *yaml.Node, key string) int {
+	if root == nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return 0
+	}
+	doc := root.Content[0]
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == key {
+			return doc.Content[i].Line
+		}
+	}
+	return 0
 }

@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 		"schedule:\n  - name: x\n",
 		"processor:\n  quota: {util.copy: 0}\n",
 		"a: &a [*a]\n",
+		"alerts:\n  every: 5s\n  receivers: [{name: ops, webhook: 'http://h/x', timeout: 2s}]\n  rules:\n    - {name: f, kind: workflow_failed, match: ['ingest*'], max_per_minute: 3}\n    - {name: g, kind: group_inactive, for: 1m}\n",
 		"table_watchers:\n  - {name: m, dsn: 'sqlite:/tmp/x.db', table: 'music; drop', key: [id], on: {created: {template: t}}}\n",
 	} {
 		f.Add([]byte(s))

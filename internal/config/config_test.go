@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,6 +28,9 @@ func TestParseRefusesBadConfig(t *testing.T) {
 		{"zero quota", "processor:\n  quota: {util.copy: 0}\n", 0, "processor.quota.util.copy"},
 		{"relative location root", "locations:\n  archive: [relative/dir]\n", 0, "absolute"},
 		{"not YAML", "schedules: [\n", 1, "did not find"},
+		{"bad alert kind", "processor: {}\nalerts:\n  receivers: [{name: ops, webhook: 'http://h/x'}]\n  rules: [{name: r, kind: failed}]\n", 2, "alerts.rules[0].kind"},
+		{"alert receiver unknown", "alerts:\n  receivers: [{name: ops, webhook: 'http://h/x'}]\n  rules: [{name: r, kind: workflow_failed, receivers: [pager]}]\n", 1, "alerts.rules[0].receivers[0]"},
+		{"unknown alert field", "alerts:\n  rules: [{name: r, kind: workflow_failed, fore: 1m}]\n", 2, "fore"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,5 +96,31 @@ processor:
 	}
 	if len(f.Schedules) != 1 || len(f.FolderWatchers) != 1 || len(f.TableWatchers) != 1 || f.Processor.Quota["util.copy"] != 4 {
 		t.Fatalf("parsed %+v", f)
+	}
+}
+
+// TestREADMEAlertsExample: the alerts example of README.md is a valid
+// configuration (with its secret file present).
+func TestREADMEAlertsExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\nalerts:\n")
+	if !ok {
+		t.Fatal("README.md has no ```yaml block starting with alerts:")
+	}
+	doc, _, _ := strings.Cut(rest, "```")
+	secret := filepath.Join(t.TempDir(), "webhook.secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc = "alerts:\n" + strings.ReplaceAll(doc, "/etc/dpe/webhook.secret", secret)
+	f, err := Parse("README.md", []byte(doc))
+	if err != nil {
+		t.Fatalf("README's alerts example: %v", err)
+	}
+	if len(f.Alerts.Rules) != 3 || len(f.Alerts.Receivers) != 2 || f.Alerts.Rules[2].Receivers[0] != "ops" {
+		t.Fatalf("parsed %+v", f.Alerts)
 	}
 }

@@ -23,7 +23,7 @@ type Source interface {
 
 // GroupPrefixes are the lease name prefixes of standby groups: one active
 // copy holds the lease, the others wait to take it over.
-var GroupPrefixes = []string{"worker/", "trigger/", "server/"}
+var GroupPrefixes = model.GroupLeasePrefixes
 
 // StateConfig configures the state collector.
 type StateConfig struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	pmodel "github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
+	"github.com/dpe-engine/dpe/internal/alert"
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/handlers"
@@ -69,8 +71,13 @@ func (w testWriter) Write(b []byte) (int, error) {
 func stack(t *testing.T, dsn string) (string, *client.Client, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(hook.Close)
 	srv, err := server.New(server.Config{DB: dsn, Listen: "127.0.0.1:0", Log: log, Tick: 200 * time.Millisecond,
-		MetricsCache: time.Nanosecond})
+		MetricsCache: time.Nanosecond,
+		// An alert rule and receiver, so the alert series are exposed.
+		Alerts: alert.Config{Every: 200 * time.Millisecond, Receivers: []alert.Receiver{{Name: "ops", Webhook: hook.URL}},
+			Rules: []alert.Rule{{Name: "failed", Kind: model.AlertWorkflowFailed, Match: []string{"none"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

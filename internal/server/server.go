@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/dpe-engine/dpe/internal/alert"
 	"github.com/dpe-engine/dpe/internal/api"
 	"github.com/dpe-engine/dpe/internal/clock"
 	"github.com/dpe-engine/dpe/internal/coredb"
@@ -98,6 +99,11 @@ type Config struct {
 	// Limits are the API's per-token limits: changes per second and
 	// claims waiting at once (zero: none).
 	Limits api.Limits
+	// Alerts are the alert rules and receivers (the config file's alerts
+	// section); one server at a time evaluates them (package alert).
+	Alerts alert.Config
+	// AlertHTTP, when set, is the client of webhook calls (tests).
+	AlertHTTP *http.Client
 }
 
 // Server is one dpe server.
@@ -158,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	} else if cfg.ClientCA != "" {
 		return nil, errors.New("client CA given without --tls-cert and --tls-key")
+	}
+	if err := cfg.Alerts.Validate(nil); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -232,8 +241,16 @@ func (s *Server) Run(ctx context.Context) error {
 	if ts, ok := st.(store.TriggerStore); ok {
 		trig = triggers.New(triggers.Config{Store: ts, Flows: flows, Clock: s.cfg.Clock, Log: log, Metrics: metrics.NewTriggers(reg)})
 	}
+	var alerts *alert.Evaluator
+	if as, ok := st.(alert.Store); ok {
+		alerts = alert.New(alert.Options{
+			Store: as, Config: s.cfg.Alerts, Leases: storeLeases{store: st, now: s.cfg.Clock.Now}, Holder: s.cfg.ID,
+			Clock: s.cfg.Clock, Log: log.With("part", "alerts"), Metrics: metrics.NewAlerts(reg), HTTP: s.cfg.AlertHTTP,
+			SeenWithin: jobs.ProcessorStale,
+		})
+	}
 	s.api = api.New(api.Config{
-		Jobs: s.jobs, Flows: flows, Triggers: trig, Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
+		Jobs: s.jobs, Flows: flows, Triggers: trig, Alerts: alertService(alerts), Store: st, Clock: s.cfg.Clock, Log: log, Token: s.cfg.Token,
 		Info: s.info, Ready: s.checkReady, Registry: reg, Profiling: s.cfg.Profiling,
 		CheckHost: s.loopback(), Hosts: s.cfg.Hosts, ClientCertRoles: s.clientCertRoles(), Limits: s.cfg.Limits,
 	})
@@ -275,6 +292,12 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.cleaner(bg)
+	}()
+	go func() {
+		defer wg.Done()
+		if alerts != nil {
+			_ = alerts.Run(bg)
+		}
 	}()
 	defer func() {
 		stopBG()
@@ -386,4 +409,13 @@ func (s *Server) monitorLogin(ctx context.Context, secret string) (string, error
 		return "", err
 	}
 	return string(role), nil
+}
+
+// alertService is the evaluator as the API's alert service (nil when the
+// store keeps no alerts: an interface holding a nil pointer is not nil).
+func alertService(e *alert.Evaluator) api.Alerts {
+	if e == nil {
+		return nil
+	}
+	return e
 }

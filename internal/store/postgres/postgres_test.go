@@ -40,3 +40,9 @@ func TestAuditConformance(t *testing.T) {
 	db := newTestDB(t)
 	storetest.RunAudit(t, func(t *testing.T) store.AuditStore { return db.open(t) })
 }
+
+// TestAlertConformance runs the shared alert suite.
+func TestAlertConformance(t *testing.T) {
+	db := newTestDB(t)
+	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertEngine { return db.open(t) })
+}

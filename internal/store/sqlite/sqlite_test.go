@@ -211,3 +211,9 @@ func TestInvalidInputIsRefused(t *testing.T) {
 		t.Fatalf("priority of instance 0: %v, want ErrInvalid", err)
 	}
 }
+
+func TestAlertConformance(t *testing.T) {
+	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertEngine {
+		return openAt(t, filepath.Join(t.TempDir(), "dpe.db"))
+	})
+}

@@ -122,10 +122,10 @@ func (s *Service) SetError(ctx context.Context, name, kind, msg string) error {
 }
 
 func checkName(name string) error {
-	if name == "" || len(name) > 200 {
-		return model.Invalid("name", "a trigger name of 1 to 200 characters is required")
+	if name == "" {
+		return model.Invalid("name", "a trigger name is required")
 	}
-	return nil
+	return wire.CheckName("name", name)
 }
 
 func checkKind(kind string) error {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +15,8 @@ import (
 // filters narrow the list, the table has its header and the page line,
 // and bad flags are usage errors that name the flag.
 func TestAuditList(t *testing.T) {
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := "http://" + addr
-	up := startDPE(t, "dpe up", dir, "up", "--data", filepath.Join(dir, "data"), "--listen", addr)
-	up.waitLine("dpe is up", 60*time.Second)
-	dpe := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runDPE(t, dir, append(args, "--server", srv)...)
-	}
+	u := startUp(t)
+	dpe := u.dpe
 	if _, errOut, code := dpe("job", "submit", "noop"); code != 0 {
 		t.Fatalf("job submit: exit %d\n%s", code, errOut)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -24,15 +23,9 @@ import (
 // only the fields given, `trigger records` of an unknown name, the active
 // copy of a concurrent trigger, and `job list --workflow NAME`.
 func TestCLITalksLikeATool(t *testing.T) {
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := "http://" + addr
-	up := startDPE(t, "dpe up", dir, "up", "--data", filepath.Join(dir, "data"), "--listen", addr)
-	up.waitLine("dpe is up", 60*time.Second)
-	dpe := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runDPE(t, dir, append(args, "--server", srv)...)
-	}
+	u := startUp(t)
+	dpe := u.dpe
+	dir, srv := u.dir, u.url
 	// plumbing is what a user must never read in an error.
 	plumbing := regexp.MustCompile(`(GET|POST|PUT) /v1|\b(404|422|409)\b|sqlite|postgres`)
 

@@ -235,3 +235,29 @@ func isStatus(err error, status int) bool {
 	var ae *client.APIError
 	return errors.As(err, &ae) && ae.Status == status
 }
+
+// upRun is a `dpe up` started by startUp.
+type upRun struct {
+	dir  string // its working directory; its data directory is dir/data
+	addr string // host:port it listens on
+	url  string // http://addr
+	up   *proc
+	t    *testing.T
+}
+
+// startUp starts `dpe up` in a fresh directory with args added and waits
+// until it is up.
+func startUp(t *testing.T, args ...string) *upRun {
+	t.Helper()
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	up := startDPE(t, "dpe up", dir, append([]string{"up", "--data", filepath.Join(dir, "data"), "--listen", addr}, args...)...)
+	up.waitLine("dpe is up", 60*time.Second)
+	return &upRun{dir: dir, addr: addr, url: "http://" + addr, up: up, t: t}
+}
+
+// dpe runs the CLI in u's directory against it: stdout, stderr, exit code.
+func (u *upRun) dpe(args ...string) (string, string, int) {
+	u.t.Helper()
+	return runDPE(u.t, u.dir, append(args, "--server", u.url)...)
+}

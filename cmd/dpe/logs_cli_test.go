@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpe-engine/dpe/internal/model"
 )
@@ -36,15 +35,9 @@ steps:
 // failed); `workflow show` prints each line once, in its log section;
 // `job show` prints the job's own line.
 func TestWorkflowLogsCLI(t *testing.T) {
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := "http://" + addr
-	up := startDPE(t, "dpe up", dir, "up", "--data", filepath.Join(dir, "data"), "--listen", addr)
-	up.waitLine("dpe is up", 60*time.Second)
-	dpe := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runDPE(t, dir, append(args, "--server", srv)...)
-	}
+	u := startUp(t)
+	dpe := u.dpe
+	dir, up := u.dir, u.up
 	tpl := filepath.Join(dir, "logdemo.yaml")
 	if err := os.WriteFile(tpl, []byte(logsTemplate), 0o644); err != nil {
 		t.Fatal(err)

@@ -132,15 +132,9 @@ func integrated(t *testing.T, path string) float64 {
 // unchanged, loudness-report measures a folder, and (with ffmpeg) proxy
 // makes a proxy and a thumbnail.
 func TestMediaTemplates(t *testing.T) {
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := "http://" + addr
-	up := startDPE(t, "dpe up", dir, "up", "--data", filepath.Join(dir, "data"), "--listen", addr)
-	up.waitLine("dpe is up", 60*time.Second)
-	dpe := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runDPE(t, dir, append(args, "--server", srv)...)
-	}
+	u := startUp(t)
+	dpe := u.dpe
+	dir, up := u.dir, u.up
 	output := func(name string, v any) {
 		t.Helper()
 		out, errOut, code := dpe("workflow", "show", name, "-o", "json")

@@ -88,15 +88,9 @@ steps:
 // start, duration, job, log lines, and a multi-line error wrapped under
 // its step.
 func TestProgressAndShowCLI(t *testing.T) {
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := "http://" + addr
-	up := startDPE(t, "dpe up", dir, "up", "--data", filepath.Join(dir, "data"), "--listen", addr)
-	up.waitLine("dpe is up", 60*time.Second)
-	dpe := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runDPE(t, dir, append(args, "--server", srv)...)
-	}
+	u := startUp(t)
+	dpe := u.dpe
+	dir, srv, up := u.dir, u.url, u.up
 	for _, f := range [][2]string{{"tiny.yaml", tinyTemplate}, {"showcase.yaml", showcaseTemplate}, {"slow.yaml", slowTemplate}} {
 		name, src := f[0], f[1]
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {

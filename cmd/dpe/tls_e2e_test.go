@@ -1,21 +1,14 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/eventually"
+	"github.com/dpe-engine/dpe/internal/testpki"
 )
 
 // TestServerReloadsCertificateOnSIGHUP runs `dpe server` with a
@@ -26,7 +19,7 @@ func TestServerReloadsCertificateOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	mtime := time.Now().Add(-time.Hour).Truncate(time.Second)
-	writeCert(t, certFile, keyFile, "first", mtime)
+	testpki.SelfSigned(t, certFile, keyFile, "first", mtime)
 	addr := freeAddr(t)
 	srv := startDPE(t, "server", dir, "server", "--db", "sqlite:"+filepath.Join(dir, "dpe.db"), "--listen", addr,
 		"--tls-cert", certFile, "--tls-key", keyFile)
@@ -40,7 +33,7 @@ func TestServerReloadsCertificateOnSIGHUP(t *testing.T) {
 	}
 	eventually.Value(t, 60*time.Second, served, func(cn string) bool { return cn == "first" }, "the server presents its certificate")
 
-	writeCert(t, certFile, keyFile, "second", mtime)
+	testpki.SelfSigned(t, certFile, keyFile, "second", mtime)
 	if cn, err := served(); err != nil || cn != "first" {
 		t.Fatalf("before SIGHUP the server presents %q (%v), want first: the file times did not change", cn, err)
 	}
@@ -52,36 +45,5 @@ func TestServerReloadsCertificateOnSIGHUP(t *testing.T) {
 	case <-srv.done:
 		t.Fatalf("the server exited on SIGHUP: %v", srv.err)
 	default:
-	}
-}
-
-// writeCert writes a self-signed certificate for 127.0.0.1 named cn and its
-// key, stamped with mtime.
-func writeCert(t *testing.T, certFile, keyFile, cn string, mtime time.Time) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []struct {
-		path, typ string
-		der       []byte
-	}{{certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", kder}} {
-		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(f.path, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

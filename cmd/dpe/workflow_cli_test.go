@@ -21,15 +21,9 @@ func TestWorkflowCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := "http://" + addr
-	up := startDPE(t, "dpe up", dir, "up", "--data", filepath.Join(dir, "data"), "--listen", addr)
-	up.waitLine("dpe is up", 60*time.Second)
-	dpe := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runDPE(t, dir, append(args, "--server", srv)...)
-	}
+	u := startUp(t)
+	dpe := u.dpe
+	dir, up := u.dir, u.up
 
 	// dpe up imported the examples already: importing them again changes
 	// nothing.

@@ -104,7 +104,7 @@ func alertsEndToEnd(t *testing.T, dsn string) {
 	recv := httptest.NewServer(h)
 	t.Cleanup(recv.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{DB: dsn, Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second, Log: log,
+	srv, _ := runServer(t, server.Config{DB: dsn, Log: log,
 		Alerts: alert.Config{
 			Every:     every,
 			Receivers: []alert.Receiver{{Name: "ops", Webhook: recv.URL}},
@@ -113,23 +113,6 @@ func alertsEndToEnd(t *testing.T, dsn string) {
 				{Name: "nocopy", Kind: model.AlertGroupInactive, Match: []string{"worker/*"}, For: forDur},
 			},
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("server not ready in 30s")
-	}
 	c, err := client.New(client.Config{URLs: []string{srv.URL()}, Deadline: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -225,30 +208,7 @@ func alertsEndToEnd(t *testing.T, dsn string) {
 // the end of the test.
 func runAlertServer(t *testing.T, dsn, id string, cfg alert.Config) (*server.Server, func()) {
 	t.Helper()
-	srv, err := server.New(server.Config{DB: dsn, ID: id, Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server %s: %v", id, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case <-srv.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("server not ready in 30s")
-	}
-	return srv, stop
+	return runServer(t, server.Config{DB: dsn, ID: id, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: cfg})
 }
 
 // TestAlertsTwoServers: two servers on one PostgreSQL database evaluate

@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,16 +17,8 @@ import (
 // those, even with the job retention off (0: keep jobs forever).
 func TestAuditRetention(t *testing.T) {
 	fake := clock.NewFake(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
-	srv, err := server.New(server.Config{DB: "sqlite:" + filepath.Join(t.TempDir(), "dpe.db"), Listen: "127.0.0.1:0",
-		Clock: fake, AuditRetention: time.Hour, CleanEvery: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-srv.Ready()
+	srv, _ := runServer(t, server.Config{Clock: fake, AuditRetention: time.Hour, CleanEvery: 20 * time.Millisecond})
+	ctx := t.Context()
 	c, err := client.New(client.Config{URLs: []string{srv.URL()}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,36 +27,6 @@ import (
 	"github.com/dpe-engine/dpe/internal/server"
 	"github.com/dpe-engine/dpe/internal/wire"
 )
-
-// runServer runs a server on SQLite with cfg (DB and Listen filled in)
-// until the test ends.
-func runServer(t *testing.T, cfg server.Config) *server.Server {
-	t.Helper()
-	cfg.DB = "sqlite:" + filepath.Join(t.TempDir(), "dpe.db")
-	cfg.Listen = "127.0.0.1:0"
-	cfg.ShutdownGrace = 5 * time.Second
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("server stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server not ready in 30s")
-	}
-	return srv
-}
 
 // dial opens a raw connection to the server, closed when the test ends.
 func dial(t *testing.T, addr string) net.Conn {
@@ -86,7 +55,7 @@ func closedWithin(c net.Conn, d time.Duration) error {
 // announcing a body it never sends is answered 401 at once, and the
 // connection closed, long before the read timeout.
 func TestAnonymousSlowBody(t *testing.T) {
-	srv := runServer(t, server.Config{Token: "s3cret", ReadTimeout: 30 * time.Second})
+	srv, _ := runServer(t, server.Config{Token: "s3cret", ReadTimeout: 30 * time.Second})
 	c := dial(t, srv.Addr())
 	start := time.Now()
 	fmt.Fprintf(c, "POST /v1/jobs HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", srv.Addr())
@@ -111,7 +80,7 @@ func TestAnonymousSlowBody(t *testing.T) {
 // within its read timeout.
 func TestSlowConnectionsClosed(t *testing.T) {
 	const readTimeout = time.Second
-	srv := runServer(t, server.Config{Token: "s3cret", ReadHeaderTimeout: readTimeout / 2, ReadTimeout: readTimeout})
+	srv, _ := runServer(t, server.Config{Token: "s3cret", ReadHeaderTimeout: readTimeout / 2, ReadTimeout: readTimeout})
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
@@ -142,7 +111,7 @@ func TestSlowConnectionsClosed(t *testing.T) {
 // connections gets its next one closed at once; once one closes, it may
 // connect again.
 func TestConnectionCap(t *testing.T) {
-	srv := runServer(t, server.Config{MaxConnsPerClient: 4})
+	srv, _ := runServer(t, server.Config{MaxConnsPerClient: 4})
 	held := make([]net.Conn, 4)
 	for i := range held {
 		held[i] = dial(t, srv.Addr())
@@ -241,7 +210,7 @@ func newPKI(t *testing.T) pki {
 // while an admin token needs none.
 func TestTLS(t *testing.T) {
 	p := newPKI(t)
-	srv := runServer(t, server.Config{Token: "admin-secret", TLSCert: p.certFile, TLSKey: p.keyFile, ClientCA: p.caFile})
+	srv, _ := runServer(t, server.Config{Token: "admin-secret", TLSCert: p.certFile, TLSKey: p.keyFile, ClientCA: p.caFile})
 	if srv.URL() != "https://"+srv.Addr() {
 		t.Fatalf("URL %s, want https", srv.URL())
 	}

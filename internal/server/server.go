@@ -273,32 +273,16 @@ func (s *Server) Run(ctx context.Context) error {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() {
-		defer wg.Done()
-		_ = s.jobs.Run(bg)
-	}()
-	go func() {
-		// Stopped after the listener (the deferred stopBG runs once
-		// Shutdown has waited for in-flight requests): the entries of
-		// the last answers are written before the store closes.
-		defer wg.Done()
-		_ = s.api.RunAudit(bg)
-	}()
-	go func() {
-		defer wg.Done()
-		s.purgeLoop(bg)
-	}()
-	go func() {
-		defer wg.Done()
-		s.cleaner(bg)
-	}()
-	go func() {
-		defer wg.Done()
-		if alerts != nil {
-			_ = alerts.Run(bg)
-		}
-	}()
+	wg.Go(func() { _ = s.jobs.Run(bg) })
+	// Stopped after the listener (the deferred stopBG runs once Shutdown
+	// has waited for in-flight requests): the entries of the last answers
+	// are written before the store closes.
+	wg.Go(func() { _ = s.api.RunAudit(bg) })
+	wg.Go(func() { s.purgeLoop(bg) })
+	wg.Go(func() { s.cleaner(bg) })
+	if alerts != nil {
+		wg.Go(func() { _ = alerts.Run(bg) })
+	}
 	defer func() {
 		stopBG()
 		wg.Wait()

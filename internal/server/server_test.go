@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,22 +40,41 @@ func engines(t *testing.T, f func(t *testing.T, url string)) {
 	})
 }
 
-// startServer runs a real server on a free port until the test ends.
+// startServer runs a real server on dsn until the test ends and returns
+// its URL.
 func startServer(t *testing.T, dsn string) string {
 	t.Helper()
-	srv, err := server.New(server.Config{DB: dsn, Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second})
+	srv, _ := runServer(t, server.Config{DB: dsn})
+	return srv.URL()
+}
+
+// runServer runs a real server until stop (idempotent) or the end of the
+// test. Unset, cfg's database is a fresh SQLite file, its address a free
+// port and its shutdown grace 5 s.
+func runServer(t *testing.T, cfg server.Config) (srv *server.Server, stop func()) {
+	t.Helper()
+	if cfg.DB == "" {
+		cfg.DB = "sqlite:" + filepath.Join(t.TempDir(), "dpe.db")
+	}
+	cfg.Listen = cmp.Or(cfg.Listen, "127.0.0.1:0")
+	cfg.ShutdownGrace = cmp.Or(cfg.ShutdownGrace, 5*time.Second)
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server %s: %v", cfg.ID, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-srv.Ready():
 	case err := <-done:
@@ -61,7 +82,7 @@ func startServer(t *testing.T, dsn string) string {
 	case <-time.After(30 * time.Second):
 		t.Fatal("server not ready in 30s")
 	}
-	return srv.URL()
+	return srv, stop
 }
 
 func do(t *testing.T, method, url, contentType string, body []byte, header map[string]string) (*http.Response, []byte) {
@@ -280,16 +301,8 @@ func TestClientRidesOverDeadServer(t *testing.T) {
 // TestRetentionPurges: finished jobs are purged after the retention by the
 // server holding the cleaner lease; unfinished ones stay.
 func TestRetentionPurges(t *testing.T) {
-	srv, err := server.New(server.Config{DB: "sqlite:" + filepath.Join(t.TempDir(), "dpe.db"), Listen: "127.0.0.1:0",
-		Retention: time.Millisecond, CleanEvery: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-srv.Ready()
+	srv, _ := runServer(t, server.Config{Retention: time.Millisecond, CleanEvery: 20 * time.Millisecond})
+	ctx := t.Context()
 	c, err := client.New(client.Config{URLs: []string{srv.URL()}})
 	if err != nil {
 		t.Fatal(err)

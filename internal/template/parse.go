@@ -48,10 +48,9 @@ var (
 
 // parser holds the state of one Parse call.
 type parser struct {
-	opts   ParseOptions
-	probs  problems
-	budget int
-	t      *Template
+	opts  ParseOptions
+	probs problems
+	t     *Template
 
 	count    int                  // activities seen, for generated ids
 	setVars  map[string]bool      // names any set step assigns
@@ -72,7 +71,7 @@ func Parse(data []byte, opts ParseOptions) (*Template, error) {
 		return nil, p.probs.err("")
 	}
 	root, ok := p.document(data)
-	if ok {
+	if ok && p.checkSize(root, "") {
 		p.template(root)
 		for _, task := range p.tasks {
 			task()
@@ -84,12 +83,10 @@ func Parse(data []byte, opts ParseOptions) (*Template, error) {
 	return p.t, nil
 }
 
-// newParser returns a parser with an empty template and a fresh node
-// budget.
+// newParser returns a parser with an empty template.
 func newParser(opts ParseOptions) *parser {
 	p := &parser{
 		opts:     opts,
-		budget:   maxNodes,
 		t:        &Template{Concurrency: ConcurrencyAllow, Args: map[string]ArgSpec{}, byID: map[string]*Activity{}},
 		setVars:  map[string]bool{},
 		loopVars: map[string]string{},

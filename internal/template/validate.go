@@ -78,7 +78,7 @@ func reservedName(name string) bool {
 // read; with exprs false they are refused.
 func (p *parser) value(n *yaml.Node, sc scope, step, field string, exprs bool, depth int) (Value, bool) {
 	n = p.deref(n)
-	if n == nil || !p.visit(n) {
+	if n == nil {
 		return Value{}, false
 	}
 	if depth > maxDepth {

@@ -52,13 +52,14 @@ type parser struct {
 	probs problems
 	t     *Template
 
-	count    int                  // activities seen, for generated ids
-	setVars  map[string]bool      // names any set step assigns
-	loopVars map[string]string    // every loop variable → first foreach declaring it
-	tasks    []func()             // expression checks, run once all ids are known
-	exprOpts []expr.Option        // helper functions and disabled builtins
-	argNames map[string]bool      // declared args, even ill-declared ones
-	stepIDs  map[string]*Activity // activities by id (first one on duplicates)
+	count    int                      // activities seen, for generated ids
+	setVars  map[string]bool          // names any set step assigns
+	loopVars map[string]string        // every loop variable → first foreach declaring it
+	tasks    []func()                 // expression checks, run once all ids are known
+	exprOpts []expr.Option            // helper functions and disabled builtins
+	argNames map[string]bool          // declared args, even ill-declared ones
+	stepIDs  map[string]*Activity     // activities by id (first one on duplicates)
+	compiled map[compileKey]*compiled // expressions compiled so far
 }
 
 // Parse reads a template (YAML, or JSON which is YAML) and validates all
@@ -92,6 +93,7 @@ func newParser(opts ParseOptions) *parser {
 		loopVars: map[string]string{},
 		exprOpts: exprOptions(),
 		argNames: map[string]bool{},
+		compiled: map[compileKey]*compiled{},
 	}
 	p.stepIDs = p.t.byID
 	return p

@@ -28,6 +28,9 @@ func CompileData(v any, field string) (Value, error) {
 		p.probs.add(0, "", field, "cannot read the value: %v", err)
 		return Value{}, p.probs.err("")
 	}
+	if !p.checkSize(n, field) {
+		return Value{}, p.probs.err("")
+	}
 	val, ok := p.value(n, scope{trigger: true}, "", field, true, 0)
 	for _, task := range p.tasks {
 		task()

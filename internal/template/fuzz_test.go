@@ -14,7 +14,9 @@ import (
 
 // FuzzParse checks that Parse never panics, that it refuses only with a
 // *ValidationError, and that whatever it accepts exports and re-imports to
-// the same canonical form.
+// the same canonical form. Every input runs, documents whose aliases name
+// a huge tree included: Parse refuses those before reading the tree
+// (checkSize), in microseconds.
 func FuzzParse(f *testing.F) {
 	for _, file := range exampleFiles(f) {
 		data, err := os.ReadFile(file)
@@ -37,16 +39,6 @@ func FuzzParse(f *testing.F) {
 	}
 	opts := testOptions()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if expanded(data) > fuzzNodes {
-			// A few aliases expand a tiny input to the parser's whole
-			// node budget (maxNodes), whose tens of thousands of
-			// expressions take about a second to compile (1.2 s for
-			// testdata/fuzz/FuzzParse/alias_bomb). The budget itself is
-			// TestAliasBudget's. The rest of the "~290 execs in 20 s" was
-			// minimizing (60 s per new input by default, not counted as
-			// execs): make fuzz bounds it with -fuzzminimizetime.
-			return
-		}
 		tp, err := Parse(data, opts)
 		if err != nil {
 			var ve *ValidationError
@@ -123,51 +115,67 @@ func FuzzExpressions(f *testing.F) {
 	})
 }
 
-// fuzzNodes bounds the alias-expanded nodes of a FuzzParse input.
-const fuzzNodes = 2000
-
-// expanded counts the nodes of the YAML in data with aliases expanded,
-// stopping past fuzzNodes; 0 when it is not YAML.
-func expanded(data []byte) int {
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil {
-		return 0
+// TestAliasBudget checks the size limits that make a tiny document
+// naming a huge tree (aliases of aliases) cheap to refuse: FuzzParse
+// finds such documents and must not be slowed down by them.
+func TestAliasBudget(t *testing.T) {
+	var tenLevels strings.Builder
+	tenLevels.WriteString("name: t\nsteps:\n  - &a0 {sequence: [{log: x}, {log: y}]}\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&tenLevels, "  - &a%d {sequence: [*a%d, *a%d, *a%d, *a%d]}\n", i, i-1, i-1, i-1, i-1)
 	}
-	n := 0
-	var walk func(*yaml.Node, int)
-	walk = func(y *yaml.Node, depth int) {
-		if y == nil || n > fuzzNodes || depth > 1000 {
-			n = fuzzNodes + 1
-			return
-		}
-		n++
-		if y.Kind == yaml.AliasNode {
-			walk(y.Alias, depth+1)
-			return
-		}
-		for _, c := range y.Content {
-			walk(c, depth+1)
-		}
+	// 2,000 aliases of a 5-node step add 10,000 nodes: the most allowed.
+	var atLimit strings.Builder
+	atLimit.WriteString("name: t\nsteps:\n  - &s {log: \"${{ 1 + 2 }}\", on_error: continue}\n")
+	atLimit.WriteString(strings.Repeat("  - *s\n", maxAliasNodes/5))
+	wide := "name: t\nsteps: [{log: x}]\noutput: {a: [" + strings.Repeat("1,", maxNodes) + "1]}\n"
+	cases := []struct {
+		name   string
+		src    []byte
+		line   int
+		reason string // substring; "" when accepted
+	}{
+		{"alias_bomb seed", fuzzSeed(t, "alias_bomb"), 8, "template too large: its aliases expand to more than 10000 nodes (counted up to alias *a4)"},
+		{"ten levels", []byte(tenLevels.String()), 8, "more than 10000 nodes"},
+		{"at the limit", []byte(atLimit.String()), 0, ""},
+		{"past the limit", []byte(atLimit.String() + "  - *s\n"), 2004, "more than 10000 nodes (counted up to alias *s)"},
+		{"recursive", []byte("name: t\nsteps: &a\n  - sequence: *a\n"), 3, "alias *a refers to a node that contains it"},
+		{"recursive, unknown field", []byte("name: t\nx: &a [*a]\nsteps: [{log: x}]\n"), 2, "alias *a refers to a node that contains it"},
+		{"many nodes", []byte(wide), 3, "template too large: more than 200000 nodes"},
 	}
-	walk(&doc, 0)
-	return n
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tp, err := Parse(c.src, testOptions())
+			if c.reason == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := len(tp.Steps); n != maxAliasNodes/5+1 {
+					t.Fatalf("%d steps, want %d", n, maxAliasNodes/5+1)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 {
+				t.Fatalf("Parse = %v, want one problem", err)
+			}
+			if p := ve.Problems[0]; p.Line != c.line || !strings.Contains(p.Reason, c.reason) {
+				t.Fatalf("problem %v, want line %d and %q", p, c.line, c.reason)
+			}
+		})
+	}
 }
 
-// TestAliasBudget shows the node budget that FuzzParse steps around: a
-// document whose aliases expand past maxNodes is refused as too large.
-func TestAliasBudget(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("name: t\nsteps:\n  - &a0 {sequence: [{log: x}, {log: y}]}\n")
-	for i := 1; i <= 9; i++ {
-		fmt.Fprintf(&b, "  - &a%d {sequence: [*a%d, *a%d, *a%d, *a%d]}\n", i, i-1, i-1, i-1, i-1)
+// TestCompileDataSize checks that trigger values get the same size limit.
+func TestCompileDataSize(t *testing.T) {
+	big := make([]any, maxNodes)
+	for i := range big {
+		big[i] = i
 	}
-	src := []byte(b.String())
-	if n := expanded(src); n <= fuzzNodes {
-		t.Fatalf("expanded(%q) = %d, want past %d", src, n, fuzzNodes)
-	}
-	_, err := Parse(src, testOptions())
+	_, err := CompileData(map[string]any{"a": big}, "on.x.args")
 	var ve *ValidationError
-	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "template too large") {
-		t.Fatalf("Parse of an alias bomb = %v, want a too-large refusal", err)
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != "on.x.args" ||
+		!strings.Contains(ve.Problems[0].Reason, "value too large: more than 200000 nodes") {
+		t.Fatalf("CompileData of %d items = %v", len(big), err)
 	}
 }

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -74,5 +75,54 @@ func TestDeepNesting(t *testing.T) {
 	}
 	if _, err := Parse(make([]byte, MaxSize+1), ParseOptions{}); err == nil {
 		t.Error("oversized template accepted")
+	}
+}
+
+// TestCompileOnce checks that an expression written many times is
+// compiled once per scope, and that sharing the outcome keeps every
+// copy's own place in messages and the scope rules.
+func TestCompileOnce(t *testing.T) {
+	src := doc(`  - {id: a, log: "${{ args.path }}"}
+  - {id: b, log: "${{ args.path }}"}
+  - {id: f, foreach: "[1]", do: [{id: c, log: "${{ item }}"}]}
+  - {id: d, log: "${{ item }}"}
+  - {id: g, try: [{id: e, log: "${{ error.message }}"}], catch: [{id: h, log: "${{ error.message }}"}]}
+  - &x {id: i, log: "${{ error.step }}"}
+`)
+	_, err := Parse([]byte(src), testOptions())
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse = %v", err)
+	}
+	want := []Problem{
+		{Line: 8, Step: "d", Field: "log", Reason: `item: loop variable of foreach "f", only in scope inside its do steps`},
+		{Line: 9, Step: "e", Field: "log", Reason: "error: only in scope inside catch, finally and on_error steps"},
+		{Line: 10, Step: "i", Field: "log", Reason: "error: only in scope inside catch, finally and on_error steps"},
+	}
+	if fmt.Sprint(ve.Problems) != fmt.Sprint(want) {
+		t.Fatalf("problems\n%v\nwant\n%v", ve.Problems, want)
+	}
+
+	tp, err := Parse([]byte(doc(`  - &s {log: "${{ args.path + 'x' }}"}
+  - *s
+  - {log: "${{ args.path + 'x' }}"}
+  - {foreach: "[1]", id: f, do: [{log: "${{ args.path + 'x' }}"}]}
+`)), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progs []any
+	tp.Walk(func(a *Activity) bool {
+		if a.Kind == KindLog {
+			progs = append(progs, a.Message.str.parts[0].expr.prog)
+		}
+		return true
+	})
+	if len(progs) != 4 || progs[0] != progs[1] || progs[0] != progs[2] || progs[0] == progs[3] {
+		t.Fatalf("programs %v: want the first three shared, the one in the foreach its own", progs)
+	}
+	got, err := tp.Steps[1].Message.Eval(Env{Args: map[string]any{"path": "/a"}})
+	if err != nil || got != "/ax" {
+		t.Fatalf("aliased copy evaluates to %v, %v", got, err)
 	}
 }

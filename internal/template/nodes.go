@@ -13,9 +13,19 @@ import (
 // Helpers that read yaml.v3 nodes strictly: every wrong kind or tag is a
 // Problem with the node's line, and nothing is guessed.
 
-// maxNodes bounds the nodes visited in one template, aliases expanded, so
-// that a "billion laughs" document costs nothing.
-const maxNodes = 200_000
+// maxNodes bounds the nodes of one template, aliases expanded, and
+// maxAliasNodes the nodes its aliases add: a few aliases of aliases (a
+// "billion laughs") name a huge tree in a few hundred bytes, and reading
+// that tree costs time and memory in proportion to its expanded size.
+// Both are checked on the syntax tree before it is read (checkSize), so
+// such a document is refused in microseconds, and the time Parse takes
+// stays in proportion to the bytes it is given. 10,000 nodes are far
+// more than any template reuses (a retry policy or a params block used
+// in a hundred steps is a thousand).
+const (
+	maxNodes      = 200_000
+	maxAliasNodes = 10_000
+)
 
 // entry is one key/value pair of a mapping.
 type entry struct {
@@ -24,25 +34,90 @@ type entry struct {
 	val  *yaml.Node
 }
 
-// visit spends one node of the budget; false once it is spent.
-func (p *parser) visit(n *yaml.Node) bool {
-	if p.budget <= 0 {
-		return false
+// checkSize refuses a tree that is too large once its aliases are
+// expanded, or whose aliases refer to a node that contains them. It
+// counts without expanding: the expanded size of each anchored node is
+// computed once, so the work is linear in the nodes as written. field
+// names the tree in messages: "" for a whole template, a field for a
+// value (CompileData).
+func (p *parser) checkSize(root *yaml.Node, field string) bool {
+	what := "template"
+	if field != "" {
+		what = "value"
 	}
-	p.budget--
-	if p.budget == 0 {
-		p.probs.add(n.Line, "", "", "template too large: more than %d nodes once aliases are expanded", maxNodes)
-		return false
+	s := sizer{memo: map[*yaml.Node]int{}, busy: map[*yaml.Node]bool{}}
+	own, added := 0, 0
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		own++
+		if own > maxNodes {
+			p.probs.add(n.Line, "", field, "%s too large: more than %d nodes", what, maxNodes)
+			return false
+		}
+		if n.Kind == yaml.AliasNode {
+			size, cycle := s.size(n.Alias)
+			if cycle {
+				p.probs.add(n.Line, "", field, "alias *%s refers to a node that contains it", n.Value)
+				return false
+			}
+			added += size
+			if added > maxAliasNodes {
+				p.probs.add(n.Line, "", field, "%s too large: its aliases expand to more than %d nodes (counted up to alias *%s)", what, maxAliasNodes, n.Value)
+				return false
+			}
+			return true
+		}
+		for _, c := range n.Content {
+			if !walk(c) {
+				return false
+			}
+		}
+		return true
 	}
-	return true
+	return walk(root)
+}
+
+// sizer computes expanded sizes of alias targets.
+type sizer struct {
+	memo map[*yaml.Node]int  // expanded size of anchored nodes seen
+	busy map[*yaml.Node]bool // anchored nodes being counted
+}
+
+// size returns the nodes of n with aliases expanded, saturated just past
+// maxAliasNodes (a larger count is refused anyway, and saturating keeps
+// sums from overflowing), and whether an alias inside n refers to a node
+// that contains it.
+func (s *sizer) size(n *yaml.Node) (int, bool) {
+	if n == nil {
+		return 0, false
+	}
+	if v, ok := s.memo[n]; ok {
+		return v, false
+	}
+	if s.busy[n] {
+		return 0, true
+	}
+	s.busy[n] = true
+	children := n.Content
+	if n.Kind == yaml.AliasNode {
+		children = []*yaml.Node{n.Alias}
+	}
+	total := 1
+	for _, c := range children {
+		v, cycle := s.size(c)
+		if cycle {
+			return 0, true
+		}
+		total = min(total+v, maxAliasNodes+1)
+	}
+	delete(s.busy, n)
+	s.memo[n] = total
+	return total, false
 }
 
 // deref follows aliases to the node they name.
 func (p *parser) deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
-		if !p.visit(n) || n.Alias == nil {
-			return nil
-		}
 		n = n.Alias
 	}
 	if n != nil && n.Kind == yaml.AliasNode {
@@ -81,7 +156,7 @@ func (p *parser) entries(n *yaml.Node, step, field string) []entry {
 	first := make(map[string]int, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := p.deref(n.Content[i])
-		if k == nil || !p.visit(k) {
+		if k == nil {
 			return out
 		}
 		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {

@@ -48,18 +48,18 @@ var (
 
 // parser holds the state of one Parse call.
 type parser struct {
-	opts   ParseOptions
-	probs  problems
-	budget int
-	t      *Template
+	opts  ParseOptions
+	probs problems
+	t     *Template
 
-	count    int                  // activities seen, for generated ids
-	setVars  map[string]bool      // names any set step assigns
-	loopVars map[string]string    // every loop variable → first foreach declaring it
-	tasks    []func()             // expression checks, run once all ids are known
-	exprOpts []expr.Option        // helper functions and disabled builtins
-	argNames map[string]bool      // declared args, even ill-declared ones
-	stepIDs  map[string]*Activity // activities by id (first one on duplicates)
+	count    int                      // activities seen, for generated ids
+	setVars  map[string]bool          // names any set step assigns
+	loopVars map[string]string        // every loop variable → first foreach declaring it
+	tasks    []func()                 // expression checks, run once all ids are known
+	exprOpts []expr.Option            // helper functions and disabled builtins
+	argNames map[string]bool          // declared args, even ill-declared ones
+	stepIDs  map[string]*Activity     // activities by id (first one on duplicates)
+	compiled map[compileKey]*compiled // expressions compiled so far
 }
 
 // Parse reads a template (YAML, or JSON which is YAML) and validates all
@@ -72,7 +72,7 @@ func Parse(data []byte, opts ParseOptions) (*Template, error) {
 		return nil, p.probs.err("")
 	}
 	root, ok := p.document(data)
-	if ok {
+	if ok && p.checkSize(root, "") {
 		p.template(root)
 		for _, task := range p.tasks {
 			task()
@@ -84,17 +84,16 @@ func Parse(data []byte, opts ParseOptions) (*Template, error) {
 	return p.t, nil
 }
 
-// newParser returns a parser with an empty template and a fresh node
-// budget.
+// newParser returns a parser with an empty template.
 func newParser(opts ParseOptions) *parser {
 	p := &parser{
 		opts:     opts,
-		budget:   maxNodes,
 		t:        &Template{Concurrency: ConcurrencyAllow, Args: map[string]ArgSpec{}, byID: map[string]*Activity{}},
 		setVars:  map[string]bool{},
 		loopVars: map[string]string{},
 		exprOpts: exprOptions(),
 		argNames: map[string]bool{},
+		compiled: map[compileKey]*compiled{},
 	}
 	p.stepIDs = p.t.byID
 	return p

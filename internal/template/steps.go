@@ -82,7 +82,7 @@ func (p *parser) steps(n *yaml.Node, sc scope, owner, field, path string, depth 
 // activity reads one step.
 func (p *parser) activity(n *yaml.Node, sc scope, path string, depth int) *Activity {
 	n = p.deref(n)
-	if n == nil || !p.visit(n) {
+	if n == nil {
 		return nil
 	}
 	p.count++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -13,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	exprparser "github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 )
 
@@ -78,7 +80,7 @@ func reservedName(name string) bool {
 // read; with exprs false they are refused.
 func (p *parser) value(n *yaml.Node, sc scope, step, field string, exprs bool, depth int) (Value, bool) {
 	n = p.deref(n)
-	if n == nil || !p.visit(n) {
+	if n == nil {
 		return Value{}, false
 	}
 	if depth > maxDepth {
@@ -180,38 +182,85 @@ func (p *parser) later(e *Expr, sc scope, step, field string, w want) {
 	p.tasks = append(p.tasks, func() { p.compile(e, sc, step, field, w) })
 }
 
-// compile checks e's references against the template, then compiles it
-// with expr against a typed environment.
-func (p *parser) compile(e *Expr, sc scope, step, field string, w want) {
-	bad := func(format string, args ...any) {
-		p.probs.add(e.line, step, field, format, args...)
+// compileKey is what the outcome of compiling an expression depends on
+// once the whole template is read: its text, what it must yield and the
+// names in scope at its place.
+type compileKey struct {
+	src                     string
+	want                    want
+	loops                   string // loop variable names in scope, sorted, comma-separated
+	errorOK, keyOnly, trigg bool
+}
+
+// compiled is the outcome of compiling one expression: a program, or the
+// reasons it was refused.
+type compiled struct {
+	prog    *vm.Program // immutable: shared by every Expr with the same key
+	steps   []string    // sorted; shared read-only
+	reasons []string
+}
+
+// keyOf returns the compile key of src at scope sc.
+func keyOf(src string, sc scope, w want) compileKey {
+	names := make([]string, 0, len(sc.loops))
+	for name := range sc.loops {
+		names = append(names, name)
 	}
-	tree, err := exprparser.Parse(e.src)
+	sort.Strings(names)
+	return compileKey{src: src, want: w, loops: strings.Join(names, ","), errorOK: sc.errorOK, keyOnly: sc.keyOnly, trigg: sc.trigger}
+}
+
+// compile checks e's references against the template, then compiles it
+// with expr against a typed environment. An expression written (or
+// aliased) many times in one scope is compiled once: the outcome is the
+// same for every copy, and each copy that is refused is still reported
+// with its own line, step and field.
+func (p *parser) compile(e *Expr, sc scope, step, field string, w want) {
+	key := keyOf(e.src, sc, w)
+	c, ok := p.compiled[key]
+	if !ok {
+		c = p.compileNew(e.src, sc, w)
+		p.compiled[key] = c
+	}
+	for _, r := range c.reasons {
+		p.probs.add(e.line, step, field, "%s", r)
+	}
+	e.prog, e.steps = c.prog, c.steps
+}
+
+// compileNew compiles src at scope sc.
+func (p *parser) compileNew(src string, sc scope, w want) *compiled {
+	c := &compiled{}
+	bad := func(format string, args ...any) {
+		c.reasons = append(c.reasons, fmt.Sprintf(format, args...))
+	}
+	tree, err := exprparser.Parse(src)
 	if err != nil {
-		bad("bad expression: %s", exprMessage(err, e.src))
-		return
+		bad("bad expression: %s", exprMessage(err, src))
+		return c
 	}
 	refs := &refChecker{p: p, sc: sc, bad: bad, lets: map[string]bool{}, callees: map[ast.Node]bool{}}
 	ast.Walk(&tree.Node, refs.collector())
 	ast.Walk(&tree.Node, refs)
 	if refs.failed {
-		return
+		return c
 	}
 	env := p.envType(sc, refs)
 	env[budgetVar] = budgetType
 	opts := append(append([]expr.Option(nil), p.exprOpts...), expr.Env(env))
-	prog, err := expr.Compile(e.src, opts...)
+	prog, err := expr.Compile(src, opts...)
 	if err != nil {
-		bad("bad expression: %s", exprMessage(err, e.src))
-		return
+		bad("bad expression: %s", exprMessage(err, src))
+		return c
 	}
 	if msg := checkResult(prog.Node().Type(), w); msg != "" {
 		bad("%s", msg)
-		return
+		return c
 	}
-	e.prog = prog
-	e.steps = refs.steps
-	sort.Strings(e.steps)
+	c.prog = prog
+	c.steps = refs.steps
+	sort.Strings(c.steps)
+	return c
 }
 
 // checkResult says what is wrong with a result of static type t, or "".

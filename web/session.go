@@ -185,8 +185,6 @@ func (w *answerRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-
-
 // refuse answers a failed token check: 401 for a bad token, 503 when the
 // check itself failed.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {

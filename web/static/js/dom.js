@@ -37,7 +37,7 @@ export function replace(el, ...children) {
 const symbols = {
   succeeded: '✔', failed: '✖', running: '▶', queued: '◷', pending: '◷', canceled: '⊘', skipped: '↷',
   active: '★', live: '●', stale: '⚠', expired: '⚠', none: '⚠', draining: '⏏',
-  firing: '🔔', resolved: '✔',
+  firing: '⚠', resolved: '✔',
 };
 
 /** badge shows a state as colour, symbol and word, so colour is never the only cue. */

@@ -112,6 +112,7 @@ function showLogin(message) {
   generation++;
   live.className = 'live down';
   live.textContent = 'signed out';
+  document.querySelector('#nav a[data-page=audit]').hidden = true;
   const token = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'current-password', required: true });
   const err = h('p', { class: 'err', role: 'alert' }, message || '');
   const form = h('form', { class: 'panel login', id: 'login-form' },

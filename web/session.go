@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/wire"
 )
 
@@ -58,7 +59,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 		if tok == "" {
 			tok, _ = sessionToken(r)
 		}
-		role, err := h.check(r.Context(), tok)
+		_, role, err := h.check(r.Context(), tok)
 		if errors.Is(err, ErrNoLogin) {
 			writeJSON(w, http.StatusOK, Session{})
 			return
@@ -69,7 +70,9 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, Session{Required: true, Role: role})
 	case http.MethodPost:
-		h.login(w, r)
+		aw := &answerRecorder{ResponseWriter: w, status: http.StatusOK}
+		who := h.login(aw, r)
+		h.recordLogin(r, aw, who)
 	case http.MethodDelete:
 		if !h.csrfOK(r) {
 			writeProblem(w, http.StatusForbidden, "missing CSRF header", "send the "+CSRFCookie+" cookie's value in "+CSRFHeader)
@@ -88,42 +91,98 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 // login checks the token and answers the session cookies. The body must be
 // JSON: a cross-site HTML form cannot send that without a CORS preflight,
 // so another site cannot log a browser in with its own token.
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) loginOf {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported media type", `send {"token": "..."} as application/json`)
-		return
+		return anon
 	}
 	var in Login
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		writeProblem(w, http.StatusBadRequest, "bad body", `send {"token": "..."}: `+err.Error())
-		return
+		return anon
 	}
 	if h.check == nil {
 		writeJSON(w, http.StatusOK, Session{}) // nothing to log in to
-		return
+		return noLogin
 	}
 	in.Token = strings.TrimSpace(in.Token)
-	role, err := h.check(r.Context(), in.Token)
+	name, role, err := h.check(r.Context(), in.Token)
 	if errors.Is(err, ErrNoLogin) {
 		writeJSON(w, http.StatusOK, Session{}) // nothing to log in to
-		return
+		return noLogin
 	}
 	if err != nil {
 		h.refuse(w, r, err)
-		return
+		return anon
 	}
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		writeProblem(w, http.StatusInternalServerError, "cannot make a session", err.Error())
-		return
+		return anon
 	}
 	secure, age := isTLS(r), int(sessionMaxAge/time.Second)
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(in.Token)), Path: "/", MaxAge: age, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: base64.RawURLEncoding.EncodeToString(b[:]), Path: "/", MaxAge: age, Secure: secure, SameSite: http.SameSiteStrictMode})
-	h.log.InfoContext(r.Context(), "monitor login", slog.String("role", role), slog.String("remote", r.RemoteAddr))
+	h.log.InfoContext(r.Context(), "monitor login", slog.String("principal", name), slog.String("role", role), slog.String("remote", r.RemoteAddr))
 	writeJSON(w, http.StatusOK, Session{Required: true, Role: role})
+	return loginOf{principal: name, role: role}
+}
+
+// loginOf is who a login was made by: the token's name and role once
+// accepted, "anonymous" before, "-" when the server requires no token (as
+// the API records its calls).
+type loginOf struct{ principal, role string }
+
+var (
+	anon    = loginOf{principal: "anonymous"}
+	noLogin = loginOf{principal: "-"}
+)
+
+// loginRoute is how the audit trail names a login.
+const loginRoute = http.MethodPost + " " + sessionPath
+
+// recordLogin puts the login answered through aw in the audit trail, as
+// the API records its own mutating calls (never the body: it holds the
+// token).
+func (h *Handler) recordLogin(r *http.Request, aw *answerRecorder, who loginOf) {
+	if h.audit == nil {
+		return
+	}
+	outcome := "ok"
+	if aw.status >= 400 {
+		var p wire.Problem
+		if json.Unmarshal(aw.head, &p) == nil && p.Title != "" {
+			outcome = p.Title
+		} else {
+			outcome = strings.ToLower(http.StatusText(aw.status))
+		}
+	}
+	h.audit(model.AuditEntry{
+		Principal: who.principal, Role: model.Role(who.role), Method: r.Method, Route: loginRoute,
+		Status: aw.status, Remote: r.RemoteAddr, RequestID: aw.Header().Get("X-Request-Id"), Outcome: outcome,
+	})
+}
+
+// answerRecorder remembers the status and the start of an error answer
+// (where a problem's title is).
+type answerRecorder struct {
+	http.ResponseWriter
+	status int
+	head   []byte
+}
+
+func (w *answerRecorder) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *answerRecorder) Write(b []byte) (int, error) {
+	if w.status >= 400 && len(w.head) < 1024 {
+		w.head = append(w.head, b[:min(len(b), 1024-len(w.head))]...)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // refuse answers a failed token check: 401 for a bad token, 503 when the

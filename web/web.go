@@ -18,15 +18,22 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/dpe-engine/dpe/internal/model"
 )
 
 //go:embed static
 var static embed.FS
 
-// TokenCheck validates a bearer token and names its role ("admin",
-// "operator", "viewer", ...). It returns an error wrapping ErrBadToken for
-// an unknown or revoked token; any other error is a failure to check.
-type TokenCheck func(ctx context.Context, token string) (role string, err error)
+// TokenCheck validates a bearer token and names its holder (the token's
+// name) and role ("admin", "operator", "viewer", ...). It returns an error
+// wrapping ErrBadToken for an unknown or revoked token; any other error is
+// a failure to check.
+type TokenCheck func(ctx context.Context, token string) (name, role string, err error)
+
+// AuditFunc records one entry in the audit trail without waiting for the
+// write (the API's RecordAudit).
+type AuditFunc func(e model.AuditEntry)
 
 // ErrBadToken is the refusal of a token by a TokenCheck.
 var ErrBadToken = errors.New("unknown or revoked token")
@@ -44,6 +51,9 @@ type Config struct {
 	// Check validates tokens at login; nil: no token is configured and
 	// the monitor works without login.
 	Check TokenCheck
+	// Audit records each login (POST /v1/session), accepted or refused,
+	// in the audit trail; nil: logins are only logged.
+	Audit AuditFunc
 	Log   *slog.Logger
 }
 
@@ -52,6 +62,7 @@ type Config struct {
 type Handler struct {
 	api    http.Handler
 	check  TokenCheck
+	audit  AuditFunc
 	log    *slog.Logger
 	assets map[string]asset // by URL path
 }
@@ -71,7 +82,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	h := &Handler{api: cfg.API, check: cfg.Check, log: cfg.Log, assets: map[string]asset{}}
+	h := &Handler{api: cfg.API, check: cfg.Check, audit: cfg.Audit, log: cfg.Log, assets: map[string]asset{}}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

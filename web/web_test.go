@@ -3,12 +3,14 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/web"
 )
 
@@ -166,11 +168,58 @@ func TestLogin(t *testing.T) {
 		}
 	})
 	t.Run("check failure is not a refusal", func(t *testing.T) {
-		down, _ := newMonitor(t, func(context.Context, string) (string, error) { return "", errors.New("db down") })
+		down, _ := newMonitor(t, func(context.Context, string) (string, string, error) { return "", "", errors.New("db down") })
 		if res := login(t, down, "/v1/session", "x"); res.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("status %d, want 503", res.StatusCode)
 		}
 	})
+}
+
+// TestLoginAudit: every login answered, accepted or refused, leaves one
+// audit entry naming the token (or "anonymous"), the route and the
+// outcome, and never the token itself; a session read leaves none.
+func TestLoginAudit(t *testing.T) {
+	var got []model.AuditEntry
+	h, err := web.New(web.Config{API: &fakeAPI{}, Check: sharedToken("s3cret"), Audit: func(e model.AuditEntry) { got = append(got, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, token              string
+		status                   int
+		principal, role, outcome string
+	}{
+		{"accepted", "s3cret", 200, "shared-token", "admin", "ok"},
+		{"refused", "guess", 401, "anonymous", "", "unauthorized"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got = nil
+			r := httptest.NewRequest("POST", "/v1/session", strings.NewReader(`{"token":"`+c.token+`"}`))
+			r.Header.Set("Content-Type", "application/json")
+			r.RemoteAddr = "192.0.2.7:4242"
+			if res := do(h, r); res.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", res.StatusCode, c.status)
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d audit entries, want 1: %+v", len(got), got)
+			}
+			e := got[0]
+			if e.Principal != c.principal || string(e.Role) != c.role || e.Method != "POST" || e.Route != "POST /v1/session" ||
+				e.Status != c.status || e.Outcome != c.outcome || e.Remote != "192.0.2.7:4242" {
+				t.Errorf("entry %+v", e)
+			}
+			if strings.Contains(fmt.Sprintf("%+v", e), c.token) && c.token != "" {
+				t.Errorf("entry %+v holds the token", e)
+			}
+		})
+	}
+	got = nil
+	r := httptest.NewRequest("GET", "/v1/session", nil)
+	r.Header.Set("Authorization", "Bearer s3cret")
+	if res := do(h, r); res.StatusCode != 200 || len(got) != 0 {
+		t.Errorf("session read: status %d, %d audit entries; want 200 and none", res.StatusCode, len(got))
+	}
 }
 
 // TestSessionRequests: the cookie's token reaches the API as a bearer
@@ -268,10 +317,10 @@ func TestSessionState(t *testing.T) {
 // sharedToken is a TokenCheck of one admin token, as a server's shared
 // --token is checked (the server itself checks through api.TokenRole).
 func sharedToken(token string) web.TokenCheck {
-	return func(_ context.Context, got string) (string, error) {
+	return func(_ context.Context, got string) (string, string, error) {
 		if got != token {
-			return "", web.ErrBadToken
+			return "", "", web.ErrBadToken
 		}
-		return "admin", nil
+		return "shared-token", "admin", nil
 	}
 }

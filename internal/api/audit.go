@@ -226,6 +226,19 @@ func (au *auditor) flush(ctx context.Context, batch []model.AuditEntry) {
 	}
 }
 
+// RecordAudit queues e for the audit trail through the API's writer, for
+// a call served outside the API's routes (the web monitor's login). A
+// zero At is now. A no-op when the store keeps no audit trail.
+func (a *API) RecordAudit(e model.AuditEntry) {
+	if a.audit == nil {
+		return
+	}
+	if e.At.IsZero() {
+		e.At = a.clock.Now()
+	}
+	a.audit.add(e)
+}
+
 // auditCaller is where authorize leaves the caller of a request for the
 // audit wrapper around it.
 type auditCaller struct {

@@ -280,22 +280,18 @@ var ErrAuthOff = errors.New("the server requires no token")
 // ErrBadToken: an unknown or revoked token.
 var ErrBadToken = errNoToken
 
-// TokenRole names the role of a bearer token, for a login (the web
+// TokenPrincipal names the token's holder and role, for a login (the web
 // monitor's session): ErrAuthOff when the server requires no token,
 // ErrBadToken for an unknown or revoked one.
-func (a *API) TokenRole(ctx context.Context, secret string) (model.Role, error) {
+func (a *API) TokenPrincipal(ctx context.Context, secret string) (Principal, error) {
 	on, err := a.authn.enabled(ctx)
 	if err != nil {
-		return "", err
+		return Principal{}, err
 	}
 	if !on {
-		return "", ErrAuthOff
+		return Principal{}, ErrAuthOff
 	}
-	p, err := a.authn.principalOf(ctx, secret)
-	if err != nil {
-		return "", err
-	}
-	return p.Role, nil
+	return a.authn.principalOf(ctx, secret)
 }
 
 // forget drops the cache (a token was revoked here).

@@ -254,7 +254,7 @@ func (s *Server) Run(ctx context.Context) error {
 		Info: s.info, Ready: s.checkReady, Registry: reg, Profiling: s.cfg.Profiling,
 		CheckHost: s.loopback(), Hosts: s.cfg.Hosts, ClientCertRoles: s.clientCertRoles(), Limits: s.cfg.Limits,
 	})
-	monitor, err := web.New(web.Config{API: s.api, Check: s.monitorLogin, Log: log.With("part", "monitor")})
+	monitor, err := web.New(web.Config{API: s.api, Check: s.monitorLogin, Audit: s.api.RecordAudit, Log: log.With("part", "monitor")})
 	if err != nil {
 		s.ln.Close()
 		return err
@@ -382,17 +382,17 @@ func (s *Server) purgeLoop(ctx context.Context) {
 
 // monitorLogin checks a token for the web monitor's login with the API's
 // own authentication (the shared --token and the tokens of the core DB).
-func (s *Server) monitorLogin(ctx context.Context, secret string) (string, error) {
-	role, err := s.api.TokenRole(ctx, secret)
+func (s *Server) monitorLogin(ctx context.Context, secret string) (name, role string, err error) {
+	p, err := s.api.TokenPrincipal(ctx, secret)
 	switch {
 	case errors.Is(err, api.ErrAuthOff):
-		return "", web.ErrNoLogin
+		return "", "", web.ErrNoLogin
 	case errors.Is(err, api.ErrBadToken):
-		return "", fmt.Errorf("%w", web.ErrBadToken)
+		return "", "", fmt.Errorf("%w", web.ErrBadToken)
 	case err != nil:
-		return "", err
+		return "", "", err
 	}
-	return string(role), nil
+	return p.Name, string(p.Role), nil
 }
 
 // alertService is the evaluator as the API's alert service (nil when the

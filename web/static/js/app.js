@@ -9,6 +9,8 @@ import { jobList, jobDetail } from './pages/jobs.js';
 import { farm } from './pages/farm.js';
 import { triggers } from './pages/triggers.js';
 import { templateList, templateView } from './pages/templates.js';
+import { alerts } from './pages/alerts.js';
+import { audit, isAdmin } from './pages/audit.js';
 
 const pollEvery = 2000;
 
@@ -23,6 +25,8 @@ const routes = [
   [/^triggers$/, 'triggers', triggers],
   [/^templates$/, 'templates', templateList],
   [/^templates\/([^/]+)$/, 'templates', templateView],
+  [/^alerts$/, 'alerts', alerts],
+  [/^audit$/, 'audit', audit],
 ];
 
 const view = document.getElementById('view');
@@ -108,6 +112,7 @@ function showLogin(message) {
   generation++;
   live.className = 'live down';
   live.textContent = 'signed out';
+  document.querySelector('#nav a[data-page=audit]').hidden = true;
   const token = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'current-password', required: true });
   const err = h('p', { class: 'err', role: 'alert' }, message || '');
   const form = h('form', { class: 'panel login', id: 'login-form' },
@@ -142,6 +147,7 @@ async function whoami() {
     who.textContent = '';
     out.hidden = true;
   }
+  document.querySelector('#nav a[data-page=audit]').hidden = !isAdmin();
 }
 
 document.getElementById('logout').addEventListener('click', async () => {

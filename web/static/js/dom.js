@@ -37,6 +37,7 @@ export function replace(el, ...children) {
 const symbols = {
   succeeded: '✔', failed: '✖', running: '▶', queued: '◷', pending: '◷', canceled: '⊘', skipped: '↷',
   active: '★', live: '●', stale: '⚠', expired: '⚠', none: '⚠', draining: '⏏',
+  firing: '⚠', resolved: '✔',
 };
 
 /** badge shows a state as colour, symbol and word, so colour is never the only cue. */
@@ -113,6 +114,17 @@ export function table(heads, rows, rowClass) {
     h('tbody', {}, rows.length ? rows.map((r, i) => h('tr', { class: rowClass ? rowClass(i) : undefined },
       r.map((c, k) => h('td', { class: heads[k].startsWith('#') ? 'num' : /error|description/i.test(heads[k]) ? 'wide' : undefined }, c))))
       : h('tr', {}, h('td', { colspan: heads.length, class: 'muted' }, 'Nothing here.')))));
+}
+
+/** countCap is where the server stops counting (model.CountCap). */
+export const countCap = 10000;
+
+/** count formats a count with thousands separators; a capped one (the
+ * server stopped counting at countCap: total_capped, jobs_capped) shows
+ * as "10,000+". */
+export function count(n, capped) {
+  const v = Number(n) || 0;
+  return capped ? `${Math.max(v, countCap).toLocaleString('en-US')}+` : v.toLocaleString('en-US');
 }
 
 /** errorText shows an error message (or "—"). */

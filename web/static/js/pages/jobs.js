@@ -1,7 +1,7 @@
 // jobs: the paged, filtered list and a job's detail (params, result,
 // attempts, lease holder, progress, output, log lines); cancel and priority.
 import { get, send, hasPostRoute } from '../api.js';
-import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
+import { h, replace, badge, time, span, json, facts, progress, table, errorText, link, count } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
 import { changePriority } from './workflows.js';
 import { logURL, logSection } from '../logs.js';
@@ -42,7 +42,7 @@ export function jobList(root, ctx) {
         data.items.map((j) => [link(`#/jobs/${j.id}`, `#${j.id}`), j.type, badge(j.state), String(j.priority), `${j.attempt}/${j.max_attempts}`,
           j.processor || '—', progress(j.progress), j.instance_id ? link(`#/workflows/${j.instance_id}`, `#${j.instance_id} ${j.step || ''}`) : '—',
           time(j.created_at), span(j.started_at, j.finished_at, now), errorText(j.error)]), (k) => `row-${data.items[k].state}`),
-      h('div', { class: 'pager' }, h('span', {}, `${data.items.length} shown of ${data.total} matching`),
+      h('div', { class: 'pager' }, h('span', {}, `${data.items.length} shown of ${count(data.total, data.total_capped)} matching`),
         q.get('after') ? h('a', { class: 'button ghost', href: `#/jobs?${first}` }, '⇤ Newest') : null,
         data.next ? h('a', { class: 'button ghost', href: `#/jobs?${next}` }, 'Older →') : null));
     },

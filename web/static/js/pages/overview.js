@@ -1,7 +1,7 @@
-// overview: counts by state, the last hour's throughput and failure rate,
-// and the roles that have no active copy.
-import { get, getData } from '../api.js';
-import { h, replace, badge, time, ago, link } from '../dom.js';
+// overview: counts by state, the active alerts, the last hour's throughput
+// and failure rate, and the roles that have no active copy.
+import { get, getData, ApiError } from '../api.js';
+import { h, replace, badge, time, ago, link, count } from '../dom.js';
 import { bins, throughputChart } from '../chart.js';
 
 const wfStates = ['pending', 'running', 'succeeded', 'failed', 'canceled'];
@@ -9,10 +9,37 @@ const jobStates = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 const chartEvery = 15000; // the chart reads up to chartPages pages: not every poll
 const chartPages = 5;
 
-function tiles(id, counts, states, base) {
+/** tiles shows a count per state; capped (a Set of states) shows those
+ * whose count the server stopped at its cap as "10,000+". */
+function tiles(id, counts, states, base, capped = new Set()) {
   return h('div', { class: 'tiles', id }, states.map((st) =>
     h('a', { class: `tile st-${st}${st === 'failed' && counts[st] ? ' hot' : ''}`, href: `${base}?state=${st}`, 'data-state': st },
-      h('span', { class: 'n' }, String(counts[st] ?? 0)), h('span', { class: 'l' }, badge(st)))));
+      h('span', { class: 'n' }, count(counts[st], capped.has(st))), h('span', { class: 'l' }, badge(st)))));
+}
+
+/** alertsOf reads the alerts, or null when the server serves none. */
+async function alertsOf() {
+  try {
+    return await getData('/v1/alerts');
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+/** activeAlerts lists the firing alerts: subject, summary, since. */
+function activeAlerts(list) {
+  if (!list) return h('p', { class: 'muted' }, 'This server evaluates no alerts.');
+  const firing = (list.items || []).filter((a) => a.state === 'firing');
+  const pending = (list.items || []).filter((a) => a.state === 'pending').length;
+  const more = pending ? h('span', { class: 'muted' }, ` ${pending} more pending.`) : null;
+  if (!firing.length) {
+    return h('p', { class: 'ok-box', id: 'alerts-ok' }, badge('active', 'none firing'),
+      (list.rules || []).length ? ' No alert is firing.' : ' No alert rules are configured.', more);
+  }
+  return [h('ul', { class: 'issues', id: 'active-alerts' }, firing.map((a) => h('li', { 'data-key': a.key },
+    badge('firing'), ' ', h('strong', { class: 'subject' }, a.subject), ' ', h('span', { class: 'summary' }, a.summary),
+    h('span', { class: 'muted' }, ` — rule ${a.rule}, since ${time(a.since)} (${ago(a.since)})`)))), more ? h('p', {}, more) : null];
 }
 
 /** lastHourJobs reads the jobs created in the last hour (newest first, at
@@ -32,9 +59,10 @@ async function lastHourJobs(now) {
 
 export function overview(root) {
   const server = h('p', { class: 'muted', id: 'server' });
-  const wf = h('div'), jobs = h('div'), chart = h('div', { id: 'chart' }, h('p', { class: 'muted' }, 'Loading…')), roles = h('div', { id: 'roles' });
+  const wf = h('div'), jobs = h('div'), alerts = h('div', { id: 'alerts' }), chart = h('div', { id: 'chart' }, h('p', { class: 'muted' }, 'Loading…')), roles = h('div', { id: 'roles' });
   root.append(
     h('h1', {}, 'Overview'), server,
+    h('section', { class: 'panel alerts-panel' }, h('h2', {}, 'Active alerts'), alerts),
     h('div', { class: 'grid' },
       h('section', { class: 'panel' }, h('h2', {}, 'Workflows'), wf),
       h('section', { class: 'panel' }, h('h2', {}, 'Jobs'), jobs)),
@@ -57,17 +85,21 @@ export function overview(root) {
 
   return {
     async refresh() {
-      const [st, leases, ...wfc] = await Promise.all([
-        getData('/v1/status'), get('/v1/leases'),
+      const [st, leases, al, ...wfc] = await Promise.all([
+        getData('/v1/status'), get('/v1/leases'), alertsOf(),
         ...wfStates.map((s) => getData(`/v1/workflows?state=${s}&limit=1`)),
       ]);
       const s = st.server || {};
       replace(server, `Server ${s.id || '?'} · version ${s.version || '?'} · ${s.db || '?'} · `,
         s.ready ? badge('live', 'ready') : badge('failed', `not ready: ${s.db_error || ''}`), ` · started ${ago(s.started_at)}`);
-      const wcounts = {};
-      wfStates.forEach((x, i) => { wcounts[x] = wfc[i].total; });
-      replace(wf, tiles('wf-counts', wcounts, wfStates, '#/workflows'));
-      replace(jobs, tiles('job-counts', st.jobs || {}, jobStates, '#/jobs'));
+      const wcounts = {}, wcapped = new Set();
+      wfStates.forEach((x, i) => {
+        wcounts[x] = wfc[i].total;
+        if (wfc[i].total_capped) wcapped.add(x);
+      });
+      replace(wf, tiles('wf-counts', wcounts, wfStates, '#/workflows', wcapped));
+      replace(jobs, tiles('job-counts', st.jobs || {}, jobStates, '#/jobs', new Set(st.jobs_capped || [])));
+      replace(alerts, activeAlerts(al), al ? h('p', { class: 'help' }, 'See ', link('#/alerts', 'Alerts'), ' for pending and resolved alerts and their notifications.') : null);
       {
         const now = Date.parse(s.now) || Date.now();
         const idle = (leases.data.items || []).filter((l) => !l.holder || Date.parse(l.until) <= now);

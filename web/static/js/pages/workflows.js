@@ -1,7 +1,7 @@
 // workflows: the paged, filtered list; an instance's detail with its steps
 // in run order; cancel and priority; starting one from a template's form.
 import { get, getData, send, idempotencyKey, hasPostRoute } from '../api.js';
-import { h, replace, badge, time, span, json, facts, progress, table, errorText, link } from '../dom.js';
+import { h, replace, badge, time, span, json, facts, progress, table, errorText, link, count } from '../dom.js';
 import { confirmDialog, act } from '../ui.js';
 import { logURL, logSection } from '../logs.js';
 import { waveformOf, waveformCanvas } from '../waveform.js';
@@ -91,7 +91,7 @@ export function workflowList(root, ctx) {
         badge(i.state), progress(i.progress), String(i.priority), time(i.created_at), span(i.started_at, i.finished_at, now),
         errorText(i.error && i.error.length > 160 ? i.error.slice(0, 160) + '…' : i.error)]);
       const pager = h('div', { class: 'pager' },
-        h('span', {}, `${data.items.length} shown of ${data.total} matching`),
+        h('span', {}, `${data.items.length} shown of ${count(data.total, data.total_capped)} matching`),
         q.get('after') ? h('a', { class: 'button ghost', href: pageHash(q, '') }, '⇤ Newest') : null,
         data.next ? h('a', { class: 'button ghost', id: 'older', href: pageHash(q, data.next) }, 'Older →') : null);
       replace(body, table(['#Id', 'Name', 'Template', 'State', 'Progress', '#Priority', 'Created', 'Duration', 'Error'], rows,

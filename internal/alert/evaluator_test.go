@@ -246,7 +246,7 @@ func TestNoProcessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A processor that has the type but cannot run it does not serve it.
-	p := model.Processor{ID: "p1", Quota: map[string]int{"media.transcode": 1}, Unavailable: map[string]string{"media.transcode": "no ffmpeg"}}
+	p := model.Processor{ID: "p1", Quota: map[string]int{"media.transcode": 1}, ProcessorPresence: model.ProcessorPresence{Unavailable: map[string]string{"media.transcode": "no ffmpeg"}}}
 	if err := st.ProcessorUpsert(ctx, p, t0); err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,26 @@ type Processor struct {
 	Host   string            `json:"host,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Quota  map[string]int    `json:"quota,omitempty"`
+	// ProcessorPresence is the rest of what the processor reports about
+	// itself; its fields appear at the top level in JSON.
+	ProcessorPresence
+	// Running counts the jobs the core DB has running on this processor,
+	// RunningByType the same per type (server-side, at the time of the
+	// read).
+	Running       int            `json:"running"`
+	RunningByType map[string]int `json:"running_by_type,omitempty"`
+	Draining      bool           `json:"draining,omitempty"`
+	// Gone: the processor stopped announcing itself (no call for three of
+	// its intervals); set by the server when it lists processors.
+	Gone     bool      `json:"gone,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Started  time.Time `json:"started_at,omitzero"`
+}
+
+// ProcessorPresence is what a processor reports about itself at each
+// announcement besides its identity, labels and quota: engine data, kept
+// apart from the labels (user data for selectors) in storage too.
+type ProcessorPresence struct {
 	// Unavailable lists the job types this processor has a handler for
 	// but cannot run here, each with the reason (ffmpeg missing): it
 	// claims none of them.
@@ -91,17 +111,6 @@ type Processor struct {
 	// Every is how often the processor announces itself; the server
 	// marks it Gone after three silent intervals.
 	Every Duration `json:"every,omitzero"`
-	// Running counts the jobs the core DB has running on this processor,
-	// RunningByType the same per type (server-side, at the time of the
-	// read).
-	Running       int            `json:"running"`
-	RunningByType map[string]int `json:"running_by_type,omitempty"`
-	Draining      bool           `json:"draining,omitempty"`
-	// Gone: the processor stopped announcing itself (no call for three of
-	// its intervals); set by the server when it lists processors.
-	Gone     bool      `json:"gone,omitempty"`
-	LastSeen time.Time `json:"last_seen,omitzero"`
-	Started  time.Time `json:"started_at,omitzero"`
 }
 
 // DefaultPresenceEvery is how often a processor announces itself unless

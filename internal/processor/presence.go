@@ -36,17 +36,19 @@ func (p *Processor) announce(ctx context.Context) error {
 		running += p.running[typ]
 	}
 	info := model.Processor{
-		ID:          p.cfg.ID,
-		Host:        p.host,
-		Labels:      p.cfg.Labels,
-		Quota:       p.cfg.Quota,
-		Unavailable: p.cfg.Unavailable,
-		Version:     p.cfg.Version,
-		Used:        used,
-		Every:       model.Duration(p.cfg.PresenceEvery),
-		Running:     running,
-		Draining:    p.draining,
-		Started:     p.started,
+		ID:     p.cfg.ID,
+		Host:   p.host,
+		Labels: p.cfg.Labels,
+		Quota:  p.cfg.Quota,
+		ProcessorPresence: model.ProcessorPresence{
+			Unavailable: p.cfg.Unavailable,
+			Version:     p.cfg.Version,
+			Used:        used,
+			Every:       model.Duration(p.cfg.PresenceEvery),
+		},
+		Running:  running,
+		Draining: p.draining,
+		Started:  p.started,
 	}
 	p.mu.Unlock()
 	actx, cancel := context.WithTimeout(ctx, p.cfg.PresenceEvery)

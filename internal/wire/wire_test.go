@@ -41,6 +41,13 @@ func TestJSONShapes(t *testing.T) {
 		{"LeaseRequest", wire.LeaseRequest{Name: "trigger/x", Holder: "h", TTL: model.Duration(10 * time.Second)}, `{"name":"trigger/x","holder":"h","ttl":"10s"}`},
 		{"LeaseRequest without TTL", wire.LeaseRequest{Name: "trigger/x", Holder: "h"}, `{"name":"trigger/x","holder":"h"}`},
 		{"ErrorReport", wire.ErrorReport{Kind: "folder", Error: ""}, `{"kind":"folder","error":""}`},
+		// The processor's announcement (PUT /v1/processors/{id}) and its
+		// listing: the presence fields sit beside the labels, not in them.
+		{"Processor", model.Processor{ID: "p", Labels: map[string]string{"site": "a"}, Quota: map[string]int{"noop": 2},
+			ProcessorPresence: model.ProcessorPresence{Unavailable: map[string]string{"media.probe": "ffmpeg not found"},
+				Version: "1.2.3", Used: map[string]int{"noop": 1}, Every: model.Duration(10 * time.Second)}, Running: 1},
+			`{"id":"p","labels":{"site":"a"},"quota":{"noop":2},"unavailable":{"media.probe":"ffmpeg not found"},` +
+				`"version":"1.2.3","used":{"noop":1},"every":"10s","running":1}`},
 		{"ServerInfo", wire.ServerInfo{ID: "s", Version: "v", DB: "sqlite", Ready: true, Started: at, Now: at},
 			`{"id":"s","version":"v","db":"sqlite","ready":true,"started_at":"2026-12-06T10:00:00Z","now":"2026-12-06T10:00:00Z"}`},
 	}

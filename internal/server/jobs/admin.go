@@ -183,6 +183,10 @@ func (s *Service) ProcessorSeen(ctx context.Context, p model.Processor) error {
 	if p.ID == "" || len(p.ID) > 200 {
 		return model.Invalid("id", "required, at most 200 characters")
 	}
+	// The same labels come with every claim, which checks them so too.
+	if err := checkLabels("labels", p.Labels); err != nil {
+		return err
+	}
 	for t, n := range p.Quota {
 		if err := jobtype.ValidName(t); err != nil {
 			return model.Invalid("quota", "%v", err)

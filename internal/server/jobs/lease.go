@@ -59,8 +59,8 @@ func (s *Service) claimParams(req model.ClaimRequest, key string) (store.ClaimPa
 	if err := checkProcessor(req.Processor); err != nil {
 		return p, 0, err
 	}
-	if len(req.Labels) > wire.MaxLabels {
-		return p, 0, model.Invalid("labels", "at most %d labels, got %d", wire.MaxLabels, len(req.Labels))
+	if err := checkLabels("labels", req.Labels); err != nil {
+		return p, 0, err
 	}
 	if len(req.Slots) == 0 {
 		return p, 0, model.Invalid("slots", "at least one job type with a free slot is required")
@@ -71,17 +71,6 @@ func (s *Service) claimParams(req model.ClaimRequest, key string) (store.ClaimPa
 		}
 		if n < 1 || n > 1000 {
 			return p, 0, model.Invalid("slots."+t, "must be between 1 and 1000, got %d", n)
-		}
-	}
-	for k, v := range req.Labels {
-		if err := wire.CheckName("labels", k); err != nil {
-			return p, 0, err
-		}
-		if err := wire.CheckName("labels."+k, v); err != nil {
-			return p, 0, err
-		}
-		if !labelRE.MatchString(k) || !labelRE.MatchString(v) {
-			return p, 0, model.Invalid("labels", "bad label %q=%q: use letters, digits, '.', '_' or '-'", k, v)
 		}
 	}
 	ttl, err := leaseTTL(req.LeaseTTL, "lease_ttl")

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -322,7 +323,7 @@ func TestProcessorGone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	seen(model.Processor{ID: "fast", Quota: map[string]int{"noop": 2}, Used: map[string]int{"noop": 1}, Version: "0.1.0", Every: model.Duration(time.Second)})
+	seen(model.Processor{ID: "fast", Quota: map[string]int{"noop": 2}, ProcessorPresence: model.ProcessorPresence{Used: map[string]int{"noop": 1}, Version: "0.1.0", Every: model.Duration(time.Second)}})
 	seen(model.Processor{ID: "plain", Quota: map[string]int{"noop": 2}})
 	gone := func() map[string]bool {
 		t.Helper()
@@ -355,14 +356,26 @@ func TestProcessorGone(t *testing.T) {
 		p     model.Processor
 		field string
 	}{
-		{model.Processor{ID: "x", Used: map[string]int{"noop": -1}}, "used.noop"},
-		{model.Processor{ID: "x", Used: map[string]int{"No Type": 1}}, "used"},
-		{model.Processor{ID: "x", Version: strings.Repeat("v", 101)}, "version"},
-		{model.Processor{ID: "x", Every: model.Duration(time.Minute)}, "every"},
+		{model.Processor{ID: "x", ProcessorPresence: model.ProcessorPresence{Used: map[string]int{"noop": -1}}}, "used.noop"},
+		{model.Processor{ID: "x", ProcessorPresence: model.ProcessorPresence{Used: map[string]int{"No Type": 1}}}, "used"},
+		{model.Processor{ID: "x", ProcessorPresence: model.ProcessorPresence{Version: strings.Repeat("v", 101)}}, "version"},
+		{model.Processor{ID: "x", ProcessorPresence: model.ProcessorPresence{Every: model.Duration(time.Minute)}}, "every"},
+		{model.Processor{ID: "x", Labels: map[string]string{"\u2400version": "1.0"}}, "labels"},
+		{model.Processor{ID: "x", Labels: map[string]string{"site": "a b"}}, "labels.site"},
+		{model.Processor{ID: "x", Labels: manyLabels(wire.MaxLabels + 1)}, "labels"},
 	} {
 		err := b.svc.ProcessorSeen(ctx, c.p)
 		if !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("ProcessorSeen(%+v) = %v, want invalid %s", c.p, err, c.field)
 		}
 	}
+}
+
+// manyLabels returns n valid labels.
+func manyLabels(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("k%d", i)] = "v"
+	}
+	return m
 }

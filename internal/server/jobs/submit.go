@@ -18,6 +18,30 @@ import (
 // safe to use inside JSON paths of the SQLite engine.
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// checkLabels checks labels (a job's selector, a processor's labels) given
+// as field: at most wire.MaxLabels, keys and values names that match
+// labelRE.
+func checkLabels(field string, labels map[string]string) error {
+	if len(labels) > wire.MaxLabels {
+		return model.Invalid(field, "at most %d labels, got %d", wire.MaxLabels, len(labels))
+	}
+	for k, v := range labels {
+		if err := wire.CheckName(field, k); err != nil {
+			return err
+		}
+		if err := wire.CheckName(field+"."+k, v); err != nil {
+			return err
+		}
+		if !labelRE.MatchString(k) {
+			return model.Invalid(field, "bad label name %q: use letters, digits, '.', '_' or '-'", k)
+		}
+		if !labelRE.MatchString(v) {
+			return model.Invalid(field+"."+k, "bad label value %q: use letters, digits, '.', '_' or '-'", v)
+		}
+	}
+	return nil
+}
+
 // Submit validates and stores jobs in one transaction. Specs without a Key
 // get key+"#"+index when key (the request's Idempotency-Key) is given, so a
 // retried request creates nothing new. A key already used for a different
@@ -117,22 +141,8 @@ func (s *Service) validateSpec(ctx context.Context, sp model.JobSpec, prefix str
 	if sp.BackoffMax != 0 && sp.BackoffMax < sp.Backoff {
 		return sp, model.Invalid(field("backoff_max"), "must not be less than backoff")
 	}
-	if len(sp.Selector) > wire.MaxLabels {
-		return sp, model.Invalid(field("selector"), "at most %d labels, got %d", wire.MaxLabels, len(sp.Selector))
-	}
-	for k, v := range sp.Selector {
-		if err := wire.CheckName(field("selector"), k); err != nil {
-			return sp, err
-		}
-		if err := wire.CheckName(field("selector."+k), v); err != nil {
-			return sp, err
-		}
-		if !labelRE.MatchString(k) {
-			return sp, model.Invalid(field("selector"), "bad label name %q: use letters, digits, '.', '_' or '-'", k)
-		}
-		if !labelRE.MatchString(v) {
-			return sp, model.Invalid(field("selector."+k), "bad label value %q: use letters, digits, '.', '_' or '-'", v)
-		}
+	if err := checkLabels(field("selector"), sp.Selector); err != nil {
+		return sp, err
 	}
 	if len(sp.Key) > MaxKeyLen {
 		return sp, model.Invalid(field("key"), "at most %d characters", MaxKeyLen)

@@ -11,17 +11,20 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dpe-engine/dpe/internal/model"
-	"github.com/dpe-engine/dpe/internal/store"
 )
 
 // ProcessorUpsert records a processor's presence (LastSeen = now), replacing
-// what it says about itself (host, labels, quota, draining, start time), and
-// registers the types of its quota, in one transaction.
+// what it says about itself (host, labels, quota, presence, draining, start
+// time), and registers the types of its quota, in one transaction.
 func (s *Store) ProcessorUpsert(ctx context.Context, p model.Processor, now time.Time) error {
 	if p.ID == "" {
 		return s.wrap("upsert processor", model.Invalid("id", "required"))
 	}
-	labels, err := json.Marshal(nonNil(store.ProcessorLabels(p)))
+	labels, err := json.Marshal(nonNil(p.Labels))
+	if err != nil {
+		return s.wrap("upsert processor", err)
+	}
+	presence, err := json.Marshal(p.ProcessorPresence)
 	if err != nil {
 		return s.wrap("upsert processor", err)
 	}
@@ -36,16 +39,17 @@ func (s *Store) ProcessorUpsert(ctx context.Context, p model.Processor, now time
 	types := uniqueNames(slices.Collect(maps.Keys(p.Quota)))
 	return s.tx(ctx, "upsert processor", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO processors (id, host, labels, quota, draining, last_seen, started_at)
-			VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7)
+			INSERT INTO processors (id, host, labels, quota, presence, draining, last_seen, started_at)
+			VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6, $7, $8)
 			ON CONFLICT (id) DO UPDATE SET
 				host       = excluded.host,
 				labels     = excluded.labels,
 				quota      = excluded.quota,
+				presence   = excluded.presence,
 				draining   = excluded.draining,
 				last_seen  = excluded.last_seen,
 				started_at = excluded.started_at`,
-			p.ID, p.Host, string(labels), string(quota), p.Draining, now, started); err != nil {
+			p.ID, p.Host, string(labels), string(quota), string(presence), p.Draining, now, started); err != nil {
 			return err
 		}
 		if len(types) == 0 {
@@ -72,7 +76,7 @@ func nonNil[V any](m map[string]V) map[string]V {
 func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model.Processor, error) {
 	// The lateral count uses the partial index jobs_running_processor.
 	rows, err := s.pool.Query(ctx, `
-		SELECT p.id, p.host, p.labels, p.quota, p.draining, p.last_seen, p.started_at,
+		SELECT p.id, p.host, p.labels, p.quota, p.presence, p.draining, p.last_seen, p.started_at,
 			coalesce(r.by_type, '{}'::jsonb)
 		FROM processors p
 		CROSS JOIN LATERAL (
@@ -87,16 +91,18 @@ func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model
 	}
 	out := []model.Processor{}
 	var (
-		p                      model.Processor
-		labels, quota, running []byte
-		started                *time.Time
+		p                                model.Processor
+		labels, quota, presence, running []byte
+		started                          *time.Time
 	)
-	_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.Host, &labels, &quota, &p.Draining, &p.LastSeen, &started, &running}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.Host, &labels, &quota, &presence, &p.Draining, &p.LastSeen, &started, &running}, func() error {
 		q := p
-		q.Labels, q.Quota = nil, nil
-		var stored map[string]string
-		if err := json.Unmarshal(labels, &stored); err != nil {
+		q.Labels, q.Quota, q.ProcessorPresence = nil, nil, model.ProcessorPresence{}
+		if err := json.Unmarshal(labels, &q.Labels); err != nil {
 			return fmt.Errorf("processor %s: labels: %w", p.ID, err)
+		}
+		if err := json.Unmarshal(presence, &q.ProcessorPresence); err != nil {
+			return fmt.Errorf("processor %s: presence: %w", p.ID, err)
 		}
 		if err := json.Unmarshal(quota, &q.Quota); err != nil {
 			return fmt.Errorf("processor %s: quota: %w", p.ID, err)
@@ -104,7 +110,9 @@ func (s *Store) ProcessorList(ctx context.Context, seenSince time.Time) ([]model
 		if err := json.Unmarshal(running, &q.RunningByType); err != nil {
 			return fmt.Errorf("processor %s: running jobs per type: %w", p.ID, err)
 		}
-		store.SplitProcessorLabels(stored, &q)
+		if len(q.Labels) == 0 {
+			q.Labels = nil
+		}
 		if len(q.Quota) == 0 {
 			q.Quota = nil
 		}

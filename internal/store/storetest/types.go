@@ -77,8 +77,10 @@ func testProcessors(t *testing.T, open Opener) {
 	p2 := model.Processor{
 		ID: "p2", Host: "farm-2", Labels: map[string]string{"site": "berlin", "gpu": "yes"},
 		Quota: map[string]int{"q.x": 2, "q.y": 1}, Draining: true, Started: at(-time.Hour),
-		Unavailable: map[string]string{"q.z": "ffmpeg not found"},
-		Version:     "9.8.7", Used: map[string]int{"q.x": 1, "q.y": 0}, Every: model.Duration(1500 * time.Millisecond),
+		ProcessorPresence: model.ProcessorPresence{
+			Unavailable: map[string]string{"q.z": "ffmpeg not found"},
+			Version:     "9.8.7", Used: map[string]int{"q.x": 1, "q.y": 0}, Every: model.Duration(1500 * time.Millisecond),
+		},
 	}
 	p1 := model.Processor{ID: "p1", Host: "farm-1", Quota: map[string]int{"q.x": 4}}
 	upsert := func(p model.Processor, now time.Time) {
@@ -99,8 +101,7 @@ func testProcessors(t *testing.T, open Opener) {
 		t.Helper()
 		if got.ID != want.ID || got.Host != want.Host || got.Draining != want.Draining ||
 			!maps.Equal(got.Labels, want.Labels) || !maps.Equal(got.Quota, want.Quota) ||
-			!maps.Equal(got.Unavailable, want.Unavailable) || got.Version != want.Version ||
-			!maps.Equal(got.Used, want.Used) || got.Every != want.Every {
+			!samePresence(got.ProcessorPresence, want.ProcessorPresence) {
 			t.Errorf("%s = %+v, want %+v", what, got, want)
 		}
 		sameTime(t, what+" LastSeen", got.LastSeen, lastSeen)
@@ -137,6 +138,18 @@ func testProcessors(t *testing.T, open Opener) {
 		t.Errorf("types after upserts: %v, want the quota types", got)
 	}
 
+	// Labels are the user's alone: keys that the engines once reserved for
+	// the presence are labels like any other, and a presence is not one.
+	odd := model.Processor{ID: "p3", Labels: map[string]string{
+		"\u2400version": "mine", "\u2400unavailable:q.x": "mine too", "\u2400every": "soon",
+	}, ProcessorPresence: model.ProcessorPresence{Version: "1.0.0", Used: map[string]int{"q.x": 0}}}
+	upsert(odd, at(-time.Minute))
+	if got := list(at(-time.Minute)); len(got) != 3 {
+		t.Fatalf("ProcessorList: %d processors, want 3", len(got))
+	} else {
+		same("p3 with reserved-looking labels", got[2], odd, at(-time.Minute), nil)
+	}
+
 	// Upsert replaces what the processor says about itself.
 	p2b := model.Processor{ID: "p2", Host: "farm-2b", Labels: map[string]string{"site": "paris"}, Quota: map[string]int{"q.z": 1}}
 	upsert(p2b, at(2*time.Minute))
@@ -157,4 +170,27 @@ func testProcessors(t *testing.T, open Opener) {
 	if got := names(); !slices.Equal(got, []string{"q.x", "q.y", "q.z"}) {
 		t.Errorf("types: %v, want q.x q.y q.z", got)
 	}
+}
+
+// SamePresence fails t unless got lists the processors of want, in order,
+// with the same labels and presence (other fields are not compared): for
+// migration tests, which check that presence moved out of the labels.
+func SamePresence(t testing.TB, got, want []model.Processor) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d processors %+v, want %d %+v", len(got), got, len(want), want)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.ID != w.ID || !maps.Equal(g.Labels, w.Labels) || !samePresence(g.ProcessorPresence, w.ProcessorPresence) {
+			t.Errorf("processor %d = %s labels %v presence %+v, want %s labels %v presence %+v",
+				i, g.ID, g.Labels, g.ProcessorPresence, w.ID, w.Labels, w.ProcessorPresence)
+		}
+	}
+}
+
+// samePresence reports whether a and b say the same (an empty map is no map).
+func samePresence(a, b model.ProcessorPresence) bool {
+	return maps.Equal(a.Unavailable, b.Unavailable) && maps.Equal(a.Used, b.Used) &&
+		a.Version == b.Version && a.Every == b.Every
 }

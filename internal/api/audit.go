@@ -323,6 +323,9 @@ func (a *API) record(pattern string, names []string, r *http.Request, requestID 
 	for _, n := range names {
 		target = append(target, n+"="+r.PathValue(n))
 	}
+	if loc := aw.Header().Get("Location"); loc != "" && aw.status == http.StatusCreated {
+		target = append(target, "created="+loc)
+	}
 	e.Target = strings.Join(target, " ")
 	a.audit.add(e)
 }

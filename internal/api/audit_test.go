@@ -143,8 +143,8 @@ func TestAuditTrail(t *testing.T) {
 			{"anonymous", "", "POST /v1/jobs/batch", "", 401, "unauthorized"},
 			{"viewer", model.RoleViewer, "POST /v1/jobs/{id}/cancel", "id=" + strconv.FormatInt(id, 10), 403, "forbidden"},
 			{"admin", model.RoleAdmin, "DELETE /v1/templates/{name}", "name=gone", 204, "ok"},
-			{"admin", model.RoleAdmin, "POST /v1/templates", "", 201, "ok"},
-			{"operator", model.RoleOperator, "POST /v1/jobs", "", 201, "ok"},
+			{"admin", model.RoleAdmin, "POST /v1/templates", "created=/v1/templates/gone", 201, "ok"},
+			{"operator", model.RoleOperator, "POST /v1/jobs", "created=/v1/jobs/" + strconv.FormatInt(id, 10), 201, "ok"},
 		}
 		for i, w := range wantRows {
 			e := items[i]

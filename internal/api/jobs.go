@@ -27,6 +27,8 @@ func (a *API) submitJob(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusCreated
 	if res[0].Existing {
 		status = http.StatusOK
+	} else {
+		created(w, "/v1/jobs/"+strconv.FormatInt(res[0].Job.ID, 10))
 	}
 	writeJSON(w, status, res[0].Job)
 }

@@ -124,3 +124,8 @@ func refusal(err error) (status int, ok bool) {
 	}
 	return 0, false
 }
+
+// created sets the Location of a resource a call created (201).
+func created(w http.ResponseWriter, path string) {
+	w.Header().Set("Location", path)
+}

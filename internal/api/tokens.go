@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/token"
@@ -26,6 +27,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.authn.markOn()
+	created(w, "/v1/tokens/"+url.PathEscape(t.Name))
 	writeJSON(w, http.StatusCreated, wire.TokenCreated{Token: t, Secret: secret})
 }
 

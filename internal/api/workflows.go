@@ -5,6 +5,8 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/dpe-engine/dpe/internal/model"
@@ -61,16 +63,17 @@ func (a *API) importTemplate(w http.ResponseWriter, r *http.Request) {
 	if !mayImport(w, r, body) {
 		return
 	}
-	t, created, err := a.flows.Import(r.Context(), body)
+	t, isNew, err := a.flows.Import(r.Context(), body)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	status := http.StatusOK
-	if created {
+	if isNew {
 		status = http.StatusCreated
+		created(w, "/v1/templates/"+url.PathEscape(t.Name))
 	}
-	writeJSON(w, status, wire.TemplateImported{Template: t, Created: created})
+	writeJSON(w, status, wire.TemplateImported{Template: t, Created: isNew})
 }
 
 func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +121,8 @@ func (a *API) startWorkflow(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusCreated
 	if existing {
 		status = http.StatusOK
+	} else {
+		created(w, "/v1/workflows/"+strconv.FormatInt(inst.ID, 10))
 	}
 	writeJSON(w, status, inst)
 }

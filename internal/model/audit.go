@@ -18,7 +18,9 @@ type AuditEntry struct {
 	Method    string `json:"method"`
 	// Route is the route's pattern, "POST /v1/jobs/{id}/cancel".
 	Route string `json:"route"`
-	// Target holds the route's path values ("id=42", "name=ingest").
+	// Target holds the route's path values ("id=42", "name=ingest") and,
+	// for a call that created something, where it is
+	// ("created=/v1/jobs/43").
 	Target    string `json:"target,omitempty"`
 	Status    int    `json:"status"`
 	Remote    string `json:"remote,omitempty"`

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/dpe-engine/dpe/internal/eventually"
 	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/scheduler"
+	"github.com/dpe-engine/dpe/internal/testbin"
 	"github.com/dpe-engine/dpe/internal/trigger"
 	"github.com/dpe-engine/dpe/internal/wav"
 )
@@ -192,31 +192,8 @@ func writeWAV(t *testing.T, path string) {
 	}
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// dpeBinary builds cmd/dpe once per test run.
-func dpeBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dpe-web-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "dpe")
-		if out, err := exec.Command("go", "build", "-o", binPath, "../cmd/dpe").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+// dpeBinary is the dpe binary of this test run.
+func dpeBinary(t *testing.T) string { return testbin.DPE(t) }
 
 // startProcessor starts a real `dpe processor` process announcing itself
 // every 300 ms; it is killed at the end of the test.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -18,36 +17,13 @@ import (
 
 	"github.com/dpe-engine/dpe/internal/client"
 	"github.com/dpe-engine/dpe/internal/eventually"
+	"github.com/dpe-engine/dpe/internal/testbin"
 )
 
 // The end-to-end tests drive the real dpe binary in real processes.
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// dpeBinary builds cmd/dpe once per test run.
-func dpeBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dpe-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "dpe")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+// dpeBinary is the dpe binary of this test run.
+func dpeBinary(t *testing.T) string { return testbin.DPE(t) }
 
 // proc is a running dpe process.
 type proc struct {

@@ -3,11 +3,9 @@ package postgres
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/dpe-engine/dpe/internal/model"
 	"github.com/dpe-engine/dpe/internal/store/storetest"
 )
 
@@ -40,16 +38,10 @@ func TestMigrateFrom0010(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, p := range []struct{ id, labels string }{
-		{"full", `{"site":"berlin","␀unavailable:media.probe":"ffmpeg not found","␀unavailable:media.transcode":"ffmpeg not found",` +
-			`"␀used:q.x":"2","␀used:q.y":"0","␀used:q.bad":"two","␀version":"1.2.3","␀every":"1.5s"}`},
-		{"reserved-only", `{"␀version":"0.9.0"}`},
-		{"plain", `{"gpu":"yes"}`},
-		{"bare", `{}`},
-	} {
+	for _, p := range storetest.PresenceUpgrade.Stored {
 		if _, err := conn.Exec(t.Context(), `INSERT INTO processors (id, labels, quota, last_seen) VALUES ($1, $2::jsonb, '{"q.x":4}', $3)`,
-			p.id, p.labels, storetest.T0); err != nil {
-			t.Fatalf("set up a 0010 database: processor %s: %v", p.id, err)
+			p.ID, p.Labels, storetest.T0); err != nil {
+			t.Fatalf("set up a 0010 database: processor %s: %v", p.ID, err)
 		}
 	}
 	conn.Close(context.Background())
@@ -59,13 +51,5 @@ func TestMigrateFrom0010(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ProcessorList after the upgrade: %v", err)
 	}
-	storetest.SamePresence(t, got, []model.Processor{
-		{ID: "bare"},
-		{ID: "full", Labels: map[string]string{"site": "berlin"}, ProcessorPresence: model.ProcessorPresence{
-			Unavailable: map[string]string{"media.probe": "ffmpeg not found", "media.transcode": "ffmpeg not found"},
-			Used:        map[string]int{"q.x": 2, "q.y": 0}, Version: "1.2.3", Every: model.Duration(1500 * time.Millisecond),
-		}},
-		{ID: "plain", Labels: map[string]string{"gpu": "yes"}},
-		{ID: "reserved-only", ProcessorPresence: model.ProcessorPresence{Version: "0.9.0"}},
-	})
+	storetest.SamePresence(t, got, storetest.PresenceUpgrade.Want)
 }

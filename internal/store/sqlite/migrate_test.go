@@ -124,15 +124,9 @@ func TestMigrateFrom0011(t *testing.T) {
 	for _, m := range ms[:11] {
 		setup = append(setup, m.sql, fmt.Sprintf(`INSERT INTO schema_version (version, name, applied_at) VALUES (%d, '%s', 0)`, m.version, m.name))
 	}
-	for _, p := range []struct{ id, labels string }{
-		{"full", `{"site":"berlin","␀unavailable:media.probe":"ffmpeg not found","␀unavailable:media.transcode":"ffmpeg not found",` +
-			`"␀used:q.x":"2","␀used:q.y":"0","␀used:q.bad":"two","␀version":"1.2.3","␀every":"1.5s"}`},
-		{"reserved-only", `{"␀version":"0.9.0"}`},
-		{"plain", `{"gpu":"yes"}`},
-		{"bare", `{}`},
-	} {
+	for _, p := range storetest.PresenceUpgrade.Stored {
 		setup = append(setup, fmt.Sprintf(`INSERT INTO processors (id, labels, quota, last_seen) VALUES ('%s', '%s', '{"q.x":4}', %d)`,
-			p.id, p.labels, storetest.T0.UnixMilli()))
+			p.ID, p.Labels, storetest.T0.UnixMilli()))
 	}
 	for _, q := range setup {
 		if _, err := db.ExecContext(t.Context(), q); err != nil {
@@ -146,13 +140,5 @@ func TestMigrateFrom0011(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ProcessorList after the upgrade: %v", err)
 	}
-	storetest.SamePresence(t, got, []model.Processor{
-		{ID: "bare"},
-		{ID: "full", Labels: map[string]string{"site": "berlin"}, ProcessorPresence: model.ProcessorPresence{
-			Unavailable: map[string]string{"media.probe": "ffmpeg not found", "media.transcode": "ffmpeg not found"},
-			Used:        map[string]int{"q.x": 2, "q.y": 0}, Version: "1.2.3", Every: model.Duration(1500 * time.Millisecond),
-		}},
-		{ID: "plain", Labels: map[string]string{"gpu": "yes"}},
-		{ID: "reserved-only", ProcessorPresence: model.ProcessorPresence{Version: "0.9.0"}},
-	})
+	storetest.SamePresence(t, got, storetest.PresenceUpgrade.Want)
 }

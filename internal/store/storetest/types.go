@@ -172,6 +172,33 @@ func testProcessors(t *testing.T, open Opener) {
 	}
 }
 
+// PresenceUpgrade is what the presence migrations (postgres 0011, sqlite
+// 0012) are tested with: processors as an older engine stored them, the
+// presence riding in their labels under reserved keys, and what each must
+// read as after the upgrade (an unreadable used count is dropped, as the
+// old reader dropped it).
+var PresenceUpgrade = struct {
+	Stored []struct{ ID, Labels string }
+	Want   []model.Processor
+}{
+	Stored: []struct{ ID, Labels string }{
+		{"full", `{"site":"berlin","␀unavailable:media.probe":"ffmpeg not found","␀unavailable:media.transcode":"ffmpeg not found",` +
+			`"␀used:q.x":"2","␀used:q.y":"0","␀used:q.bad":"two","␀version":"1.2.3","␀every":"1.5s"}`},
+		{"reserved-only", `{"␀version":"0.9.0"}`},
+		{"plain", `{"gpu":"yes"}`},
+		{"bare", `{}`},
+	},
+	Want: []model.Processor{
+		{ID: "bare"},
+		{ID: "full", Labels: map[string]string{"site": "berlin"}, ProcessorPresence: model.ProcessorPresence{
+			Unavailable: map[string]string{"media.probe": "ffmpeg not found", "media.transcode": "ffmpeg not found"},
+			Used:        map[string]int{"q.x": 2, "q.y": 0}, Version: "1.2.3", Every: model.Duration(1500 * time.Millisecond),
+		}},
+		{ID: "plain", Labels: map[string]string{"gpu": "yes"}},
+		{ID: "reserved-only", ProcessorPresence: model.ProcessorPresence{Version: "0.9.0"}},
+	},
+}
+
 // SamePresence fails t unless got lists the processors of want, in order,
 // with the same labels and presence (other fields are not compared): for
 // migration tests, which check that presence moved out of the labels.

@@ -17,10 +17,22 @@ func threadCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// recursion runs y = x - a·y over block.
+func recursion(block []float64, a float64) float64 {
+	var y float64
+	for _, x := range block {
+		y = x - a*y
+	}
+	return y
+}
+
 // BenchmarkStage measures the loops of a Meter one by one on a block of
 // one channel, in nanoseconds of wall time and of the thread's CPU time
 // per sample (the CPU time holds on a machine shared with other work):
 //
+//	recursion       y = x - a·y alone: the latency of one multiply and one
+//	                subtraction, the chain each of the filter's two biquads
+//	                carries from one sample to the next, its lower bound
 //	kfilter         the K-weighting filter with the chunk peaks (channel.block)
 //	peaks           the peaks alone, as for a channel of weight 0
 //	decode24        one channel of 24-bit stereo decoded from bytes
@@ -47,6 +59,14 @@ func BenchmarkStage(b *testing.B) {
 		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(n), "ns/sample")
 		b.ReportMetric(cpu.Seconds()*1e9/float64(b.N)/float64(n), "cpu_ns/sample")
 	}
+	b.Run("recursion", func(b *testing.B) {
+		const a = 0.99 // stable, as the filter's poles are
+		start()
+		for b.Loop() {
+			recursion(block, a)
+		}
+		per(b, len(block))
+	})
 	b.Run("kfilter", func(b *testing.B) {
 		var f kFilter
 		f.c = kWeighting(48000)

@@ -73,10 +73,11 @@ type Options struct {
 // ErrLayout is returned for channel weights that cannot be measured.
 var ErrLayout = errors.New("loudness: unsupported channel layout")
 
-// Meter measures one programme. Feed it interleaved samples with Add and
-// read the result with Result. It is used by one goroutine; on a machine
-// with more than one CPU, Add hands half of the channels of a large call
-// to a second goroutine and waits for it before returning.
+// Meter measures one programme. Feed it interleaved samples with Add, or
+// one channel at a time with AddChannels, and read the result with
+// Result. It is used by one goroutine; on a machine with more than one
+// CPU, a large call hands half of the channels to a second goroutine and
+// waits for it before returning.
 type Meter struct {
 	rate     int
 	channels int
@@ -109,7 +110,7 @@ type Meter struct {
 	frames       int64
 }
 
-// parallelMin is the least number of frames for which Add shares its
+// parallelMin is the least number of frames for which a call shares its
 // channels with a second goroutine: below it, starting one costs more
 // than it saves.
 const parallelMin = 2048

@@ -50,8 +50,8 @@ func (b RawBlock) DecodeChannel(dst []float64, ch, from int) {
 }
 
 // StreamRaw is Stream without the decoding: the goroutine of its own only
-// reads the file's bytes, and fn decodes what it needs (RawBlock.Decode-
-// Channel), on as many goroutines as it likes.
+// reads the file's bytes, and fn decodes what it needs with the block's
+// DecodeChannel, on as many goroutines as it likes.
 func (r *Reader) StreamRaw(ctx context.Context, frames int, fn func(RawBlock) error) error {
 	size := max(frames, 1) * r.format.BlockAlign
 	return pipe(ctx, r, func() []byte { return make([]byte, size) },

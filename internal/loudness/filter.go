@@ -15,42 +15,61 @@ type kFilter struct {
 	c kCoef
 	// in1: the last input; d1: the last first difference; w1, w2: the
 	// last two second differences; y1, y2: the last two outputs of the
-	// shelf; z1, z2: the last two outputs.
+	// shelf; z1, z2: the last two outputs (these four over b0).
 	in1, d1, w1, w2, y1, y2, z1, z2 float64
 }
 
 // energy filters block and returns the sum of the squares of the output.
+// On the way it stores the largest absolute input sample of each chunk of
+// tpGroup samples in maxes (which has room for every chunk) and returns
+// the bits of the largest of all (see absBits): the filter's loop waits
+// on its floating-point recursion, and the integer comparisons that take
+// the peaks fit in beside it nearly for nothing, where a loop of their own
+// would read the block again.
 //
 // The loop is bound by its arithmetic (Go does not vectorise it), so it
 // does as little as the filter allows. The RLB high-pass's numerator is
 // (1 - z⁻¹)² (d = 1, -2, 1, as kWeighting makes it), and the two stages,
 // being linear and time-invariant, commute: the block is differenced
 // twice first (two subtractions, no multiplication), then goes through
-// the shelf's biquad and the high-pass's poles. Within each recursion
-// the terms that do not depend on the previous output are summed first,
-// so the chain from one output to the next is one multiply and one
-// subtraction. (math.FMA was no faster: without GOAMD64=v3 each one
-// carries a test of the CPU's features.)
-func (f *kFilter) energy(block []float64) float64 {
+// the shelf's biquad and the high-pass's poles. The shelf's numerator is
+// divided by b0, which saves a multiplication: the output is then the
+// true one over b0, and so the sum is multiplied by b0² once. Within each
+// recursion the terms that do not depend on the previous output are
+// summed first, so the chain from one output to the next is one multiply
+// and one subtraction. (math.FMA was no faster: without GOAMD64=v3 each
+// one carries a test of the CPU's features.)
+func (f *kFilter) energy(block, maxes []float64) (float64, uint64) {
 	k := f.c
-	// prev is the last input sample; d1 the last first difference.
+	b1, b2 := k.b1/k.b0, k.b2/k.b0
+	// prev is the last input sample; d1 the last first difference. The
+	// shelf's state y1, y2 and the output's z1, z2 are over b0.
 	prev, d1, w1, w2, y1, y2, z1, z2 := f.in1, f.d1, f.w1, f.w2, f.y1, f.y2, f.z1, f.z2
 	var sum float64
-	for _, x := range block {
-		d := x - prev
-		w := d - d1 // the second difference: x - 2·x1 + x2
-		prev, d1 = x, d
-		y := (k.b0*w + k.b1*w1 + k.b2*w2 - k.a2*y2) - k.a1*y1
-		w2, w1 = w1, w
-		z := (y - k.c2*z2) - k.c1*z1
-		y2, y1 = y1, y
-		z2, z1 = z1, z
-		sum += z * z
+	var peak uint64
+	for g := 0; len(block) > 0 && g < len(maxes); g++ {
+		chunk := block[:min(tpGroup, len(block))]
+		block = block[len(chunk):]
+		var m uint64
+		for _, x := range chunk {
+			m = max(m, absBits(x))
+			d := x - prev
+			w := d - d1 // the second difference: x - 2·x1 + x2
+			prev, d1 = x, d
+			y := (w + b1*w1 + b2*w2 - k.a2*y2) - k.a1*y1
+			w2, w1 = w1, w
+			z := (y - k.c2*z2) - k.c1*z1
+			y2, y1 = y1, y
+			z2, z1 = z1, z
+			sum += z * z
+		}
+		maxes[g] = math.Float64frombits(m)
+		peak = max(peak, m)
 	}
 	// Denormals would slow the filters to a crawl in long silences.
 	f.in1, f.d1, f.w1, f.w2 = flush(prev), flush(d1), flush(w1), flush(w2)
 	f.y1, f.y2, f.z1, f.z2 = flush(y1), flush(y2), flush(z1), flush(z2)
-	return sum
+	return sum * k.b0 * k.b0, peak
 }
 
 func flush(v float64) float64 {

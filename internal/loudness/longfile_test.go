@@ -26,8 +26,9 @@ import (
 //
 //	read            the file's sample bytes read, nothing more: the baseline
 //	decode          the WAV reader, decoding to float64
-//	loudness        decode + the meter with true peak, the decoding on a
-//	                goroutine of its own (wav.Reader.Stream), as audio.loudness
+//	loudness        the meter with true peak, as audio.loudness: the file
+//	                read on a goroutine of its own (wav.Reader.StreamRaw),
+//	                each channel decoded by the meter as it measures it
 //	limiter         decode + gain + true-peak limiter (the extra pass of
 //	                audio.normalize with limiter: true)
 //	ffmpeg-ebur128  ffmpeg -af ebur128=peak=true, when ffmpeg is installed
@@ -181,7 +182,7 @@ func process(tb testing.TB, path, mode string) {
 		tb.Fatal(err)
 	}
 	if m != nil { // as audio.loudness does
-		err := r.Stream(ctx, 16384, func(b wav.Block) error { return m.Add(b.Samples) })
+		err := r.StreamRaw(ctx, 32768, func(b wav.RawBlock) error { return m.AddChannels(b.Frames(), b.DecodeChannel) })
 		if err != nil {
 			tb.Fatal(err)
 		}

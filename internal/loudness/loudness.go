@@ -73,10 +73,11 @@ type Options struct {
 // ErrLayout is returned for channel weights that cannot be measured.
 var ErrLayout = errors.New("loudness: unsupported channel layout")
 
-// Meter measures one programme. Feed it interleaved samples with Add and
-// read the result with Result. It is used by one goroutine; on a machine
-// with more than one CPU, Add hands half of the channels of a large call
-// to a second goroutine and waits for it before returning.
+// Meter measures one programme. Feed it interleaved samples with Add, or
+// one channel at a time with AddChannels, and read the result with
+// Result. It is used by one goroutine; on a machine with more than one
+// CPU, a large call hands half of the channels to a second goroutine and
+// waits for it before returning.
 type Meter struct {
 	rate     int
 	channels int
@@ -86,10 +87,14 @@ type Meter struct {
 	// work; 0 when it never does.
 	split int
 	wg    sync.WaitGroup
-	// work measures channels [0, split) of pending; built once so that
-	// starting the helper goroutine allocates nothing.
-	work    func()
-	pending []float64
+	// work measures channels [0, split) of the current call; built once
+	// so that starting the helper goroutine allocates nothing.
+	work func()
+	// fill is the current call's source of samples; gather, built once,
+	// is Add's, which takes them from interleaved.
+	fill        Fill
+	gather      Fill
+	interleaved []float64
 
 	stepLen  int       // frames per 100 ms step
 	stepFill int       // frames in the current step
@@ -105,7 +110,7 @@ type Meter struct {
 	frames       int64
 }
 
-// parallelMin is the least number of frames for which Add shares its
+// parallelMin is the least number of frames for which a call shares its
 // channels with a second goroutine: below it, starting one costs more
 // than it saves.
 const parallelMin = 2048
@@ -137,11 +142,25 @@ func New(sampleRate int, weights []float64, opt Options) (*Meter, error) {
 		m.split = len(weights) / 2
 		m.work = func() {
 			defer m.wg.Done()
-			m.measure(m.pending, 0, m.split)
+			m.measure(0, m.split)
+		}
+	}
+	m.gather = func(dst []float64, ch, from int) {
+		nc := m.channels
+		src := m.interleaved[from*nc:]
+		// The stride of nc keeps a bounds check per sample: the compiler
+		// cannot prove it in range.
+		for i, j := ch, 0; i < len(src) && j < len(dst); i, j = i+nc, j+1 {
+			dst[j] = src[i]
 		}
 	}
 	return m, nil
 }
+
+// Fill writes channel ch of frames [from, from+len(dst)) of the current
+// call into dst, full scale ±1.0. AddChannels calls it from more than one
+// goroutine at once, for different channels.
+type Fill func(dst []float64, ch, from int)
 
 // Add measures interleaved samples (full scale ±1.0). A trailing partial
 // frame is an error.
@@ -149,27 +168,40 @@ func (m *Meter) Add(samples []float64) error {
 	if len(samples)%m.channels != 0 {
 		return fmt.Errorf("loudness: %d samples are not whole frames of %d channels", len(samples), m.channels)
 	}
-	n := len(samples) / m.channels
-	if n == 0 {
+	m.interleaved = samples
+	defer func() { m.interleaved = nil }()
+	return m.AddChannels(len(samples)/m.channels, m.gather)
+}
+
+// AddChannels measures frames frames that fill hands over one channel at
+// a time, in pieces of a few thousand frames: a caller that has the
+// samples in another form (the bytes of a file) converts each piece
+// straight into the buffer the meter measures it from, which is then
+// still in the CPU's cache.
+func (m *Meter) AddChannels(frames int, fill Fill) error {
+	if frames < 0 {
+		return fmt.Errorf("loudness: %d frames", frames)
+	}
+	if frames == 0 {
 		return nil
 	}
 	// The call's frames cut into segments at the 100 ms step boundaries.
 	m.segs = m.segs[:0]
-	for fill, left := m.stepFill, n; left > 0; fill = 0 {
-		s := min(left, m.stepLen-fill)
+	for f, left := m.stepFill, frames; left > 0; f = 0 {
+		s := min(left, m.stepLen-f)
 		m.segs = append(m.segs, s)
 		left -= s
 	}
-	if m.split > 0 && n >= parallelMin {
-		m.pending = samples
+	m.fill = fill
+	if m.split > 0 && frames >= parallelMin {
 		m.wg.Add(1)
 		go m.work()
-		m.measure(samples, m.split, m.channels)
+		m.measure(m.split, m.channels)
 		m.wg.Wait()
-		m.pending = nil
 	} else {
-		m.measure(samples, 0, m.channels)
+		m.measure(0, m.channels)
 	}
+	m.fill = nil
 	for k, s := range m.segs {
 		for c := range m.ch {
 			m.stepSum += m.ch[c].energy[k]
@@ -183,11 +215,10 @@ func (m *Meter) Add(samples []float64) error {
 	return nil
 }
 
-// measure runs channels [from, to) over the interleaved samples of the
-// current Add.
-func (m *Meter) measure(samples []float64, from, to int) {
+// measure runs channels [from, to) over the frames of the current call.
+func (m *Meter) measure(from, to int) {
 	for c := from; c < to; c++ {
-		m.ch[c].add(samples, c, m.channels, m.segs)
+		m.ch[c].add(m.fill, c, m.segs)
 	}
 }
 

@@ -199,6 +199,9 @@ func TestAddRefusesPartialFrames(t *testing.T) {
 	if err := m.Add([]float64{0, 0, 0}); err == nil {
 		t.Error("Add of 3 stereo samples: no error")
 	}
+	if err := m.AddChannels(-1, func([]float64, int, int) {}); err == nil {
+		t.Error("AddChannels of -1 frames: no error")
+	}
 }
 
 // TestConstantMemory: once warmed up, measuring allocates nothing, so a
@@ -298,16 +301,25 @@ func TestTruePeakSkipIsExact(t *testing.T) {
 
 // TestChunkingAndSharing: the result does not depend on how the samples
 // are cut into calls, nor on whether Add shares the channels with a
-// second goroutine: peaks and frames exactly, loudness up to the rounding
-// of energies summed in another order.
+// second goroutine, nor on whether they come interleaved (Add) or one
+// channel at a time (AddChannels): peaks and frames exactly, loudness up
+// to the rounding of energies summed in another order.
 func TestChunkingAndSharing(t *testing.T) {
 	const rate = 48000
 	samples := programmeLike(rate, 7*rate)
+	planar := [2][]float64{}
+	for i, v := range samples {
+		planar[i%2] = append(planar[i%2], v)
+	}
 	var want Result
 	for i, tc := range []struct {
-		chunk  int // frames per Add
-		shared bool
-	}{{rate * 7, false}, {rate * 7, true}, {16384, true}, {4800, false}, {1000, true}, {333, false}} {
+		chunk    int // frames per call
+		shared   bool
+		channels bool // AddChannels
+	}{
+		{rate * 7, false, false}, {rate * 7, true, false}, {16384, true, false}, {4800, false, false},
+		{1000, true, false}, {333, false, false}, {rate * 7, true, true}, {32768, true, true}, {333, false, true},
+	} {
 		m, err := New(rate, Weights(2, 0), Options{TruePeak: true})
 		if err != nil {
 			t.Fatal(err)
@@ -317,12 +329,18 @@ func TestChunkingAndSharing(t *testing.T) {
 		} else if m.split == 0 {
 			t.Skip("one CPU: Add never shares")
 		}
-		for s := samples; len(s) > 0; {
-			n := min(len(s), 2*tc.chunk)
-			if err := m.Add(s[:n]); err != nil {
+		for off := 0; off < len(samples)/2; off += tc.chunk {
+			n := min(len(samples)/2-off, tc.chunk)
+			if tc.channels {
+				err = m.AddChannels(n, func(dst []float64, ch, from int) {
+					copy(dst, planar[ch][off+from:off+n])
+				})
+			} else {
+				err = m.Add(samples[2*off : 2*(off+n)])
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
-			s = s[n:]
 		}
 		got := m.Result()
 		if i == 0 {
@@ -335,7 +353,7 @@ func TestChunkingAndSharing(t *testing.T) {
 			same = same && math.Abs(d) < 1e-9
 		}
 		if !same {
-			t.Errorf("chunk %d shared %v: %+v, want %+v", tc.chunk, tc.shared, got, want)
+			t.Errorf("chunk %d shared %v channels %v: %+v, want %+v", tc.chunk, tc.shared, tc.channels, got, want)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"time"
 
 	"github.com/dpe-engine/dpe/internal/clock"
@@ -385,18 +384,25 @@ func (r *Reader) Read(ctx context.Context, dst []float64) (int, error) {
 // the reader's buffer (RawBuffer) and returns their length. It returns
 // io.EOF at the end of the data.
 func (r *Reader) ReadRaw(ctx context.Context, frames int) (int, error) {
+	want := max(frames, 0) * r.format.BlockAlign
+	if cap(r.buf) < want {
+		r.buf = make([]byte, want)
+	}
+	return r.readRaw(ctx, r.buf[:want])
+}
+
+// readRaw reads whole frames of undecoded sample bytes into buf, up to
+// len(buf) rounded down to whole frames, and returns their length. It
+// returns io.EOF at the end of the data.
+func (r *Reader) readRaw(ctx context.Context, buf []byte) (int, error) {
 	ba := int64(r.format.BlockAlign)
 	for {
 		if r.done {
 			return 0, io.EOF
 		}
-		want := min(int64(frames)*ba, r.end-r.pos)
+		want := min(int64(len(buf))/ba*ba, r.end-r.pos)
 		if want > 0 {
-			if int64(cap(r.buf)) < want {
-				r.buf = make([]byte, want)
-			}
-			b := r.buf[:want]
-			n, err := r.src.ReadAt(b, r.pos)
+			n, err := r.src.ReadAt(buf[:want], r.pos)
 			n -= n % int(ba)
 			r.pos += int64(n)
 			if n > 0 {
@@ -451,36 +457,4 @@ func (r *Reader) advance(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// Decode converts raw sample bytes of format f into dst, full scale ±1.0.
-func Decode(f Format, dst []float64, raw []byte) {
-	le := binary.LittleEndian
-	switch {
-	case f.Code == FormatFloat && f.SampleBytes == 4:
-		for i := range len(raw) / 4 {
-			dst[i] = float64(math.Float32frombits(le.Uint32(raw[4*i:])))
-		}
-	case f.Code == FormatFloat:
-		for i := range len(raw) / 8 {
-			dst[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-	case f.SampleBytes == 1:
-		for i, b := range raw {
-			dst[i] = (float64(b) - 128) / 128
-		}
-	case f.SampleBytes == 2:
-		for i := range len(raw) / 2 {
-			dst[i] = float64(int16(le.Uint16(raw[2*i:]))) / (1 << 15)
-		}
-	case f.SampleBytes == 3:
-		for i := range len(raw) / 3 {
-			b := raw[3*i : 3*i+3]
-			dst[i] = float64(int32(uint32(b[0])<<8|uint32(b[1])<<16|uint32(b[2])<<24)>>8) / (1 << 23)
-		}
-	default:
-		for i := range len(raw) / 4 {
-			dst[i] = float64(int32(le.Uint32(raw[4*i:]))) / (1 << 31)
-		}
-	}
 }

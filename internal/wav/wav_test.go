@@ -532,3 +532,143 @@ func TestStream(t *testing.T) {
 		t.Errorf("cancelled: err = %v, want context.Canceled", err)
 	}
 }
+
+// refSample decodes one sample the plain way, one byte at a time, as the
+// reference of TestDecode.
+func refSample(f Format, b []byte) float64 {
+	switch {
+	case f.Code == FormatFloat && f.SampleBytes == 4:
+		return float64(math.Float32frombits(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24))
+	case f.Code == FormatFloat:
+		var u uint64
+		for i := 7; i >= 0; i-- {
+			u = u<<8 | uint64(b[i])
+		}
+		return math.Float64frombits(u)
+	case f.SampleBytes == 1:
+		return (float64(b[0]) - 128) / 128
+	case f.SampleBytes == 2:
+		return float64(int16(uint16(b[0])|uint16(b[1])<<8)) / (1 << 15)
+	case f.SampleBytes == 3:
+		return float64(int32(uint32(b[0])<<8|uint32(b[1])<<16|uint32(b[2])<<24)>>8) / (1 << 23)
+	default:
+		return float64(int32(uint32(b[0])|uint32(b[1])<<8|uint32(b[2])<<16|uint32(b[3])<<24)) / (1 << 31)
+	}
+}
+
+// TestDecode: Decode and DecodeChannel give, bit for bit, what decoding
+// each sample on its own gives, for every format, for any bytes (full
+// scale both ways included), any channel count and a dst shorter or
+// longer than the frames.
+func TestDecode(t *testing.T) {
+	formats := []struct{ code, bits int }{
+		{FormatPCM, 8}, {FormatPCM, 16}, {FormatPCM, 24}, {FormatPCM, 32}, {FormatFloat, 32}, {FormatFloat, 64},
+	}
+	seed := uint32(7)
+	for _, ft := range formats {
+		for _, nc := range []int{1, 2, 3, 6} {
+			f, err := NewFormat(ft.code, nc, 48000, ft.bits, false, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, frames := range []int{0, 1, 2, 37} {
+				raw := make([]byte, frames*f.BlockAlign)
+				for i := range raw {
+					seed = seed*1664525 + 1013904223
+					raw[i] = byte(seed >> 24)
+				}
+				if frames > 1 { // full scale, negative and positive
+					for i := range f.SampleBytes {
+						raw[i] = 0
+						raw[f.SampleBytes+i] = 0xFF
+					}
+					if ft.code == FormatPCM && ft.bits > 8 {
+						raw[f.SampleBytes-1] = 0x80
+						raw[2*f.SampleBytes-1] = 0x7F
+					}
+				}
+				same := func(what string, got float64, i int) {
+					t.Helper()
+					want := refSample(f, raw[i*f.SampleBytes:])
+					if math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+						t.Fatalf("%s %d ch, %d frames: %s sample %d = %v, want %v", f.Name(), nc, frames, what, i, got, want)
+					}
+				}
+				all := make([]float64, frames*nc)
+				Decode(f, all, raw)
+				for i, v := range all {
+					same("Decode", v, i)
+				}
+				for ch := range nc {
+					for _, size := range []int{frames + 3, frames / 2} {
+						dst := make([]float64, size)
+						n := DecodeChannel(f, dst, raw, ch)
+						if n != min(size, frames) {
+							t.Fatalf("%s %d ch, %d frames into %d: DecodeChannel wrote %d", f.Name(), nc, frames, size, n)
+						}
+						for j := range n {
+							same("DecodeChannel", dst[j], j*nc+ch)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestStreamRaw: StreamRaw hands over the bytes of the samples in order,
+// with the byte counts, and its blocks decode one channel at a time to
+// what Read gives.
+func TestStreamRaw(t *testing.T) {
+	f, _ := NewFormat(FormatPCM, 3, 48000, 24, false, 0)
+	want := ramp(10007, 3)
+	path := writeFile(t, f, nil, want, false)
+	_, read, err := readAll(t, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	r, err := Open(context.Background(), fh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []float64
+	var frames int
+	var read0 int64
+	err = r.StreamRaw(context.Background(), 1000, func(b RawBlock) error {
+		if b.Read != read0+int64(len(b.Data)) || b.Known != int64(len(want)*3) {
+			t.Errorf("block of %d bytes: read %d, known %d; before it %d", len(b.Data), b.Read, b.Known, read0)
+		}
+		read0 = b.Read
+		n := b.Frames()
+		block := make([]float64, n*3)
+		ch := make([]float64, n-1)
+		for c := range 3 {
+			// In two pieces: frames [0, 1), then [1, n).
+			b.DecodeChannel(ch[:1], c, 0)
+			block[c] = ch[0]
+			b.DecodeChannel(ch, c, 1)
+			for i, v := range ch {
+				block[(i+1)*3+c] = v
+			}
+		}
+		got = append(got, block...)
+		frames += n
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames != 10007 || len(got) != len(read) {
+		t.Fatalf("%d frames, %d samples; want 10007 frames, %d samples", frames, len(got), len(read))
+	}
+	for i := range read {
+		if got[i] != read[i] {
+			t.Fatalf("sample %d = %v, Read gives %v", i, got[i], read[i])
+		}
+	}
+}

@@ -181,8 +181,15 @@ type JobStore interface {
 type TypeStore interface {
 	// TypeEnsure registers type names (no-op for known ones).
 	TypeEnsure(ctx context.Context, names []string) error
-	// TypePut registers a type and sets its cluster-wide limits.
+	// TypePut registers a type and sets its cluster-wide limits. A type's
+	// rate-limit bucket is kept: setting a limit again grants no fresh
+	// burst (a lower burst caps the bucket at the next claim).
 	TypePut(ctx context.Context, l model.TypeLimit) error
+	// TypeUpdate changes one type's limits atomically: fn gets the type as
+	// stored (exists false: not registered, cur is a zero limit named
+	// name) and returns what to store, as TypePut stores it; fn's error
+	// changes nothing and is returned. fn may run more than once.
+	TypeUpdate(ctx context.Context, name string, fn func(cur model.TypeLimit, exists bool) (model.TypeLimit, error)) (model.TypeLimit, error)
 	// TypeList returns every registered type with its limits, by name.
 	TypeList(ctx context.Context) ([]model.TypeLimit, error)
 }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -99,40 +100,43 @@ func (s *Service) PutType(ctx context.Context, set wire.TypeSet) (model.TypeLimi
 	if set.Burst != nil && *set.Burst < 0 {
 		return model.TypeLimit{}, model.Invalid("burst", "must not be negative")
 	}
-	// Read, merge, write: two sets of different fields of one type at the
-	// same instant may lose one (the last write wins), which an operator
-	// setting limits by hand does not meet.
-	list, err := s.store.TypeList(ctx)
-	if err != nil {
-		return model.TypeLimit{}, fmt.Errorf("list types: %w", err)
-	}
-	i := slices.IndexFunc(list, func(l model.TypeLimit) bool { return l.Type == set.Type })
-	l := model.TypeLimit{Type: set.Type}
+	// The merge runs in the store's transaction on the type's row: two
+	// sets of different fields of one type at once both take effect.
 	_, builtin := s.builtins[set.Type]
-	switch {
-	case i >= 0:
-		l = list[i]
-	case !builtin && !set.Create:
+	l, err := s.store.TypeUpdate(ctx, set.Type, func(l model.TypeLimit, exists bool) (model.TypeLimit, error) {
+		if !exists && !builtin && !set.Create {
+			return l, errUnknownType
+		}
+		if set.MaxRunning != nil {
+			l.MaxRunning = *set.MaxRunning
+		}
+		if set.Rate != nil {
+			l.Rate = *set.Rate
+		}
+		if set.Burst != nil {
+			l.Burst = *set.Burst
+		}
+		if l.Rate > 0 && l.Burst == 0 {
+			l.Burst = max(1, int(l.Rate))
+		}
+		return l, nil
+	})
+	if errors.Is(err, errUnknownType) {
+		list, lerr := s.store.TypeList(ctx)
+		if lerr != nil {
+			return model.TypeLimit{}, fmt.Errorf("list types: %w", lerr)
+		}
 		return model.TypeLimit{}, s.unknownType("type", set.Type, list)
 	}
-	if set.MaxRunning != nil {
-		l.MaxRunning = *set.MaxRunning
-	}
-	if set.Rate != nil {
-		l.Rate = *set.Rate
-	}
-	if set.Burst != nil {
-		l.Burst = *set.Burst
-	}
-	if l.Rate > 0 && l.Burst == 0 {
-		l.Burst = max(1, int(l.Rate))
-	}
-	if err := s.store.TypePut(ctx, l); err != nil {
-		return l, fmt.Errorf("put type %s: %w", l.Type, err)
+	if err != nil {
+		return model.TypeLimit{}, fmt.Errorf("put type %s: %w", set.Type, err)
 	}
 	s.wake.Signal(l.Type) // a raised limit may unblock waiting claims
 	return l, nil
 }
+
+// errUnknownType stops a type update of a type nobody registered.
+var errUnknownType = errors.New("unknown job type")
 
 // maxKnownListed caps the names an unknown-type error lists.
 const maxKnownListed = 30

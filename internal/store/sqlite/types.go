@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
 	"github.com/dpe-engine/dpe/internal/model"
 )
@@ -31,14 +33,44 @@ func ensureTypes(ctx context.Context, tx *txn, names []string) error {
 // re-applying a limit must not grant a fresh burst (the refill is capped
 // by the new burst at the next claim anyway).
 func (s *Store) TypePut(ctx context.Context, l model.TypeLimit) error {
-	return s.write(ctx, "put type", func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO types (name, max_running, rate, burst) VALUES (?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET
-				max_running = excluded.max_running, rate = excluded.rate, burst = excluded.burst`,
-			l.Type, l.MaxRunning, l.Rate, l.Burst)
-		return err
+	return s.write(ctx, "put type", func(tx *txn) error { return putType(ctx, tx, l) })
+}
+
+// putType writes l, keeping the type's token bucket.
+func putType(ctx context.Context, tx *txn, l model.TypeLimit) error {
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO types (name, max_running, rate, burst) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET
+			max_running = excluded.max_running, rate = excluded.rate, burst = excluded.burst`,
+		l.Type, l.MaxRunning, l.Rate, l.Burst)
+	return err
+}
+
+// TypeUpdate changes one type's limits in one write transaction (writes
+// are serialized on the writer connection, so no other change of the type
+// comes between the read and the write).
+func (s *Store) TypeUpdate(ctx context.Context, name string, fn func(cur model.TypeLimit, exists bool) (model.TypeLimit, error)) (model.TypeLimit, error) {
+	var out model.TypeLimit
+	err := s.write(ctx, "update type", func(tx *txn) error {
+		cur := model.TypeLimit{Type: name}
+		err := tx.QueryRowContext(ctx, `SELECT max_running, rate, burst FROM types WHERE name = ?`, name).
+			Scan(&cur.MaxRunning, &cur.Rate, &cur.Burst)
+		exists := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		l, err := fn(cur, exists)
+		if err != nil {
+			return err
+		}
+		l.Type = name
+		if err := putType(ctx, tx, l); err != nil {
+			return err
+		}
+		out = l
+		return nil
 	})
+	return out, err
 }
 
 // TypeList returns every registered type with its limits, by name.

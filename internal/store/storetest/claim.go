@@ -228,6 +228,30 @@ func testJobClaimLimits(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("RateKeptBySet", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// Setting a limit again grants no fresh burst: an operator
+		// re-applying the same limit must not let a burst through.
+		limit := model.TypeLimit{Type: "l.again", Rate: 1, Burst: 2}
+		if err := s.TypePut(t.Context(), limit); err != nil {
+			t.Fatalf("TypePut: %v", err)
+		}
+		insertN(t, s, T0, "l.again", 10)
+		if got := claimN(t, s, "l.again", "p1", 10, T0); len(got) != 2 {
+			t.Fatalf("a full bucket: claimed %d, want the burst 2", len(got))
+		}
+		if err := s.TypePut(t.Context(), limit); err != nil {
+			t.Fatalf("TypePut again: %v", err)
+		}
+		if got := claimN(t, s, "l.again", "p1", 10, T0); len(got) != 0 {
+			t.Fatalf("after setting the same limit again: claimed %d, want 0 (the bucket stays empty)", len(got))
+		}
+		if got := claimN(t, s, "l.again", "p1", 10, at(time.Second)); len(got) != 1 {
+			t.Fatalf("a second later: claimed %d, want 1", len(got))
+		}
+	})
+
 	t.Run("RateDefaultBurst", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobCounts", testJobCounts},
 		{"JobPurge", testJobPurge},
 		{"Types", testTypes},
+		{"TypeUpdate", testTypeUpdate},
 		{"Processors", testProcessors},
 		{"Idempotency", testIdempotency},
 		{"Leases", testLeases},

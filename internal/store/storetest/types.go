@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"errors"
 	"maps"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +69,62 @@ func testTypes(t *testing.T, open Opener) {
 	want[1] = model.TypeLimit{Type: "t.a"}
 	if got := typeList(t, s); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after clearing limits: %v, want %v", got, want)
+	}
+}
+
+// testTypeUpdate covers TypeUpdate: fn sees the type as stored, its error
+// changes nothing (not even a registration), and concurrent updates do not
+// lose each other's changes.
+func testTypeUpdate(t *testing.T, open Opener) {
+	t.Parallel()
+	s := open(t)
+	ctx := t.Context()
+	refuse := errors.New("refused")
+	if _, err := s.TypeUpdate(ctx, "u.new", func(cur model.TypeLimit, exists bool) (model.TypeLimit, error) {
+		if exists || cur != (model.TypeLimit{Type: "u.new"}) {
+			t.Errorf("a type never registered: fn got %+v exists=%v", cur, exists)
+		}
+		return cur, refuse
+	}); !errors.Is(err, refuse) {
+		t.Fatalf("TypeUpdate with fn's error: %v, want it returned", err)
+	}
+	if got := typeList(t, s); len(got) != 0 {
+		t.Fatalf("a refused update registered %v", got)
+	}
+	if err := s.TypePut(ctx, model.TypeLimit{Type: "u.a", MaxRunning: 4}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TypeUpdate(ctx, "u.a", func(cur model.TypeLimit, exists bool) (model.TypeLimit, error) {
+		if !exists || cur.MaxRunning != 4 {
+			t.Errorf("fn got %+v exists=%v, want the stored max_running 4", cur, exists)
+		}
+		cur.Rate, cur.Burst = 10, 10
+		return cur, nil
+	})
+	want := model.TypeLimit{Type: "u.a", MaxRunning: 4, Rate: 10, Burst: 10}
+	if err != nil || got != want {
+		t.Fatalf("TypeUpdate = %+v, %v; want %+v", got, err, want)
+	}
+	if l := typeList(t, s); !reflect.DeepEqual(l, []model.TypeLimit{want}) {
+		t.Fatalf("TypeList = %v, want %v", l, []model.TypeLimit{want})
+	}
+	// 20 concurrent read-modify-writes, the first ones on a type not yet
+	// registered: none is lost.
+	const n = 20
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := s.TypeUpdate(ctx, "u.count", func(cur model.TypeLimit, _ bool) (model.TypeLimit, error) {
+				cur.MaxRunning++
+				return cur, nil
+			}); err != nil {
+				t.Errorf("TypeUpdate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if l := typeList(t, s); len(l) != 2 || l[1].Type != "u.count" || l[1].MaxRunning != n {
+		t.Fatalf("after %d concurrent increments: %v, want u.count at %d", n, l, n)
 	}
 }
 

@@ -193,14 +193,24 @@ func (a *API) routes() {
 	a.logRoutes()
 }
 
-// handle registers a /v1 route behind authentication, the cross-site
-// guard, metrics and, for a mutating route, the audit trail.
+// handle registers a /v1 route behind its layers. From the outside in: a
+// request is counted and timed (instrument), leaves its audit entry once
+// answered (audited, mutating routes), is authenticated against the
+// route's roles (authorize), refused if cross-site (guard), held to its
+// caller's limits (limit), to a scoped token's types or triggers (scope)
+// and to the name caps of its path (pathNames), and its Idempotency-Key
+// is checked (keyLimit) before the handler runs.
 func (a *API) handle(pattern string, h http.HandlerFunc) {
 	a.registered = append(a.registered, pattern)
 	if strings.HasPrefix(pattern, "GET ") {
 		h = withETag(h) // every GET is a prompt read (no GET long-polls)
 	}
-	a.mux.Handle(pattern, a.instrument(pattern, a.audited(pattern, a.authorize(pattern, a.guard(pattern, a.limit(pattern, a.scope(pattern, a.pathNames(pattern, keyLimit(h)))))))))
+	h = a.pathNames(pattern, keyLimit(h))
+	h = a.limit(pattern, a.scope(pattern, h))
+	var layered http.Handler = a.guard(pattern, h)
+	layered = a.authorize(pattern, layered)
+	layered = a.audited(pattern, layered)
+	a.mux.Handle(pattern, a.instrument(pattern, layered))
 }
 
 // protect registers a route outside /v1 behind authentication only.

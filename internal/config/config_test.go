@@ -21,7 +21,6 @@ func TestParseRefusesBadConfig(t *testing.T) {
 		{"unknown schedule field", "schedules:\n  - name: a\n    cron: '* * * * *'\n    template: t\n    croon: x\n", 5, "croon"},
 		{"bad cron", "schedules:\n  - name: a\n    cron: '61 * * * *'\n    template: t\n", 2, "cron"},
 		{"unknown time zone", "schedules:\n  - name: a\n    cron: '* * * * *'\n    timezone: Mars/Base\n    template: t\n", 2, "Mars/Base"},
-		{"missing folder", "folder_watchers:\n  - name: in\n    path: /no/such/dir\n    on: {created: {template: t}}\n", 2, "/no/such/dir"},
 		{"unsafe identifier", "table_watchers:\n  - name: m\n    dsn: sqlite:/tmp/x.db\n    table: 'music; drop table x'\n    key: [id]\n    on: {created: {template: t}}\n", 2, "unsafe"},
 		{"duplicate trigger name", "schedules:\n  - {name: a, cron: '* * * * *', template: t}\n  - {name: a, cron: '* * * * *', template: t}\n", 3, "already used"},
 		{"wrong type", "processor:\n  quota: {util.copy: many}\n", 2, "many"},
@@ -49,6 +48,23 @@ func TestParseRefusesBadConfig(t *testing.T) {
 				t.Fatalf("%q lacks %q or the file name", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseSharedFile: one file serves every role of a plant, so a folder
+// watcher's folder need not exist where the file is read: a server that
+// reads the file for its alerts, or a scheduler, runs on a host that does
+// not see the watched folder (the folder watcher itself refuses a missing
+// folder when it starts: folderwatcher.New).
+func TestParseSharedFile(t *testing.T) {
+	src := "folder_watchers:\n  - name: in\n    path: /no/such/dir\n    on: {created: {template: t}}\n" +
+		"schedules:\n  - {name: nightly, cron: '0 2 * * *', template: t}\n"
+	f, err := Parse("dpe.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("a file whose watched folder is elsewhere: %v", err)
+	}
+	if len(f.FolderWatchers) != 1 || len(f.Schedules) != 1 {
+		t.Fatalf("parsed %d watchers, %d schedules; want 1 and 1", len(f.FolderWatchers), len(f.Schedules))
 	}
 }
 

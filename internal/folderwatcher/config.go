@@ -132,9 +132,10 @@ var (
 )
 
 // Validate checks c as written (before defaults) and returns every problem
-// found, each a *ConfigError, joined. It also checks that Path is an
-// existing directory: a watcher is not started on a folder that is not
-// there (one that disappears later is reported and waited for).
+// found, each a *ConfigError, joined. Whether Path exists is not its
+// business: a configuration file is shared by the roles of a plant, and
+// only the host that runs the watcher sees its folder (CheckPath, which
+// New calls).
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -147,13 +148,8 @@ func (c *Config) Validate() error {
 			bad("name", "%q: want 1 to 128 of [A-Za-z0-9._-]", c.Name)
 		}
 	}
-	switch {
-	case c.Path == "":
+	if c.Path == "" {
 		bad("path", "missing")
-	default:
-		if reason := dirProblem(c.Path); reason != "" {
-			bad("path", "%s: %s", c.Path, reason)
-		}
 	}
 	for field, pats := range map[string][]string{"include": c.Include, "exclude": c.Exclude} {
 		for i, p := range pats {
@@ -252,6 +248,19 @@ func checkGlob(p string) error {
 	}
 	if _, err := path.Match(p, ""); err != nil {
 		return fmt.Errorf("bad pattern: %w", err)
+	}
+	return nil
+}
+
+// CheckPath refuses a Path that is not an existing directory on this host:
+// a watcher is not started on a folder that is not there (one that
+// disappears later is reported and waited for).
+func (c *Config) CheckPath() error {
+	if c.Path == "" {
+		return nil // Validate's finding
+	}
+	if reason := dirProblem(c.Path); reason != "" {
+		return &ConfigError{Watcher: c.Name, Field: "path", Reason: fmt.Sprintf("%s: %s", c.Path, reason)}
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func TestConfigValidate(t *testing.T) {
 				c.On[k] = v
 			}
 			tc.mut(&c)
-			err := c.Validate()
+			err := errors.Join(c.Validate(), c.CheckPath())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
@@ -171,4 +171,28 @@ func FuzzFingerprint(f *testing.F) {
 			t.Fatalf("%v → %q → %v", fp, fp.String(), got)
 		}
 	})
+}
+
+// TestNewRefusesMissingFolder: a configuration that names a folder this
+// host does not have is valid (another host may run the watcher), but a
+// watcher is not started on it.
+func TestNewRefusesMissingFolder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing"), "folder_watchers[inbox].path: " + filepath.Join(dir, "missing") + ": no such directory"},
+		{file, "folder_watchers[inbox].path: " + file + ": not a directory"},
+	} {
+		c := testConfig(tc.path)
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate(%s): %v, want the config valid", tc.path, err)
+		}
+		_, err := New(Options{Client: newClient(t, "http://127.0.0.1:1"), Watchers: []Config{c}, Log: testLog(t)})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, model.ErrInvalid) {
+			t.Errorf("New with path %s: %v, want an invalid-input error %q", tc.path, err, tc.want)
+		}
+	}
 }

@@ -95,6 +95,15 @@ func New(o Options) (*Watcher, error) {
 	if err := ValidateAll(o.Watchers); err != nil {
 		return nil, err
 	}
+	var missing []error
+	for i := range o.Watchers {
+		if err := o.Watchers[i].CheckPath(); err != nil {
+			missing = append(missing, err)
+		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
+	}
 	w := &Watcher{client: o.Client, mode: o.Mode}
 	for _, c := range o.Watchers {
 		if err := o.Mode.Validate(c.Name); err != nil {

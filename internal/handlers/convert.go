@@ -46,6 +46,8 @@ var (
 
 // check fills in the defaults and refuses values outside the allowed
 // ranges and combinations.
+func (p *convertParams) paths() (from, to *string) { return &p.From, &p.To }
+
 func (p *convertParams) check() error {
 	bad := func(field, format string, args ...any) error {
 		return model.Invalid("params."+field, format, args...)
@@ -177,17 +179,10 @@ type convertResult struct {
 func (h *convertHandler) Run(ctx context.Context, t Task) (any, error) {
 	name := jobtype.AudioConvert
 	var p convertParams
-	if err := decode(h.spec, t.Params, &p); err != nil {
+	if err := h.cfg.decodeFromTo(h.spec, t.Params, &p); err != nil {
 		return nil, err
 	}
-	from, to, err := h.cfg.resolveFromTo(name, p.From, p.To)
-	if err != nil {
-		return nil, err
-	}
-	p.From, p.To = from, to
-	if err := p.check(); err != nil {
-		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
-	}
+	from, to := p.From, p.To
 	follow, err := h.cfg.follow(h.spec, t.Params, h.wait)
 	if err != nil {
 		return nil, err

@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dpe-engine/dpe/internal/jobtype"
@@ -107,5 +109,36 @@ func TestConvert(t *testing.T) {
 		if _, err := b.run(t, jobtype.AudioConvert, bad); !IsPermanent(err) {
 			t.Errorf("params %v: err = %v, want permanent", bad, err)
 		}
+	}
+}
+
+// TestTargetIsSource: the jobs that make one file from another refuse a
+// target that is their source, for good (no retry), before touching it.
+func TestTargetIsSource(t *testing.T) {
+	b := setup(t)
+	src := filepath.Join(b.root, "in", "take.wav")
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeTone(t, src, tone{code: wav.FormatPCM, bits: 16, rate: 48000, dbfs: []float64{-20}, seconds: 1})
+	before, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{jobtype.AudioConvert, jobtype.MediaTranscode, jobtype.MediaThumbnail} {
+		t.Run(typ, func(t *testing.T) {
+			h, ok := b.h[typ]
+			if !ok {
+				t.Fatalf("no handler for %s", typ)
+			}
+			_, err := h.Run(context.Background(), task(t, typ, map[string]any{"from": src, "to": src}, &progress{}))
+			if err == nil || !strings.Contains(err.Error(), typ+": params.to: is the source itself") || !IsPermanent(err) {
+				t.Fatalf("to = from: %v, want a permanent refusal naming params.to", err)
+			}
+			after, err := os.ReadFile(src)
+			if err != nil || !bytes.Equal(after, before) {
+				t.Fatalf("the source changed (%v)", err)
+			}
+		})
 	}
 }

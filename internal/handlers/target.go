@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"encoding/json"
 	"fmt"
 
+	"github.com/dpe-engine/dpe/internal/jobtype"
 	"github.com/dpe-engine/dpe/internal/location"
 )
 
@@ -34,20 +36,35 @@ func (c Config) resolveTarget(field, p string) (string, error) {
 	return c.resolve(field, abs)
 }
 
-// resolveFromTo confines the source (params.from, read) and the target
-// (params.to, written) of a job that makes one file from another, and
-// refuses a target that is the source itself.
-func (c Config) resolveFromTo(jobType, from, to string) (string, string, error) {
-	src, err := c.resolve("from", from)
-	if err != nil {
-		return "", "", err
+// fromTo is the params of a job that makes one file from another: its
+// source (from, read) and target (to, written), and a check of the rest.
+type fromTo interface {
+	paths() (from, to *string)
+	check() error
+}
+
+// decodeFromTo decodes a job's params into p, confines its source and
+// target (refusing a target that is the source itself) and checks the
+// rest: what convert, transcode and thumbnail all do first.
+func (c Config) decodeFromTo(spec jobtype.Spec, params json.RawMessage, p fromTo) error {
+	if err := decode(spec, params, p); err != nil {
+		return err
 	}
-	dst, err := c.resolveTarget("to", to)
+	from, to := p.paths()
+	src, err := c.resolve("from", *from)
 	if err != nil {
-		return "", "", err
+		return err
+	}
+	dst, err := c.resolveTarget("to", *to)
+	if err != nil {
+		return err
 	}
 	if src == dst {
-		return "", "", Permanent(fmt.Errorf("%s: params.to: is the source itself", jobType))
+		return Permanent(fmt.Errorf("%s: params.to: is the source itself", spec.Name))
 	}
-	return src, dst, nil
+	*from, *to = src, dst
+	if err := p.check(); err != nil {
+		return Permanent(fmt.Errorf("%s: %w", spec.Name, err))
+	}
+	return nil
 }

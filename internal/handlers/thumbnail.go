@@ -29,6 +29,8 @@ type thumbnailParams struct {
 var imageExts = map[string]string{".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 
 // check fills in the defaults and refuses values out of range.
+func (p *thumbnailParams) paths() (from, to *string) { return &p.From, &p.To }
+
 func (p *thumbnailParams) check() error {
 	if p.Format == "" {
 		if p.Format = containerOf(p.To, imageExts); p.Format == "" {
@@ -82,19 +84,12 @@ type thumbnailResult struct {
 func (h *thumbnailHandler) Run(ctx context.Context, t Task) (any, error) {
 	name := jobtype.MediaThumbnail
 	var p thumbnailParams
-	if err := decode(h.spec, t.Params, &p); err != nil {
+	if err := h.cfg.decodeFromTo(h.spec, t.Params, &p); err != nil {
 		return nil, err
 	}
-	from, to, err := h.cfg.resolveFromTo(name, p.From, p.To)
-	if err != nil {
-		return nil, err
-	}
-	p.From, p.To = from, to
-	if err := p.check(); err != nil {
-		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
-	}
+	from, to := p.From, p.To
 	res := thumbnailResult{From: from, To: to, Format: p.Format}
-	err = runMedia(ctx, h.cfg, t, name, p, from, to, false, &res.AlreadyDone, func(out string, report *ffProgress) error {
+	err := runMedia(ctx, h.cfg, t, name, p, from, to, false, &res.AlreadyDone, func(out string, report *ffProgress) error {
 		src, err := probe(ctx, h.tools, from)
 		if err != nil {
 			return err

@@ -51,6 +51,8 @@ var (
 
 // check fills in the defaults and refuses values outside the allowed
 // ranges and combinations. Errors name the param.
+func (p *transcodeParams) paths() (from, to *string) { return &p.From, &p.To }
+
 func (p *transcodeParams) check() error {
 	bad := func(field, format string, args ...any) error {
 		return model.Invalid("params."+field, format, args...)
@@ -199,19 +201,12 @@ type transcodeResult struct {
 func (h *transcodeHandler) Run(ctx context.Context, t Task) (any, error) {
 	name := jobtype.MediaTranscode
 	var p transcodeParams
-	if err := decode(h.spec, t.Params, &p); err != nil {
+	if err := h.cfg.decodeFromTo(h.spec, t.Params, &p); err != nil {
 		return nil, err
 	}
-	from, to, err := h.cfg.resolveFromTo(name, p.From, p.To)
-	if err != nil {
-		return nil, err
-	}
-	p.From, p.To = from, to
-	if err := p.check(); err != nil {
-		return nil, Permanent(fmt.Errorf("%s: %w", name, err))
-	}
+	from, to := p.From, p.To
 	res := transcodeResult{From: from, To: to}
-	err = runMedia(ctx, h.cfg, t, name, p, from, to, false, &res.AlreadyDone, func(out string, report *ffProgress) error {
+	err := runMedia(ctx, h.cfg, t, name, p, from, to, false, &res.AlreadyDone, func(out string, report *ffProgress) error {
 		src, err := probe(ctx, h.tools, from)
 		if err != nil {
 			return err

@@ -17,39 +17,54 @@ import (
 // (a tone with a slow envelope and a little noise).
 func benchFile(b *testing.B) (string, int64) {
 	b.Helper()
-	const rate, seconds = 48000, 60
-	f, err := wav.NewFormat(wav.FormatPCM, 2, rate, 24, false, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	const seconds = 60
 	path := filepath.Join(b.TempDir(), "bench.wav")
+	writeProgramme(b, path, seconds, func(n int, noise float64) float64 {
+		return 0.3*math.Sin(2*math.Pi*440*float64(n)/programmeRate)*(0.6+0.4*math.Sin(float64(n)/programmeRate)) + 0.05*noise
+	})
+	return path, int64(seconds * programmeRate * 2)
+}
+
+// programmeRate is the sample rate of writeProgramme's files.
+const programmeRate = 48000
+
+// writeProgramme writes seconds of stereo 48 kHz 24-bit sound to path, a
+// second at a time (constant memory whatever the length): the left
+// channel is sample(n, noise) for frame n, the right 0.8 of it; noise is
+// a deterministic value in [-0.5, 0.5), the same in every run.
+func writeProgramme(tb testing.TB, path string, seconds int, sample func(n int, noise float64) float64) {
+	tb.Helper()
+	f, err := wav.NewFormat(wav.FormatPCM, 2, programmeRate, 24, false, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	fh, err := os.Create(path)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer fh.Close()
 	w, err := wav.Create(fh, f, nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	buf := make([]float64, 2*rate)
+	buf := make([]float64, 2*programmeRate)
 	seed := uint32(1)
 	for s := range seconds {
-		for i := range rate {
-			n := s*rate + i
+		for i := range programmeRate {
 			seed = seed*1664525 + 1013904223
-			v := 0.3*math.Sin(2*math.Pi*440*float64(n)/rate)*(0.6+0.4*math.Sin(float64(n)/rate)) +
-				0.05*(float64(seed)/(1<<32)-0.5)
+			v := sample(s*programmeRate+i, float64(seed)/(1<<32)-0.5)
 			buf[2*i], buf[2*i+1] = v, 0.8*v
 		}
 		if err := w.Write(buf); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	return path, int64(seconds * rate * 2)
+	if err := fh.Close(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // BenchmarkMeter measures stereo 48 kHz 24-bit throughput in samples per

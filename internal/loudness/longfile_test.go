@@ -227,42 +227,13 @@ func longFile(b testing.TB, dir string, seconds int) (string, int64) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	f, err := wav.NewFormat(wav.FormatPCM, 2, rate, 24, false, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	fh, err := os.Create(path + ".tmp")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fh.Close()
-	w, err := wav.Create(fh, f, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]float64, 2*rate)
-	seed := uint32(1)
-	for s := range seconds {
-		for i := range rate {
-			n := s*rate + i
-			seed = seed*1664525 + 1013904223
-			noise := float64(seed)/(1<<32) - 0.5
-			v := 0.1*math.Sin(2*math.Pi*440*float64(n)/rate)*(0.6+0.4*math.Sin(float64(n)/rate)) + 0.02*noise
-			if i < rate/500 {
-				v += 0.8 * noise
-			}
-			buf[2*i], buf[2*i+1] = v, 0.8*v
+	writeProgramme(b, path+".tmp", seconds, func(n int, noise float64) float64 {
+		v := 0.1*math.Sin(2*math.Pi*440*float64(n)/rate)*(0.6+0.4*math.Sin(float64(n)/rate)) + 0.02*noise
+		if n%rate < rate/500 {
+			v += 0.8 * noise // a 2 ms burst at the start of every second
 		}
-		if err := w.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := fh.Close(); err != nil {
-		b.Fatal(err)
-	}
+		return v
+	})
 	if err := os.Rename(path+".tmp", path); err != nil {
 		b.Fatal(err)
 	}
